@@ -1,0 +1,252 @@
+// Package storage declares Skiff's storage ports: small, registry-shaped
+// interfaces that the registry core consumes and that each adapter (the
+// embedded local store, the S3 + DynamoDB store) implements.
+//
+// The ports are shaped for S3 and DynamoDB: bytes live in a BlobStore of
+// opaque object keys (chosen by the core), metadata lives in a MetaStore of
+// single items. Every write is a single-item write; the ones that can race
+// are conditional (ErrConflict, ErrExists). No operation needs a
+// transaction, and the core orders its writes so that every crash point
+// leaves a valid state.
+//
+// Errors: adapters translate native errors into the sentinels below and
+// wrap them with context, so callers test with errors.Is.
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Sentinel errors every adapter returns (wrapped) for the conditions below.
+var (
+	// ErrNotFound: the object or item does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a conditional write lost (the item changed or vanished).
+	ErrConflict = errors.New("conflict")
+	// ErrExists: a create-only write found the item already there.
+	ErrExists = errors.New("already exists")
+	// ErrDigestMismatch: bytes handed to BlobStore.Put did not hash to the
+	// expected digest; nothing was stored.
+	ErrDigestMismatch = errors.New("digest mismatch")
+)
+
+// Part is one uploaded part of a multipart object.
+type Part struct {
+	Number int    `json:"n"`
+	ETag   string `json:"etag"`
+	Size   int64  `json:"size"`
+}
+
+// BlobStore holds bytes under object keys. Keys are plain strings of
+// [a-z0-9/._-] chosen by the core; adapters map them onto files or S3 keys
+// and never interpret them.
+//
+// Multipart uploads follow S3: every part but the last must be at least
+// MinPartSize bytes, part numbers run 1..10000, re-uploading a part number
+// replaces it, and nothing is visible at the key until CompleteMultipart.
+type BlobStore interface {
+	// Put stores exactly size bytes from r at key, atomically: on any error,
+	// including r failing or yielding a different number of bytes, nothing
+	// is visible at key. If expect is non-empty, the adapter verifies the
+	// bytes hash to it and fails with ErrDigestMismatch otherwise. Putting a
+	// key that exists replaces it (content-addressed keys make that a no-op).
+	Put(ctx context.Context, key string, size int64, expect digest.Digest, r io.Reader) error
+	// Open reads length bytes of key from offset (length < 0: to the end).
+	Open(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+	// Stat returns the size of the object at key.
+	Stat(ctx context.Context, key string) (int64, error)
+	// Delete removes key; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+
+	// CreateMultipart starts a multipart upload to key and returns its id.
+	CreateMultipart(ctx context.Context, key string) (string, error)
+	// UploadPart stores part number n (exactly size bytes from r).
+	UploadPart(ctx context.Context, key, uploadID string, n int, size int64, r io.Reader) (Part, error)
+	// CompleteMultipart assembles the parts, in order, into the object at key.
+	// It must not copy the data. A part whose ETag differs from the stored
+	// one fails the completion.
+	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) error
+	// AbortMultipart discards an upload; an unknown upload is not an error.
+	AbortMultipart(ctx context.Context, key, uploadID string) error
+}
+
+// MinPartSize is the smallest part S3 accepts but for the last one.
+const MinPartSize = 5 << 20
+
+// Presigner is an optional BlobStore capability: a URL a client can GET the
+// object from directly (S3 presigned GET). Without it the server streams.
+type Presigner interface {
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// Blob is a blob linked into a repository: its digest, size and the object
+// key holding its bytes.
+type Blob struct {
+	Digest digest.Digest `json:"digest"`
+	Size   int64         `json:"size"`
+	Key    string        `json:"key"`
+}
+
+// Manifest is a stored manifest. Body holds the bytes inline when the core
+// chose to (small manifests); otherwise Key names the object holding them.
+type Manifest struct {
+	Digest       digest.Digest     `json:"digest"`
+	MediaType    string            `json:"mediaType"`
+	Size         int64             `json:"size"`
+	Body         []byte            `json:"body,omitempty"`
+	Key          string            `json:"key,omitempty"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Subject      digest.Digest     `json:"subject,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	// Refs are the digests the manifest names (config, layers, children).
+	Refs    []digest.Digest `json:"refs,omitempty"`
+	Created time.Time       `json:"created"`
+}
+
+// Tag maps a tag name to a manifest digest.
+type Tag struct {
+	Name   string        `json:"name"`
+	Digest digest.Digest `json:"digest"`
+}
+
+// Referrer is one manifest whose subject is another: the descriptor the
+// referrers API lists.
+type Referrer struct {
+	Digest       digest.Digest     `json:"digest"`
+	MediaType    string            `json:"mediaType"`
+	Size         int64             `json:"size"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+// Segment is a buffered chunk of an upload that was too small to become a
+// multipart part yet; it lives in the BlobStore at Key.
+type Segment struct {
+	Key  string `json:"key"`
+	Size int64  `json:"size"`
+}
+
+// Upload is a blob upload session. Version increases on every write; the
+// core updates a session only if the version it read is still current.
+type Upload struct {
+	ID      string `json:"id"`
+	Repo    string `json:"repo"`
+	Offset  int64  `json:"offset"`
+	Version int64  `json:"version"`
+	// HashState holds the serialized hash states (encoding.BinaryMarshaler)
+	// by algorithm, so no request ever re-reads bytes to hash them.
+	HashState map[string][]byte `json:"hashState,omitempty"`
+	// Key and MultipartID locate the multipart object once a part exists.
+	Key         string    `json:"key"`
+	MultipartID string    `json:"multipartId,omitempty"`
+	Parts       []Part    `json:"parts,omitempty"`
+	Tail        []Segment `json:"tail,omitempty"`
+	// Claim marks a request writing parts; others wait until ClaimUntil.
+	Claim      string    `json:"claim,omitempty"`
+	ClaimUntil time.Time `json:"claimUntil,omitempty"`
+	Started    time.Time `json:"started"`
+	Expires    time.Time `json:"expires"`
+}
+
+// Setting is a versioned per-key document (per-repository settings such as
+// the index policy). Value is opaque JSON to the store.
+type Setting struct {
+	Key     string `json:"key"`
+	Value   []byte `json:"value"`
+	Version int64  `json:"version"`
+}
+
+// Page asks for at most Limit items strictly after After, in lexical order.
+// Limit <= 0 means no limit.
+type Page struct {
+	After string
+	Limit int
+}
+
+// Blobs links blobs into repositories.
+type Blobs interface {
+	// GetBlob returns the link of d in repo.
+	GetBlob(ctx context.Context, repo string, d digest.Digest) (Blob, error)
+	// GetBlobs returns the links of ds that exist in repo (missing ones are
+	// simply absent from the map): one round trip for a manifest's layers.
+	GetBlobs(ctx context.Context, repo string, ds []digest.Digest) (map[digest.Digest]Blob, error)
+	// PutBlob links b into repo (idempotent).
+	PutBlob(ctx context.Context, repo string, b Blob) error
+	// DeleteBlob unlinks d from repo; ErrNotFound if it was not linked.
+	DeleteBlob(ctx context.Context, repo string, d digest.Digest) error
+}
+
+// Manifests stores manifests, tags and referrers of repositories.
+type Manifests interface {
+	GetManifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error)
+	// GetManifests returns those of ds that exist in repo.
+	GetManifests(ctx context.Context, repo string, ds []digest.Digest) (map[digest.Digest]Manifest, error)
+	// PutManifest stores m (idempotent for the same digest).
+	PutManifest(ctx context.Context, repo string, m Manifest) error
+	// DeleteManifest removes d; ErrNotFound if absent.
+	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
+
+	GetTag(ctx context.Context, repo, name string) (Tag, error)
+	// PutTag points a tag at a manifest; the last writer wins.
+	PutTag(ctx context.Context, repo string, t Tag) error
+	// DeleteTag removes a tag; ErrNotFound if absent.
+	DeleteTag(ctx context.Context, repo, name string) error
+	// ListTags lists the tags of repo in lexical order of name.
+	ListTags(ctx context.Context, repo string, p Page) ([]Tag, error)
+
+	// PutReferrer records that r refers to subject (idempotent).
+	PutReferrer(ctx context.Context, repo string, subject digest.Digest, r Referrer) error
+	// DeleteReferrer removes r from subject's referrers (missing is fine).
+	DeleteReferrer(ctx context.Context, repo string, subject, r digest.Digest) error
+	// ListReferrers lists subject's referrers in lexical order of digest.
+	ListReferrers(ctx context.Context, repo string, subject digest.Digest, p Page) ([]Referrer, error)
+}
+
+// Repositories records which repositories exist, for the catalog.
+type Repositories interface {
+	// PutRepository records repo (idempotent).
+	PutRepository(ctx context.Context, repo string) error
+	// ListRepositories lists repositories in lexical order.
+	ListRepositories(ctx context.Context, p Page) ([]string, error)
+}
+
+// Uploads stores upload sessions.
+type Uploads interface {
+	// CreateUpload stores a new session; ErrExists if the id is taken.
+	CreateUpload(ctx context.Context, u Upload) error
+	// GetUpload returns the session id; ErrNotFound if unknown.
+	GetUpload(ctx context.Context, id string) (Upload, error)
+	// UpdateUpload replaces the session if its stored Version equals
+	// prev; ErrConflict otherwise (including when it was deleted).
+	UpdateUpload(ctx context.Context, u Upload, prev int64) error
+	// DeleteUpload removes the session; a missing one is not an error.
+	DeleteUpload(ctx context.Context, id string) error
+}
+
+// Settings stores versioned documents by key.
+type Settings interface {
+	// GetSetting returns the setting at key; ErrNotFound if absent.
+	GetSetting(ctx context.Context, key string) (Setting, error)
+	// PutSetting writes s if the stored version equals prev (0: must not
+	// exist yet); ErrConflict otherwise. The stored version becomes prev+1.
+	PutSetting(ctx context.Context, s Setting, prev int64) error
+	// DeleteSetting removes key if its version equals prev; ErrConflict
+	// otherwise, ErrNotFound if absent.
+	DeleteSetting(ctx context.Context, key string, prev int64) error
+	// ListSettings lists settings in lexical order of key.
+	ListSettings(ctx context.Context, p Page) ([]Setting, error)
+}
+
+// MetaStore is the whole metadata port.
+type MetaStore interface {
+	Blobs
+	Manifests
+	Repositories
+	Uploads
+	Settings
+}
