@@ -52,11 +52,13 @@ type Part struct {
 type BlobStore interface {
 	// Put stores exactly size bytes from r at key, atomically: on any error,
 	// including r failing or yielding a different number of bytes, nothing
-	// is visible at key. If expect is non-empty, the adapter verifies the
+	// is visible at key. A short reader fails wrapping io.ErrUnexpectedEOF;
+	// a failing reader's own error is passed through (wrapped). If expect is non-empty, the adapter verifies the
 	// bytes hash to it and fails with ErrDigestMismatch otherwise. Putting a
 	// key that exists replaces it (content-addressed keys make that a no-op).
 	Put(ctx context.Context, key string, size int64, expect digest.Digest, r io.Reader) error
 	// Open reads length bytes of key from offset (length < 0: to the end).
+	// offset == size or length == 0 read nothing; offset > size fails.
 	Open(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
 	// Stat returns the size of the object at key.
 	Stat(ctx context.Context, key string) (int64, error)
@@ -69,7 +71,8 @@ type BlobStore interface {
 	UploadPart(ctx context.Context, key, uploadID string, n int, size int64, r io.Reader) (Part, error)
 	// CompleteMultipart assembles the parts, in order, into the object at key.
 	// It must not copy the data. A part whose ETag differs from the stored
-	// one fails the completion.
+	// one fails the completion with ErrConflict; an unknown upload is
+	// ErrNotFound.
 	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) error
 	// AbortMultipart discards an upload; an unknown upload is not an error.
 	AbortMultipart(ctx context.Context, key, uploadID string) error
@@ -148,7 +151,7 @@ type Upload struct {
 	Tail        []Segment `json:"tail,omitempty"`
 	// Claim marks a request writing parts; others wait until ClaimUntil.
 	Claim      string    `json:"claim,omitempty"`
-	ClaimUntil time.Time `json:"claimUntil,omitempty"`
+	ClaimUntil time.Time `json:"claimUntil,omitzero"`
 	Started    time.Time `json:"started"`
 	Expires    time.Time `json:"expires"`
 }
@@ -173,7 +176,8 @@ type Blobs interface {
 	// GetBlob returns the link of d in repo.
 	GetBlob(ctx context.Context, repo string, d digest.Digest) (Blob, error)
 	// GetBlobs returns the links of ds that exist in repo (missing ones are
-	// simply absent from the map): one round trip for a manifest's layers.
+	// simply absent from the map): one round trip per 100 digests. ds may
+	// hold duplicates and any number of digests.
 	GetBlobs(ctx context.Context, repo string, ds []digest.Digest) (map[digest.Digest]Blob, error)
 	// PutBlob links b into repo (idempotent).
 	PutBlob(ctx context.Context, repo string, b Blob) error
@@ -222,7 +226,8 @@ type Uploads interface {
 	// GetUpload returns the session id; ErrNotFound if unknown.
 	GetUpload(ctx context.Context, id string) (Upload, error)
 	// UpdateUpload replaces the session if its stored Version equals
-	// prev; ErrConflict otherwise (including when it was deleted).
+	// prev, storing Version prev+1 whatever u.Version says; ErrConflict
+	// otherwise (including when it was deleted).
 	UpdateUpload(ctx context.Context, u Upload, prev int64) error
 	// DeleteUpload removes the session; a missing one is not an error.
 	DeleteUpload(ctx context.Context, id string) error
