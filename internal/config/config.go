@@ -1,0 +1,61 @@
+// Package config holds Skiff's deployment configuration: one plain struct
+// that the CLI fills from flags and the Lambda mains from the environment,
+// checked once at start-up by Validate.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+)
+
+// Backend names a storage backend.
+type Backend string
+
+// Backends.
+const (
+	BackendLocal Backend = "local"
+	BackendAWS   Backend = "aws"
+)
+
+// Config is the configuration of one Skiff server or function.
+type Config struct {
+	// Addr is the listen address of `skiff serve`.
+	Addr string
+	// Backend selects the storage adapters.
+	Backend Backend
+	// DataDir is where the local backend keeps its files and database.
+	DataDir string
+	// MaxBody caps request bodies in bytes; 0 means no cap.
+	MaxBody int64
+	// LogLevel is the minimum level logged.
+	LogLevel slog.Level
+}
+
+// Default returns the configuration `skiff serve` starts from.
+func Default() Config {
+	return Config{Addr: "127.0.0.1:5000", Backend: BackendLocal, DataDir: "./data", LogLevel: slog.LevelInfo}
+}
+
+// Validate reports every problem in c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("listen address %q: %w", c.Addr, err))
+	}
+	switch c.Backend {
+	case BackendLocal:
+		if strings.TrimSpace(c.DataDir) == "" {
+			errs = append(errs, errors.New("the local backend needs a data directory"))
+		}
+	case BackendAWS:
+	default:
+		errs = append(errs, fmt.Errorf("unknown backend %q (want %q or %q)", c.Backend, BackendLocal, BackendAWS))
+	}
+	if c.MaxBody < 0 {
+		errs = append(errs, fmt.Errorf("max body %d must not be negative", c.MaxBody))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,136 @@
+// Package httpapi serves the OCI distribution API (distribution-spec v1.1)
+// over internal/registry. Handlers return errors; one writeError turns them
+// into the spec's JSON error envelope.
+//
+// Routes are split into three groups, one per Lambda function, so each
+// function can serve only its own: the manifest group (manifests,
+// referrers), the blob group (blobs, uploads) and the catalog group
+// (/v2/, _catalog, tags/list).
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/skiff-registry/skiff/internal/registry"
+)
+
+// Group is a set of routes served together.
+type Group int
+
+// Route groups, one per Lambda function.
+const (
+	GroupManifest Group = 1 << iota
+	GroupBlob
+	GroupCatalog
+	GroupAll = GroupManifest | GroupBlob | GroupCatalog
+)
+
+// API is the distribution API's http.Handler.
+type API struct {
+	reg     *registry.Registry
+	opts    options
+	handler http.Handler
+}
+
+type options struct {
+	log         *slog.Logger
+	groups      Group
+	maxBody     int64
+	redirectTTL time.Duration
+}
+
+// Option configures an API.
+type Option func(*options)
+
+// WithLogger sets the logger for access and error lines (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithGroups limits the routes served (default GroupAll).
+func WithGroups(g Group) Option { return func(o *options) { o.groups = g } }
+
+// WithMaxBody caps request bodies at n bytes (default 0: no cap). A larger
+// body gets 413 with advice to push in chunks. AWS mode sets about 4 MiB.
+func WithMaxBody(n int64) Option { return func(o *options) { o.maxBody = n } }
+
+// WithRedirectTTL sets how long presigned blob URLs live (default 15m).
+func WithRedirectTTL(d time.Duration) Option { return func(o *options) { o.redirectTTL = d } }
+
+// New returns the API over reg.
+func New(reg *registry.Registry, opts ...Option) *API {
+	o := options{log: slog.New(slog.DiscardHandler), groups: GroupAll, redirectTTL: 15 * time.Minute}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	a := &API{reg: reg, opts: o}
+	a.handler = a.recoverer(http.HandlerFunc(a.route))
+	a.handler = a.accessLog(a.handler)
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// route is one matched request: its kind, repository and the last path
+// element (reference, digest or session id).
+type route struct {
+	kind  string
+	repo  string
+	arg   string
+	group Group
+}
+
+// Route kinds.
+const (
+	routeBase      = "base"
+	routeCatalog   = "catalog"
+	routeTags      = "tags"
+	routeManifest  = "manifest"
+	routeReferrers = "referrers"
+	routeBlob      = "blob"
+	routeUploads   = "uploads"
+	routeUpload    = "upload"
+)
+
+// parseRoute matches a /v2/ path. Repository names contain slashes, so the
+// route is found from the end: the keyword sits just before the last
+// element (or two before it for upload sessions), and what precedes it is
+// the name.
+func parseRoute(path string) (route, bool) {
+	rest, ok := strings.CutPrefix(path, "/v2/")
+	if !ok {
+		if path == "/v2" {
+			return route{kind: routeBase, group: GroupCatalog}, true
+		}
+		return route{}, false
+	}
+	if rest == "" {
+		return route{kind: routeBase, group: GroupCatalog}, true
+	}
+	if rest == "_catalog" {
+		return route{kind: routeCatalog, group: GroupCatalog}, true
+	}
+	segs := strings.Split(rest, "/")
+	n := len(segs)
+	name := func(k int) string { return strings.Join(segs[:n-k], "/") }
+	switch {
+	case n >= 4 && segs[n-3] == "blobs" && segs[n-2] == "uploads":
+		if segs[n-1] == "" {
+			return route{kind: routeUploads, repo: name(3), group: GroupBlob}, true
+		}
+		return route{kind: routeUpload, repo: name(3), arg: segs[n-1], group: GroupBlob}, true
+	case n >= 3 && segs[n-2] == "blobs" && segs[n-1] == "uploads":
+		return route{kind: routeUploads, repo: name(2), group: GroupBlob}, true
+	case n >= 3 && segs[n-2] == "tags" && segs[n-1] == "list":
+		return route{kind: routeTags, repo: name(2), group: GroupCatalog}, true
+	case n >= 3 && segs[n-2] == "manifests":
+		return route{kind: routeManifest, repo: name(2), arg: segs[n-1], group: GroupManifest}, true
+	case n >= 3 && segs[n-2] == "referrers":
+		return route{kind: routeReferrers, repo: name(2), arg: segs[n-1], group: GroupManifest}, true
+	case n >= 3 && segs[n-2] == "blobs":
+		return route{kind: routeBlob, repo: name(2), arg: segs[n-1], group: GroupBlob}, true
+	}
+	return route{}, false
+}

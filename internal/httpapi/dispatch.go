@@ -1,0 +1,71 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/skiff-registry/skiff/pkg/oci"
+)
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, rt route) error
+
+// handlers maps route kind and method to a handler.
+func (a *API) handlers(kind string) map[string]handlerFunc {
+	switch kind {
+	case routeBase:
+		return map[string]handlerFunc{"GET": a.base, "HEAD": a.base}
+	case routeCatalog:
+		return map[string]handlerFunc{"GET": a.catalog}
+	case routeTags:
+		return map[string]handlerFunc{"GET": a.tags}
+	case routeManifest:
+		return map[string]handlerFunc{"GET": a.getManifest, "HEAD": a.getManifest, "PUT": a.putManifest, "DELETE": a.deleteManifest}
+	case routeReferrers:
+		return map[string]handlerFunc{"GET": a.referrers}
+	case routeBlob:
+		return map[string]handlerFunc{"GET": a.getBlob, "HEAD": a.getBlob, "DELETE": a.deleteBlob}
+	case routeUploads:
+		return map[string]handlerFunc{"POST": a.startUpload}
+	case routeUpload:
+		return map[string]handlerFunc{"GET": a.uploadStatus, "PATCH": a.patchUpload, "PUT": a.putUpload, "DELETE": a.cancelUpload}
+	}
+	return nil
+}
+
+func (a *API) route(w http.ResponseWriter, r *http.Request) {
+	info := requestInfo(r.Context())
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	rt, ok := parseRoute(r.URL.Path)
+	if !ok || rt.group&a.opts.groups == 0 {
+		a.writeError(w, r, oci.Errorf(oci.CodeUnsupported, "no registry API endpoint at %s", r.URL.Path).WithStatus(http.StatusNotFound))
+		return
+	}
+	info.route, info.repo, info.arg = rt.kind, rt.repo, rt.arg
+	h, ok := a.handlers(rt.kind)[r.Method]
+	if !ok {
+		w.Header().Set("Allow", allowed(a.handlers(rt.kind)))
+		a.writeError(w, r, oci.Errorf(oci.CodeUnsupported, "method %s is not supported on %s", r.Method, r.URL.Path).WithStatus(http.StatusMethodNotAllowed))
+		return
+	}
+	if rt.repo != "" {
+		if err := oci.ValidateRepository(rt.repo); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
+	if err := h(w, r, rt); err != nil {
+		a.writeError(w, r, err)
+	}
+}
+
+func allowed(m map[string]handlerFunc) string {
+	s := ""
+	for _, method := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
+		if _, ok := m[method]; ok {
+			if s != "" {
+				s += ", "
+			}
+			s += method
+		}
+	}
+	return s
+}

@@ -1,0 +1,126 @@
+package httpapi
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseRoute(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		path string
+		want route
+		ok   bool
+	}{
+		{"/v2/", route{kind: routeBase, group: GroupCatalog}, true},
+		{"/v2", route{kind: routeBase, group: GroupCatalog}, true},
+		{"/v2/_catalog", route{kind: routeCatalog, group: GroupCatalog}, true},
+		{"/v2/a/b/tags/list", route{kind: routeTags, repo: "a/b", group: GroupCatalog}, true},
+		{"/v2/a/manifests/latest", route{kind: routeManifest, repo: "a", arg: "latest", group: GroupManifest}, true},
+		{"/v2/a/blobs/manifests/latest", route{kind: routeManifest, repo: "a/blobs", arg: "latest", group: GroupManifest}, true},
+		{"/v2/x/manifests/blobs/sha256:ab", route{kind: routeBlob, repo: "x/manifests", arg: "sha256:ab", group: GroupBlob}, true},
+		{"/v2/a/b/blobs/uploads/", route{kind: routeUploads, repo: "a/b", group: GroupBlob}, true},
+		{"/v2/a/b/blobs/uploads", route{kind: routeUploads, repo: "a/b", group: GroupBlob}, true},
+		{"/v2/a/b/blobs/uploads/abc", route{kind: routeUpload, repo: "a/b", arg: "abc", group: GroupBlob}, true},
+		{"/v2/a/referrers/sha256:ab", route{kind: routeReferrers, repo: "a", arg: "sha256:ab", group: GroupManifest}, true},
+		{"/v2/a/tags/list/extra", route{}, false},
+		{"/v3/a/manifests/x", route{}, false},
+		{"/v2/manifests/x", route{}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			t.Parallel()
+			got, ok := parseRoute(tc.path)
+			if ok != tc.ok {
+				t.Fatalf("ok: got %v, want %v", ok, tc.ok)
+			}
+			if diff := cmp.Diff(got, tc.want, cmp.AllowUnexported(route{})); diff != "" {
+				t.Errorf("route (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseContentRange(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in         string
+		start, end int64
+		ok         bool
+	}{
+		{"0-0", 0, 0, true},
+		{"0-1023", 0, 1023, true},
+		{"bytes 10-19/100", 10, 19, true},
+		{"bytes 10-19/*", 10, 19, true},
+		{"bytes=5-6", 5, 6, true},
+		{"5-4", 0, 0, false},
+		{"-1-4", 0, 0, false},
+		{"abc", 0, 0, false},
+		{"1-", 0, 0, false},
+		{"", 0, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			t.Parallel()
+			s, e, err := parseContentRange(tc.in)
+			if (err == nil) != tc.ok {
+				t.Fatalf("err: got %v, want ok=%v", err, tc.ok)
+			}
+			if tc.ok && (s != tc.start || e != tc.end) {
+				t.Errorf("got %d-%d, want %d-%d", s, e, tc.start, tc.end)
+			}
+		})
+	}
+}
+
+func TestParseByteRange(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in             string
+		size           int64
+		offset, length int64
+		ok             bool
+	}{
+		{"bytes=0-9", 100, 0, 10, true},
+		{"bytes=90-", 100, 90, 10, true},
+		{"bytes=90-200", 100, 90, 10, true},
+		{"bytes=-10", 100, 90, 10, true},
+		{"bytes=-200", 100, 0, 100, true},
+		{"bytes=100-", 100, 0, 0, false},
+		{"bytes=5-4", 100, 0, 0, false},
+		{"bytes=0-1,5-6", 100, 0, 0, false},
+		{"items=0-1", 100, 0, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			t.Parallel()
+			o, l, ok := parseByteRange(tc.in, tc.size)
+			if ok != tc.ok || (ok && (o != tc.offset || l != tc.length)) {
+				t.Errorf("got %d,%d,%v want %d,%d,%v", o, l, ok, tc.offset, tc.length, tc.ok)
+			}
+		})
+	}
+}
+
+// FuzzParseContentRange checks the parser never panics and that what it
+// accepts formats back to an equivalent range.
+func FuzzParseContentRange(f *testing.F) {
+	for _, s := range []string{"0-0", "0-1023", "bytes 1-2/3", "bytes=4-5", "x", "-", "9223372036854775807-9223372036854775807"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		start, end, err := parseContentRange(s)
+		if err != nil {
+			return
+		}
+		if start < 0 || end < start {
+			t.Fatalf("accepted invalid range %q as %d-%d", s, start, end)
+		}
+		s2, e2, err := parseContentRange(fmt.Sprintf("%d-%d", start, end))
+		if err != nil || s2 != start || e2 != end {
+			t.Fatalf("round trip of %q failed", s)
+		}
+	})
+}

@@ -1,0 +1,130 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/skiff-registry/skiff/internal/storage"
+	"github.com/skiff-registry/skiff/pkg/oci"
+)
+
+// StatBlob returns the blob d linked in repo.
+func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (storage.Blob, error) {
+	b, err := r.meta.GetBlob(ctx, repo, d)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Blob{}, oci.Errorf(oci.CodeBlobUnknown, "blob %s is not in repository %s", d, repo)
+	}
+	if err != nil {
+		return storage.Blob{}, fmt.Errorf("stat blob %s in %s: %w", d, repo, err)
+	}
+	return b, nil
+}
+
+// OpenBlob opens length bytes of blob d from offset (length < 0: to the end).
+func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest, offset, length int64) (storage.Blob, io.ReadCloser, error) {
+	b, err := r.StatBlob(ctx, repo, d)
+	if err != nil {
+		return b, nil, err
+	}
+	rc, err := r.blobs.Open(ctx, b.Key, offset, length)
+	if err != nil {
+		return b, nil, fmt.Errorf("open blob %s at %s: %w", d, b.Key, err)
+	}
+	return b, rc, nil
+}
+
+// BlobURL returns a URL the client may fetch blob b from directly, or ""
+// when the blob store cannot presign.
+func (r *Registry) BlobURL(ctx context.Context, b storage.Blob, ttl time.Duration) (string, error) {
+	p, ok := r.blobs.(storage.Presigner)
+	if !ok {
+		return "", nil
+	}
+	u, err := p.PresignGet(ctx, b.Key, ttl)
+	if err != nil {
+		return "", fmt.Errorf("presign blob %s: %w", b.Digest, err)
+	}
+	return u, nil
+}
+
+// DeleteBlob unlinks d from repo. The bytes stay (other repositories may
+// share them); garbage collection is separate.
+func (r *Registry) DeleteBlob(ctx context.Context, repo string, d digest.Digest) error {
+	err := r.meta.DeleteBlob(ctx, repo, d)
+	if errors.Is(err, storage.ErrNotFound) {
+		return oci.Errorf(oci.CodeBlobUnknown, "blob %s is not in repository %s", d, repo)
+	}
+	if err != nil {
+		return fmt.Errorf("delete blob %s in %s: %w", d, repo, err)
+	}
+	return nil
+}
+
+// PutBlob stores a blob whose digest and size are known up front (a
+// monolithic upload) and links it into repo. The blob store verifies the
+// bytes before anything becomes visible; the link is written after.
+func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, size int64, body io.Reader) (storage.Blob, error) {
+	key := contentKey(d)
+	if err := r.blobs.Put(ctx, key, size, d, body); err != nil {
+		return storage.Blob{}, blobWriteError(d, size, err)
+	}
+	b := storage.Blob{Digest: d, Size: size, Key: key}
+	if err := r.meta.PutBlob(ctx, repo, b); err != nil {
+		return storage.Blob{}, fmt.Errorf("link blob %s into %s: %w", d, repo, err)
+	}
+	return b, nil
+}
+
+// blobWriteError turns a failed verified write into the client's error.
+func blobWriteError(d digest.Digest, size int64, err error) error {
+	switch {
+	case errors.Is(err, storage.ErrDigestMismatch):
+		return oci.Errorf(oci.CodeDigestInvalid, "the uploaded bytes do not hash to %s", d)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errSizeMismatch):
+		return oci.Errorf(oci.CodeSizeInvalid, "the body is not the %d bytes announced for %s", size, d)
+	}
+	return fmt.Errorf("write blob %s: %w", d, err)
+}
+
+// errSizeMismatch reports a body longer or shorter than announced.
+var errSizeMismatch = errors.New("body size differs from the announced size")
+
+// Mount links blob d from repository from into repo without moving bytes.
+// It reports false (no error) when the blob cannot be mounted, so the
+// caller falls back to a normal upload session, as the spec asks. With an
+// empty from, only content-addressed blobs are found.
+func (r *Registry) Mount(ctx context.Context, repo, from string, d digest.Digest) (storage.Blob, bool, error) {
+	var b storage.Blob
+	if from != "" {
+		if oci.ValidateRepository(from) != nil {
+			return b, false, nil
+		}
+		src, err := r.meta.GetBlob(ctx, from, d)
+		if errors.Is(err, storage.ErrNotFound) {
+			return b, false, nil
+		}
+		if err != nil {
+			return b, false, fmt.Errorf("mount %s from %s: %w", d, from, err)
+		}
+		b = src
+	} else {
+		key := contentKey(d)
+		size, err := r.blobs.Stat(ctx, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			return b, false, nil
+		}
+		if err != nil {
+			return b, false, fmt.Errorf("mount %s: %w", d, err)
+		}
+		b = storage.Blob{Digest: d, Size: size, Key: key}
+	}
+	if err := r.meta.PutBlob(ctx, repo, b); err != nil {
+		return b, false, fmt.Errorf("link mounted blob %s into %s: %w", d, repo, err)
+	}
+	return b, true, nil
+}

@@ -1,0 +1,250 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/skiff-registry/skiff/internal/storage"
+	"github.com/skiff-registry/skiff/pkg/oci"
+)
+
+// PutResult is what a stored manifest answers with.
+type PutResult struct {
+	Digest  digest.Digest
+	Subject digest.Digest // set when the manifest has a subject (OCI-Subject)
+	Tags    []string      // the tags now pointing at it (OCI-Tag)
+}
+
+// PutManifest validates body and stores it in repo under ref (a tag or
+// the body's digest), plus any extra tags.
+//
+// Write order, so that every crash point leaves a valid state: the
+// references are checked, a large body is written to its content key, the
+// repository is recorded, then the manifest item, then its referrer entry,
+// then the tags. A client never sees a tag before its manifest, nor a
+// manifest before its blobs.
+func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Reference, contentType string, body []byte, tags []string) (PutResult, error) {
+	var res PutResult
+	m, err := oci.ParseManifest(contentType, body)
+	if err != nil {
+		return res, err
+	}
+	res.Digest = digest.SHA256.FromBytes(body)
+	if ref.IsDigest() {
+		res.Digest = ref.Digest.Algorithm().FromBytes(body)
+		if res.Digest != ref.Digest {
+			return res, oci.Errorf(oci.CodeDigestInvalid, "the manifest body hashes to %s, not %s", res.Digest, ref.Digest)
+		}
+	} else {
+		tags = append([]string{ref.Tag}, tags...)
+	}
+	for _, t := range tags {
+		if err := oci.ValidateTag(t); err != nil {
+			return res, err
+		}
+	}
+	if err := r.checkReferences(ctx, repo, m); err != nil {
+		return res, err
+	}
+	rec := storage.Manifest{
+		Digest:       res.Digest,
+		MediaType:    m.MediaType,
+		Size:         int64(len(body)),
+		ArtifactType: m.ArtifactType,
+		Annotations:  m.Annotations,
+		Refs:         descriptorDigests(m.References()),
+		Created:      r.opts.now().UTC(),
+	}
+	if m.Subject != nil {
+		rec.Subject = m.Subject.Digest
+		res.Subject = m.Subject.Digest
+	}
+	if len(body) <= r.opts.inlineManifestMax {
+		rec.Body = body
+	} else {
+		rec.Key = contentKey(res.Digest)
+		if err := r.blobs.Put(ctx, rec.Key, rec.Size, res.Digest, bytes.NewReader(body)); err != nil {
+			return res, fmt.Errorf("store manifest body %s: %w", res.Digest, err)
+		}
+	}
+	if err := r.meta.PutRepository(ctx, repo); err != nil {
+		return res, fmt.Errorf("record repository %s: %w", repo, err)
+	}
+	if err := r.meta.PutManifest(ctx, repo, rec); err != nil {
+		return res, fmt.Errorf("store manifest %s in %s: %w", res.Digest, repo, err)
+	}
+	if m.Subject != nil {
+		ent := storage.Referrer{Digest: res.Digest, MediaType: m.MediaType, Size: rec.Size, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
+		if err := r.meta.PutReferrer(ctx, repo, m.Subject.Digest, ent); err != nil {
+			return res, fmt.Errorf("record referrer %s of %s: %w", res.Digest, m.Subject.Digest, err)
+		}
+	}
+	for _, t := range slices.Compact(slices.Sorted(slices.Values(tags))) {
+		if err := r.meta.PutTag(ctx, repo, storage.Tag{Name: t, Digest: res.Digest}); err != nil {
+			return res, fmt.Errorf("tag %s:%s: %w", repo, t, err)
+		}
+		res.Tags = append(res.Tags, t)
+	}
+	return res, nil
+}
+
+// checkReferences refuses a manifest naming content repo lacks, with one
+// MANIFEST_BLOB_UNKNOWN per missing reference. Each kind is looked up in
+// one batch, so the cost does not grow with the layer count. The subject
+// may be absent (the spec requires accepting it) and non-distributable
+// layers may be too.
+func (r *Registry) checkReferences(ctx context.Context, repo string, m *oci.Manifest) error {
+	var blobs, children []v1.Descriptor
+	if m.Config != nil {
+		blobs = append(blobs, *m.Config)
+	}
+	for _, l := range m.Layers {
+		if !oci.IsNonDistributable(l.MediaType) {
+			blobs = append(blobs, l)
+		}
+	}
+	children = m.Manifests
+	var errs oci.Errors
+	if len(blobs) > 0 {
+		found, err := r.meta.GetBlobs(ctx, repo, descriptorDigests(blobs))
+		if err != nil {
+			return fmt.Errorf("look up blobs of manifest: %w", err)
+		}
+		for _, b := range blobs {
+			got, ok := found[b.Digest]
+			switch {
+			case !ok:
+				errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "blob %s (%s) is not in repository %s", b.Digest, b.MediaType, repo).WithDetail(map[string]any{"digest": b.Digest}))
+			case got.Size != b.Size:
+				errs = append(errs, oci.Errorf(oci.CodeManifestInvalid, "descriptor of blob %s says %d bytes but the blob has %d", b.Digest, b.Size, got.Size))
+			}
+		}
+	}
+	if len(children) > 0 {
+		found, err := r.meta.GetManifests(ctx, repo, descriptorDigests(children))
+		if err != nil {
+			return fmt.Errorf("look up manifests of index: %w", err)
+		}
+		for _, c := range children {
+			if _, ok := found[c.Digest]; !ok {
+				msg := fmt.Sprintf("manifest %s is not in repository %s", c.Digest, repo)
+				if p := oci.PlatformString(c.Platform); p != "" {
+					msg = fmt.Sprintf("manifest %s for platform %s is not in repository %s", c.Digest, p, repo)
+				}
+				errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "%s", msg).WithDetail(map[string]any{"digest": c.Digest, "platform": oci.PlatformString(c.Platform)}))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func descriptorDigests(ds []v1.Descriptor) []digest.Digest {
+	out := make([]digest.Digest, 0, len(ds))
+	for _, d := range ds {
+		if !slices.Contains(out, d.Digest) {
+			out = append(out, d.Digest)
+		}
+	}
+	return out
+}
+
+// ResolveManifest returns the stored manifest ref names in repo.
+func (r *Registry) ResolveManifest(ctx context.Context, repo string, ref oci.Reference) (storage.Manifest, error) {
+	d := ref.Digest
+	if !ref.IsDigest() {
+		t, err := r.meta.GetTag(ctx, repo, ref.Tag)
+		if errors.Is(err, storage.ErrNotFound) {
+			return storage.Manifest{}, oci.Errorf(oci.CodeManifestUnknown, "tag %s is not in repository %s", ref.Tag, repo)
+		}
+		if err != nil {
+			return storage.Manifest{}, fmt.Errorf("resolve tag %s:%s: %w", repo, ref.Tag, err)
+		}
+		d = t.Digest
+	}
+	m, err := r.meta.GetManifest(ctx, repo, d)
+	if errors.Is(err, storage.ErrNotFound) {
+		return m, oci.Errorf(oci.CodeManifestUnknown, "manifest %s is not in repository %s", d, repo)
+	}
+	if err != nil {
+		return m, fmt.Errorf("get manifest %s in %s: %w", d, repo, err)
+	}
+	return m, nil
+}
+
+// ManifestBody returns the bytes of m.
+func (r *Registry) ManifestBody(ctx context.Context, m storage.Manifest) (io.ReadCloser, error) {
+	if m.Key == "" {
+		return io.NopCloser(bytes.NewReader(m.Body)), nil
+	}
+	rc, err := r.blobs.Open(ctx, m.Key, 0, -1)
+	if err != nil {
+		return nil, fmt.Errorf("open manifest body %s: %w", m.Digest, err)
+	}
+	return rc, nil
+}
+
+// DeleteManifest deletes a tag (ref is a tag) or a manifest with the tags
+// that point at it and its referrer entry (ref is a digest). Tags go
+// first, so a crash never leaves a tag naming a deleted manifest.
+func (r *Registry) DeleteManifest(ctx context.Context, repo string, ref oci.Reference) error {
+	if !ref.IsDigest() {
+		err := r.meta.DeleteTag(ctx, repo, ref.Tag)
+		if errors.Is(err, storage.ErrNotFound) {
+			return oci.Errorf(oci.CodeManifestUnknown, "tag %s is not in repository %s", ref.Tag, repo)
+		}
+		if err != nil {
+			return fmt.Errorf("delete tag %s:%s: %w", repo, ref.Tag, err)
+		}
+		return nil
+	}
+	m, err := r.ResolveManifest(ctx, repo, ref)
+	if err != nil {
+		return err
+	}
+	if err := r.untag(ctx, repo, m.Digest); err != nil {
+		return err
+	}
+	if m.Subject != "" {
+		if err := r.meta.DeleteReferrer(ctx, repo, m.Subject, m.Digest); err != nil {
+			return fmt.Errorf("delete referrer %s of %s: %w", m.Digest, m.Subject, err)
+		}
+	}
+	err = r.meta.DeleteManifest(ctx, repo, m.Digest)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("delete manifest %s in %s: %w", m.Digest, repo, err)
+	}
+	return nil
+}
+
+// untag removes every tag of repo pointing at d.
+func (r *Registry) untag(ctx context.Context, repo string, d digest.Digest) error {
+	p := storage.Page{Limit: 1000}
+	for {
+		tags, err := r.meta.ListTags(ctx, repo, p)
+		if err != nil {
+			return fmt.Errorf("list tags of %s: %w", repo, err)
+		}
+		for _, t := range tags {
+			if t.Digest != d {
+				continue
+			}
+			if err := r.meta.DeleteTag(ctx, repo, t.Name); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return fmt.Errorf("delete tag %s:%s: %w", repo, t.Name, err)
+			}
+		}
+		if len(tags) < p.Limit {
+			return nil
+		}
+		p.After = tags[len(tags)-1].Name
+	}
+}

@@ -1,0 +1,113 @@
+// Package registry holds Skiff's use cases (push, pull, tag, delete,
+// referrers, the blob upload protocol) over the storage ports. It knows the
+// distribution-spec's rules but nothing of HTTP; internal/httpapi maps
+// requests onto it. Client-caused failures are returned as *oci.Error (or
+// oci.Errors); anything else is an internal error.
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/skiff-registry/skiff/internal/storage"
+)
+
+// Registry serves the distribution API's operations over a blob store and
+// a metadata store.
+type Registry struct {
+	blobs storage.BlobStore
+	meta  storage.MetaStore
+	opts  options
+	bufs  sync.Pool
+}
+
+type options struct {
+	log               *slog.Logger
+	partSize          int64
+	minPartSize       int64
+	maxSegments       int
+	inlineManifestMax int
+	maxSinglePut      int64
+	uploadTTL         time.Duration
+	claimLease        time.Duration
+	now               func() time.Time
+}
+
+// Option configures a Registry.
+type Option func(*options) error
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error { o.log = l; return nil }
+}
+
+// WithPartSize sets the multipart part size the upload protocol fills
+// (default 8 MiB) and the smallest part it may write but for the last
+// (default storage.MinPartSize, S3's limit). Tests shrink both.
+func WithPartSize(part, min int64) Option {
+	return func(o *options) error {
+		o.partSize, o.minPartSize = part, min
+		return nil
+	}
+}
+
+// WithUploadTTL sets how long an idle upload session lives (default 24h).
+func WithUploadTTL(d time.Duration) Option {
+	return func(o *options) error { o.uploadTTL = d; return nil }
+}
+
+// WithClock sets the time source (default time.Now); tests use it.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error { o.now = now; return nil }
+}
+
+const (
+	// defaultPartSize keeps 10,000 parts above 78 GiB per blob while a
+	// request buffers at most one part in memory.
+	defaultPartSize = 8 << 20
+	// defaultMaxSegments bounds the buffered tail of tiny chunks; past it
+	// the tail is merged into one object (at most one part of bytes).
+	defaultMaxSegments = 8
+	// defaultInlineManifestMax keeps manifest bodies inline in their
+	// metadata item (DynamoDB items are capped at 400 KB).
+	defaultInlineManifestMax = 64 << 10
+	// defaultMaxSinglePut is the largest known-size monolithic body written
+	// with one Put (S3 PutObject allows 5 GiB); larger ones go in parts.
+	defaultMaxSinglePut = 5 << 30
+	// defaultClaimLease bounds how long a crashed writer blocks a session.
+	defaultClaimLease = 2 * time.Minute
+)
+
+// New returns a Registry over blobs and meta.
+func New(blobs storage.BlobStore, meta storage.MetaStore, opts ...Option) (*Registry, error) {
+	o := options{
+		log:               slog.New(slog.DiscardHandler),
+		partSize:          defaultPartSize,
+		minPartSize:       storage.MinPartSize,
+		maxSegments:       defaultMaxSegments,
+		inlineManifestMax: defaultInlineManifestMax,
+		maxSinglePut:      defaultMaxSinglePut,
+		uploadTTL:         24 * time.Hour,
+		claimLease:        defaultClaimLease,
+		now:               time.Now,
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if blobs == nil || meta == nil {
+		return nil, errors.New("registry: blob store and metadata store are required")
+	}
+	if o.minPartSize <= 0 || o.partSize < o.minPartSize {
+		return nil, fmt.Errorf("registry: part size %d must be at least the minimum part size %d > 0", o.partSize, o.minPartSize)
+	}
+	return &Registry{blobs: blobs, meta: meta, opts: o}, nil
+}
+
+// ChunkMinLength is the chunk size clients should send (OCI-Chunk-Min-Length):
+// chunks of at least a part avoid buffering in a tail.
+func (r *Registry) ChunkMinLength() int64 { return r.opts.minPartSize }

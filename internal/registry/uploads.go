@@ -1,0 +1,440 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/skiff-registry/skiff/internal/storage"
+	"github.com/skiff-registry/skiff/pkg/oci"
+)
+
+// The upload protocol (distribution-spec "Pushing blobs"), written once for
+// every backend:
+//
+//   - A session stores its offset, the serialized SHA-256 and SHA-512 states
+//     and its multipart parts; the bytes are never re-read to hash them.
+//   - A writing request first claims the session with a conditional write
+//     (offset must match, no live claim), so concurrent writers at the same
+//     offset get 416 and never touch its parts.
+//   - Bytes are cut into parts of partSize; a remainder below minPartSize is
+//     kept as tail segments in the blob store until a later chunk completes
+//     a part (S3 parts must be at least 5 MiB but for the last).
+//   - The session is checkpointed after each part, so a broken stream can
+//     resume from the last acknowledged offset.
+//   - Commit verifies the digest from the saved state and completes the
+//     multipart object in place: no copy, whatever the blob size.
+
+// RangeError is a write at an offset the session is not at: 416 with the
+// session's Range and Location, so the client can resume.
+type RangeError struct {
+	Upload storage.Upload
+	Err    *oci.Error
+}
+
+func (e *RangeError) Error() string { return e.Err.Error() }
+func (e *RangeError) Unwrap() error { return e.Err }
+
+func rangeError(u storage.Upload, format string, args ...any) error {
+	return &RangeError{Upload: u, Err: oci.Errorf(oci.CodeBlobUploadInvalid, format, args...).WithStatus(http.StatusRequestedRangeNotSatisfiable)}
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+func unknownUpload(id, why string) error {
+	return oci.Errorf(oci.CodeBlobUploadUnknown, "upload session %s %s", id, why)
+}
+
+// StartUpload opens an upload session in repo.
+func (r *Registry) StartUpload(ctx context.Context, repo string) (storage.Upload, error) {
+	now := r.opts.now().UTC()
+	id := newID()
+	u := storage.Upload{ID: id, Repo: repo, Key: uploadedKey(id), Version: 1, Started: now, Expires: now.Add(r.opts.uploadTTL)}
+	if err := r.meta.CreateUpload(ctx, u); err != nil {
+		return storage.Upload{}, fmt.Errorf("create upload session in %s: %w", repo, err)
+	}
+	return u, nil
+}
+
+// UploadStatus returns session id of repo. A session of another
+// repository is unknown here: no request reaches outside its repository.
+func (r *Registry) UploadStatus(ctx context.Context, repo, id string) (storage.Upload, error) {
+	u, err := r.meta.GetUpload(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return u, unknownUpload(id, "does not exist (never started, finished or cancelled)")
+	}
+	if err != nil {
+		return u, fmt.Errorf("get upload session %s: %w", id, err)
+	}
+	if u.Repo != repo {
+		return storage.Upload{}, unknownUpload(id, "does not belong to repository "+repo)
+	}
+	if r.opts.now().After(u.Expires) {
+		return storage.Upload{}, unknownUpload(id, "has expired")
+	}
+	return u, nil
+}
+
+// CancelUpload ends session id and discards its bytes.
+func (r *Registry) CancelUpload(ctx context.Context, repo, id string) error {
+	u, err := r.UploadStatus(ctx, repo, id)
+	if err != nil {
+		return err
+	}
+	r.discard(ctx, u)
+	return nil
+}
+
+// discard deletes the session first (no one can write to it after), then
+// its scratch bytes; a crash in between leaves only garbage that the
+// bucket lifecycle expires.
+func (r *Registry) discard(ctx context.Context, u storage.Upload) {
+	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
+		r.opts.log.WarnContext(ctx, "delete upload session", "upload", u.ID, "error", err.Error())
+		return
+	}
+	if u.MultipartID != "" {
+		if err := r.blobs.AbortMultipart(ctx, u.Key, u.MultipartID); err != nil {
+			r.opts.log.WarnContext(ctx, "abort multipart upload", "upload", u.ID, "error", err.Error())
+		}
+	}
+	r.deleteSegments(ctx, u.Tail)
+}
+
+func (r *Registry) deleteSegments(ctx context.Context, segs []storage.Segment) {
+	for _, s := range segs {
+		if err := r.blobs.Delete(ctx, s.Key); err != nil {
+			r.opts.log.WarnContext(ctx, "delete upload segment", "key", s.Key, "error", err.Error())
+		}
+	}
+}
+
+// WriteUpload appends body to session id (PATCH). start is the
+// Content-Range start, or -1 to append wherever the session stands.
+func (r *Registry) WriteUpload(ctx context.Context, repo, id string, start int64, body io.Reader) (storage.Upload, error) {
+	w, err := r.claim(ctx, repo, id, start)
+	if err != nil {
+		return storage.Upload{}, err
+	}
+	if err := w.append(ctx, body, false); err != nil {
+		w.release(ctx)
+		return storage.Upload{}, err
+	}
+	if err := w.release(ctx); err != nil {
+		return storage.Upload{}, err
+	}
+	return w.u, nil
+}
+
+// CommitUpload ends session id (PUT ?digest=): it appends the optional
+// body, checks that everything uploaded hashes to d, stores the blob and
+// links it into repo. size is the body's length, -1 when unknown.
+func (r *Registry) CommitUpload(ctx context.Context, repo, id string, d digest.Digest, start, size int64, body io.Reader) (storage.Blob, error) {
+	u, err := r.UploadStatus(ctx, repo, id)
+	if err != nil {
+		return storage.Blob{}, err
+	}
+	if start >= 0 && start != u.Offset {
+		return storage.Blob{}, rangeError(u, "chunk starts at %d but the upload has %d bytes", start, u.Offset)
+	}
+	// A whole blob in one request: one verified write to its content key.
+	if u.Offset == 0 && size >= 0 && size <= r.opts.maxSinglePut && u.Claim == "" {
+		b, err := r.PutBlob(ctx, repo, d, size, body)
+		if err != nil {
+			if isClientError(err) {
+				r.discard(ctx, u)
+			}
+			return b, err
+		}
+		if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
+			r.opts.log.WarnContext(ctx, "delete finished upload session", "upload", u.ID, "error", err.Error())
+		}
+		return b, nil
+	}
+	w, err := r.claim(ctx, repo, id, start)
+	if err != nil {
+		return storage.Blob{}, err
+	}
+	if err := w.append(ctx, body, true); err != nil {
+		w.release(ctx)
+		return storage.Blob{}, err
+	}
+	b, err := w.complete(ctx, d)
+	if err != nil && !isClientError(err) {
+		w.release(ctx) // keep the session resumable after an internal failure
+	}
+	return b, err
+}
+
+func isClientError(err error) bool {
+	var oe *oci.Error
+	return errors.As(err, &oe)
+}
+
+// writer is one request's claim on an upload session.
+type writer struct {
+	r       *Registry
+	u       storage.Upload
+	hs      hashers
+	garbage []storage.Segment // consumed segments, deleted after a checkpoint
+}
+
+// claim takes session id for one writing request: a conditional write that
+// fails for everyone but one of several concurrent writers.
+func (r *Registry) claim(ctx context.Context, repo, id string, start int64) (*writer, error) {
+	u, err := r.UploadStatus(ctx, repo, id)
+	if err != nil {
+		return nil, err
+	}
+	if start >= 0 && start != u.Offset {
+		return nil, rangeError(u, "chunk starts at %d but the upload has %d bytes; send the next chunk from %d", start, u.Offset, u.Offset)
+	}
+	now := r.opts.now().UTC()
+	if u.Claim != "" && now.Before(u.ClaimUntil) {
+		return nil, rangeError(u, "another request is writing to upload session %s", id)
+	}
+	hs, err := restoreHashers(u.HashState)
+	if err != nil {
+		return nil, err
+	}
+	prev := u.Version
+	u.Version++
+	u.Claim = newID()[:12]
+	u.ClaimUntil = now.Add(r.opts.claimLease)
+	u.Expires = now.Add(r.opts.uploadTTL)
+	if err := r.meta.UpdateUpload(ctx, u, prev); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil, rangeError(u, "another request wrote to upload session %s first", id)
+		}
+		return nil, fmt.Errorf("claim upload session %s: %w", id, err)
+	}
+	return &writer{r: r, u: u, hs: hs}, nil
+}
+
+func (w *writer) tailSize() int64 {
+	var n int64
+	for _, s := range w.u.Tail {
+		n += s.Size
+	}
+	return n
+}
+
+// append reads body to its end, writing full parts as they fill and
+// keeping a remainder below the minimum part size as a tail segment. With
+// final set, any remainder becomes the last part instead.
+func (w *writer) append(ctx context.Context, body io.Reader, final bool) error {
+	if body == nil {
+		body = http.NoBody
+	}
+	buf := w.r.getBuffer()
+	defer w.r.putBuffer(buf)
+	for {
+		tail := w.tailSize()
+		n, err := io.ReadFull(body, buf[:w.r.opts.partSize-tail])
+		w.hs.Write(buf[:n])
+		switch {
+		case err == nil:
+			if err := w.writePart(ctx, buf[:n]); err != nil {
+				return err
+			}
+			if err := w.saveHash(); err != nil {
+				return err
+			}
+			if err := w.checkpoint(ctx, false); err != nil {
+				return err
+			}
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			var werr error
+			rest := tail + int64(n)
+			switch {
+			case rest == 0:
+			case rest >= w.r.opts.minPartSize, final && len(w.u.Parts) > 0:
+				werr = w.writePart(ctx, buf[:n])
+			case n > 0:
+				werr = w.addSegment(ctx, buf[:n])
+			}
+			if werr != nil {
+				return werr
+			}
+			return w.saveHash()
+		default:
+			return fmt.Errorf("read upload body: %w", err)
+		}
+	}
+}
+
+// writePart uploads the tail segments followed by data as the next part.
+func (w *writer) writePart(ctx context.Context, data []byte) error {
+	r, u := w.r, &w.u
+	if u.MultipartID == "" {
+		mid, err := r.blobs.CreateMultipart(ctx, u.Key)
+		if err != nil {
+			return fmt.Errorf("start multipart upload %s: %w", u.ID, err)
+		}
+		u.MultipartID = mid
+	}
+	src, closeAll, err := w.openTail(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	size := w.tailSize() + int64(len(data))
+	p, err := r.blobs.UploadPart(ctx, u.Key, u.MultipartID, len(u.Parts)+1, size, src)
+	if err != nil {
+		return fmt.Errorf("upload part %d of %s: %w", len(u.Parts)+1, u.ID, err)
+	}
+	u.Parts = append(u.Parts, p)
+	w.garbage = append(w.garbage, u.Tail...)
+	u.Tail = nil
+	u.Offset += int64(len(data))
+	return nil
+}
+
+// addSegment keeps data as a tail segment; past maxSegments the tail is
+// merged into one object so the session item stays small.
+func (w *writer) addSegment(ctx context.Context, data []byte) error {
+	r, u := w.r, &w.u
+	key := segmentKey(u.ID, u.Offset, u.Claim)
+	size := int64(len(data))
+	var src io.Reader = bytes.NewReader(data)
+	tail := u.Tail
+	if len(tail) >= r.opts.maxSegments {
+		merged, closeAll, err := w.openTail(ctx, data)
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		src, size, tail = merged, w.tailSize()+size, nil
+	}
+	if err := r.blobs.Put(ctx, key, size, "", src); err != nil {
+		return fmt.Errorf("store upload segment of %s: %w", u.ID, err)
+	}
+	if tail == nil {
+		w.garbage = append(w.garbage, u.Tail...)
+	}
+	u.Tail = append(tail, storage.Segment{Key: key, Size: size})
+	u.Offset += int64(len(data))
+	return nil
+}
+
+// openTail returns the tail segments followed by data as one stream.
+func (w *writer) openTail(ctx context.Context, data []byte) (io.Reader, func(), error) {
+	var rs []io.Reader
+	var cs []io.Closer
+	closeAll := func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}
+	for _, s := range w.u.Tail {
+		rc, err := w.r.blobs.Open(ctx, s.Key, 0, s.Size)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("open upload segment %s: %w", s.Key, err)
+		}
+		rs, cs = append(rs, rc), append(cs, rc)
+	}
+	rs = append(rs, bytes.NewReader(data))
+	return io.MultiReader(rs...), closeAll, nil
+}
+
+// saveHash records the hash state of the bytes the session now holds; it
+// is called only after those bytes are stored, so a failed request never
+// persists a hash of bytes it did not keep.
+func (w *writer) saveHash() error {
+	states, err := w.hs.save()
+	if err != nil {
+		return err
+	}
+	w.u.HashState = states
+	return nil
+}
+
+// checkpoint saves the session (renewing or, with done, dropping the
+// claim), then deletes segments the saved state no longer names.
+func (w *writer) checkpoint(ctx context.Context, done bool) error {
+	r, u := w.r, &w.u
+	prev := u.Version
+	u.Version++
+	if done {
+		u.Claim, u.ClaimUntil = "", time.Time{}
+	} else {
+		u.ClaimUntil = r.opts.now().UTC().Add(r.opts.claimLease)
+	}
+	if err := r.meta.UpdateUpload(ctx, *u, prev); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return rangeError(*u, "upload session %s was changed by another request", u.ID)
+		}
+		return fmt.Errorf("save upload session %s: %w", u.ID, err)
+	}
+	r.deleteSegments(ctx, w.garbage)
+	w.garbage = nil
+	return nil
+}
+
+// release ends the claim, keeping what was written up to the last
+// checkpoint or append.
+func (w *writer) release(ctx context.Context) error {
+	return w.checkpoint(ctx, true)
+}
+
+// complete verifies the digest and turns the session into a blob of repo.
+// Order: bytes, then the link, then the session is deleted, so a crash at
+// any point leaves either a resumable session or a complete blob.
+func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, error) {
+	r, u := w.r, w.u
+	got, ok := w.hs.digest(d.Algorithm())
+	if !ok {
+		w.release(ctx)
+		return storage.Blob{}, oci.Errorf(oci.CodeDigestInvalid, "digest algorithm %s is not supported", d.Algorithm())
+	}
+	if got != d {
+		r.discard(ctx, u)
+		return storage.Blob{}, oci.Errorf(oci.CodeDigestInvalid, "the %d uploaded bytes hash to %s, not %s; the upload session was cancelled", u.Offset, got, d)
+	}
+	var key string
+	if len(u.Parts) == 0 {
+		// Everything is in tail segments, below one part: write it once,
+		// verified, at its content key.
+		src, closeAll, err := w.openTail(ctx, nil)
+		if err != nil {
+			return storage.Blob{}, err
+		}
+		key = contentKey(d)
+		err = r.blobs.Put(ctx, key, u.Offset, d, src)
+		closeAll()
+		if err != nil {
+			return storage.Blob{}, fmt.Errorf("store blob %s of upload %s: %w", d, u.ID, err)
+		}
+	} else {
+		key = u.Key
+		if err := r.blobs.CompleteMultipart(ctx, u.Key, u.MultipartID, u.Parts); err != nil {
+			// A retry after a crash finds the upload already completed.
+			size, serr := r.blobs.Stat(ctx, u.Key)
+			if !errors.Is(err, storage.ErrNotFound) || serr != nil || size != u.Offset {
+				return storage.Blob{}, fmt.Errorf("complete multipart upload %s: %w", u.ID, err)
+			}
+		}
+	}
+	b := storage.Blob{Digest: d, Size: u.Offset, Key: key}
+	if err := r.meta.PutBlob(ctx, u.Repo, b); err != nil {
+		return storage.Blob{}, fmt.Errorf("link blob %s into %s: %w", d, u.Repo, err)
+	}
+	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
+		r.opts.log.WarnContext(ctx, "delete finished upload session", "upload", u.ID, "error", err.Error())
+	}
+	r.deleteSegments(ctx, append(w.garbage, u.Tail...))
+	return b, nil
+}
