@@ -22,6 +22,8 @@ type Registry struct {
 	meta  storage.MetaStore
 	opts  options
 	bufs  sync.Pool
+	// instance prefixes this process's upload claims.
+	instance string
 }
 
 type options struct {
@@ -33,6 +35,7 @@ type options struct {
 	maxSinglePut      int64
 	uploadTTL         time.Duration
 	claimLease        time.Duration
+	exclusive         bool
 	now               func() time.Time
 }
 
@@ -59,6 +62,14 @@ func WithUploadTTL(d time.Duration) Option {
 	return func(o *options) error { o.uploadTTL = d; return nil }
 }
 
+// WithExclusiveStore declares that no other process uses the stores (the
+// local backend holds a file lock on its database), so upload claims made
+// by an earlier process are stale at once. Default: false (AWS mode, where
+// many functions share the stores and claims expire after their lease).
+func WithExclusiveStore() Option {
+	return func(o *options) error { o.exclusive = true; return nil }
+}
+
 // WithClock sets the time source (default time.Now); tests use it.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error { o.now = now; return nil }
@@ -77,8 +88,10 @@ const (
 	// defaultMaxSinglePut is the largest known-size monolithic body written
 	// with one Put (S3 PutObject allows 5 GiB); larger ones go in parts.
 	defaultMaxSinglePut = 5 << 30
-	// defaultClaimLease bounds how long a crashed writer blocks a session.
-	defaultClaimLease = 2 * time.Minute
+	// defaultClaimLease bounds how long a crashed writer blocks a session
+	// in shared mode; a live writer renews it after every part, so it need
+	// only cover reading one part from the client and storing it.
+	defaultClaimLease = time.Minute
 )
 
 // New returns a Registry over blobs and meta.
@@ -105,7 +118,7 @@ func New(blobs storage.BlobStore, meta storage.MetaStore, opts ...Option) (*Regi
 	if o.minPartSize <= 0 || o.partSize < o.minPartSize {
 		return nil, fmt.Errorf("registry: part size %d must be at least the minimum part size %d > 0", o.partSize, o.minPartSize)
 	}
-	return &Registry{blobs: blobs, meta: meta, opts: o}, nil
+	return &Registry{blobs: blobs, meta: meta, opts: o, instance: newID()[:8] + "-"}, nil
 }
 
 // ChunkMinLength is the chunk size clients should send (OCI-Chunk-Min-Length):

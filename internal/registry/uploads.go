@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -150,7 +151,7 @@ func (r *Registry) CommitUpload(ctx context.Context, repo, id string, d digest.D
 		return storage.Blob{}, rangeError(u, "chunk starts at %d but the upload has %d bytes", start, u.Offset)
 	}
 	// A whole blob in one request: one verified write to its content key.
-	if u.Offset == 0 && size >= 0 && size <= r.opts.maxSinglePut && u.Claim == "" {
+	if u.Offset == 0 && size >= 0 && size <= r.opts.maxSinglePut && !r.claimLive(u) {
 		b, err := r.PutBlob(ctx, repo, d, size, body)
 		if err != nil {
 			if isClientError(err) {
@@ -183,6 +184,16 @@ func isClientError(err error) bool {
 	return errors.As(err, &oe)
 }
 
+// claimLive reports whether another request holds u. With an exclusive
+// store, a claim left by an earlier process (one killed mid-request) is
+// stale at once, so its client can resume right after a restart.
+func (r *Registry) claimLive(u storage.Upload) bool {
+	if u.Claim == "" || !r.opts.now().Before(u.ClaimUntil) {
+		return false
+	}
+	return !r.opts.exclusive || strings.HasPrefix(u.Claim, r.instance)
+}
+
 // writer is one request's claim on an upload session.
 type writer struct {
 	r       *Registry
@@ -202,7 +213,7 @@ func (r *Registry) claim(ctx context.Context, repo, id string, start int64) (*wr
 		return nil, rangeError(u, "chunk starts at %d but the upload has %d bytes; send the next chunk from %d", start, u.Offset, u.Offset)
 	}
 	now := r.opts.now().UTC()
-	if u.Claim != "" && now.Before(u.ClaimUntil) {
+	if r.claimLive(u) {
 		return nil, rangeError(u, "another request is writing to upload session %s", id)
 	}
 	hs, err := restoreHashers(u.HashState)
@@ -211,7 +222,7 @@ func (r *Registry) claim(ctx context.Context, repo, id string, start int64) (*wr
 	}
 	prev := u.Version
 	u.Version++
-	u.Claim = newID()[:12]
+	u.Claim = r.instance + newID()[:12]
 	u.ClaimUntil = now.Add(r.opts.claimLease)
 	u.Expires = now.Add(r.opts.uploadTTL)
 	if err := r.meta.UpdateUpload(ctx, u, prev); err != nil {
