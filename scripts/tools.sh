@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs the pinned client tools that the integration tests and the
+# conformance run drive: into <repo>/.tools/bin with `go install`, plus skopeo
+# from Debian. Idempotent: a tool whose stamp names the pinned version and whose
+# binary is present is skipped, so a second run costs well under a second.
+#
+# Env: TOOLS_DIR (default <repo>/.tools), APT_MAX_AGE_MIN (default 360): skip
+# `apt-get update` when the package lists are younger than this.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools_dir="${TOOLS_DIR:-$root/.tools}"
+bin_dir="$tools_dir/bin"
+stamp_dir="$tools_dir/stamps"
+mkdir -p "$bin_dir" "$stamp_dir"
+
+# name|module path@version. Bump a version here and the next run reinstalls it.
+pins=(
+	"conformance|github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111"
+	"crane|github.com/google/go-containerregistry/cmd/crane@v0.22.1"
+	"regctl|github.com/regclient/regclient/cmd/regctl@v0.11.7"
+	"oras|oras.land/oras/cmd/oras@v1.3.6"
+)
+
+log() { printf 'tools: %s\n' "$*" >&2; }
+
+install_go_tool() {
+	local name="$1" pkg="$2"
+	local stamp="$stamp_dir/$name"
+	if [[ -x "$bin_dir/$name" && -f "$stamp" && "$(cat "$stamp")" == "$pkg" ]]; then
+		log "$name up to date ($pkg)"
+		return 0
+	fi
+	log "installing $name ($pkg)"
+	rm -f "$stamp"
+	# Clear GOFLAGS: a caller's -race or -mod=vendor must not leak into the tools.
+	GOBIN="$bin_dir" GOFLAGS= go install "$pkg"
+	printf '%s\n' "$pkg" >"$stamp"
+}
+
+for pin in "${pins[@]}"; do
+	install_go_tool "${pin%%|*}" "${pin#*|}"
+done
+
+install_skopeo() {
+	if command -v skopeo >/dev/null 2>&1; then
+		log "skopeo present ($(skopeo --version 2>/dev/null || echo unknown version))"
+		return 0
+	fi
+	if [[ "$(id -u)" != "0" ]]; then
+		log "ERROR: skopeo is not on PATH and this is not root, so it can't be installed here."
+		log "       Install it (Debian/Ubuntu: sudo apt-get install -y skopeo) and re-run."
+		return 1
+	fi
+	local lists=/var/lib/apt/lists max_age="${APT_MAX_AGE_MIN:-360}"
+	# The lists dir always holds lock and partial/; a fresh update adds *_Packages files.
+	if [[ -z "$(find "$lists" -maxdepth 1 -name '*_Packages*' -mmin "-$max_age" -print -quit 2>/dev/null)" ]]; then
+		log "apt-get update"
+		apt-get update -qq
+	else
+		log "apt lists younger than ${max_age} min, skipping apt-get update"
+	fi
+	log "apt-get install skopeo"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null
+	command -v skopeo >/dev/null 2>&1 || { log "ERROR: skopeo still missing after apt-get install"; return 1; }
+	log "skopeo installed ($(skopeo --version))"
+}
+
+install_skopeo

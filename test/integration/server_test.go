@@ -1,0 +1,267 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	// readyTimeout is generous because a -race server on a busy 2-core CI
+	// machine can take a few seconds to open its store.
+	readyTimeout = 60 * time.Second
+	// stopTimeout bounds a graceful shutdown before the harness uses SIGKILL.
+	stopTimeout = 10 * time.Second
+	// logTailLines is how much of the server log a failing test prints.
+	logTailLines = 400
+)
+
+// registry is one server process under test. Its log (stdout and stderr)
+// survives restarts and is printed when the test fails.
+type registry struct {
+	t       *testing.T
+	host    string // 127.0.0.1:port, stable across restarts
+	dataDir string
+	config  string // distribution only: its YAML config
+	log     *logBuffer
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has been waited for
+}
+
+// startRegistry starts a server with a fresh data directory and stops it when
+// the test ends.
+func startRegistry(t *testing.T) *registry {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped in -short mode")
+	}
+	r := &registry{
+		t:       t,
+		host:    net.JoinHostPort("127.0.0.1", freePort(t)),
+		dataDir: t.TempDir(),
+		log:     &logBuffer{},
+	}
+	if serverKind == flavourDistribution {
+		r.config = filepath.Join(t.TempDir(), "config.yml")
+		writeDistributionConfig(t, r.config, r.host, r.dataDir)
+	}
+	t.Cleanup(func() {
+		r.stop()
+		if races := r.log.count("WARNING: DATA RACE"); races > 0 {
+			t.Errorf("the server reported %d data race(s); see its log below", races)
+		}
+		if t.Failed() || os.Getenv("SKIFF_IT_SHOW_LOG") != "" {
+			if bad := r.log.grep(problemRE); bad != "" {
+				t.Logf("server log lines with errors, warnings or 5xx (%s):\n%s", r.host, bad)
+			}
+			t.Logf("server log (%s, data %s), last %d lines:\n%s", r.host, r.dataDir, logTailLines, r.log.tail(logTailLines))
+		}
+	})
+	r.start()
+	return r
+}
+
+func (r *registry) args() []string {
+	if serverKind == flavourDistribution {
+		return []string{"serve", r.config}
+	}
+	return []string{"serve", "--addr", r.host, "--data", r.dataDir}
+}
+
+// start runs the server and waits until GET /v2/ answers 200. After kill,
+// start brings it back on the same address and data directory.
+func (r *registry) start() {
+	r.t.Helper()
+	cmd := exec.Command(serverBin, r.args()...)
+	cmd.Stdout = r.log
+	cmd.Stderr = r.log
+	setDeathSignal(cmd)
+	fmt.Fprintf(r.log, "=== harness: start %s %s\n", serverBin, strings.Join(r.args(), " "))
+	if err := cmd.Start(); err != nil {
+		r.t.Fatalf("start server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		fmt.Fprintf(r.log, "=== harness: server exited: %v\n", err)
+		close(exited)
+	}()
+	r.mu.Lock()
+	r.cmd, r.exited = cmd, exited
+	r.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	for {
+		if ok := r.ping(ctx); ok {
+			return
+		}
+		select {
+		case <-exited:
+			r.t.Fatalf("server exited before answering GET /v2/; log:\n%s", r.log.tail(logTailLines))
+		case <-ctx.Done():
+			r.t.Fatalf("server did not answer 200 on GET /v2/ within %s; log:\n%s", readyTimeout, r.log.tail(logTailLines))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (r *registry) ping(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.host+"/v2/", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// stop sends SIGTERM and waits; after stopTimeout it sends SIGKILL.
+func (r *registry) stop() {
+	r.mu.Lock()
+	cmd, exited := r.cmd, r.exited
+	r.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	fmt.Fprintf(r.log, "=== harness: SIGTERM\n")
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(stopTimeout):
+		r.t.Errorf("server did not exit within %s of SIGTERM; killing it", stopTimeout)
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// kill sends SIGKILL, as a crash or an OOM kill would, and waits for the exit.
+func (r *registry) kill() {
+	r.mu.Lock()
+	cmd, exited := r.cmd, r.exited
+	r.mu.Unlock()
+	fmt.Fprintf(r.log, "=== harness: SIGKILL\n")
+	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		r.t.Fatalf("kill server: %v", err)
+	}
+	<-exited
+}
+
+// url returns the absolute URL of an API path such as "/v2/".
+func (r *registry) url(path string) string { return "http://" + r.host + path }
+
+// freePort asks the kernel for a free loopback port. Another process could
+// take it before the server binds it; on a test machine that race is rare
+// and shows as a clear start-up failure.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	return port
+}
+
+// writeDistributionConfig configures CNCF distribution like skiff: loopback,
+// filesystem storage (so restarts keep data), deletes on, full index
+// validation, and a fixed upload secret so upload URLs survive a restart.
+func writeDistributionConfig(t *testing.T, path, host, dataDir string) {
+	t.Helper()
+	conf := fmt.Sprintf(`version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: %s
+  secret: skiff-integration-test-secret
+validation:
+  manifests:
+    indexes:
+      platforms: all
+`, dataDir, host)
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logBuffer is an io.Writer safe for the two copy goroutines of exec.Cmd and
+// for readers in the test.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) count(substr string) int { return strings.Count(b.String(), substr) }
+
+// problemRE matches log lines worth showing first when a test fails: skiff's
+// JSON lines at WARN/ERROR or with a 5xx status, distribution's text lines at
+// warning/error level, panics and race reports.
+var problemRE = regexp.MustCompile(`(?i)"level":"(warn|error)"|"status":5\d\d\b|level=(warn|warning|error|fatal|panic)\b|^panic:|DATA RACE`)
+
+// grep returns the lines matching re, at most logTailLines of them.
+func (b *logBuffer) grep(re *regexp.Regexp) string {
+	var out []string
+	for _, line := range strings.Split(b.String(), "\n") {
+		if re.MatchString(line) {
+			out = append(out, line)
+		}
+	}
+	if len(out) > logTailLines {
+		out = append(out[:logTailLines], fmt.Sprintf("... (%d more)", len(out)-logTailLines))
+	}
+	return strings.Join(out, "\n")
+}
+
+// tail returns the last n lines.
+func (b *logBuffer) tail(n int) string {
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("... (%d earlier lines)", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,182 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// toolTimeout bounds one client command; a hang shows as a failure with the
+// command line instead of eating the whole go test -timeout.
+const toolTimeout = 5 * time.Minute
+
+// toolbox runs client tools for one test with their configuration isolated
+// in a temp HOME: no tool reads or writes the developer's credentials or
+// registry settings, and tests can't leak settings into each other.
+// A toolbox belongs to the test that made it: it fails that test, so don't
+// hand it to a subtest (make one per subtest instead).
+type toolbox struct {
+	t     *testing.T
+	dir   string // working directory for relative paths
+	env   []string
+	paths map[string]string
+}
+
+// isolatedVars are replaced in the tools' environment.
+var isolatedVars = []string{
+	"HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR",
+	"DOCKER_CONFIG", "REGCTL_CONFIG", "REGISTRY_AUTH_FILE", "CONTAINERS_REGISTRIES_CONF",
+	"CONTAINERS_AUTH_FILE", "NO_PROXY", "no_proxy",
+}
+
+// newToolbox finds the named tools (failing or skipping the test when one is
+// missing, see requireTool) and prepares an isolated environment.
+func newToolbox(t *testing.T, tools ...string) *toolbox {
+	t.Helper()
+	tb := &toolbox{t: t, dir: t.TempDir(), paths: map[string]string{}}
+	for _, name := range tools {
+		tb.paths[name] = requireTool(t, name)
+	}
+	home := filepath.Join(tb.dir, "home")
+	runtime := filepath.Join(home, "run")
+	for _, d := range []string{home, runtime, filepath.Join(home, "registries.d")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	registriesConf := filepath.Join(home, "registries.conf")
+	if err := os.WriteFile(registriesConf, []byte("unqualified-search-registries = []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !contains(isolatedVars, name) {
+			env = append(env, kv)
+		}
+	}
+	tb.env = append(env,
+		"HOME="+home,
+		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
+		"XDG_CACHE_HOME="+filepath.Join(home, ".cache"),
+		"XDG_DATA_HOME="+filepath.Join(home, ".local", "share"),
+		"XDG_RUNTIME_DIR="+runtime,
+		"DOCKER_CONFIG="+filepath.Join(home, ".docker"),
+		"REGISTRY_AUTH_FILE="+filepath.Join(home, "auth.json"),
+		"CONTAINERS_REGISTRIES_CONF="+registriesConf,
+		"NO_PROXY=127.0.0.1,localhost",
+		"no_proxy=127.0.0.1,localhost",
+	)
+	return tb
+}
+
+// requireTool returns the path of a client tool: <repo>/.tools/bin first
+// (pinned by scripts/tools.sh), then PATH. When it is missing the test fails
+// under SKIFF_REQUIRE_TOOLS=1 (make test, CI) and is skipped otherwise.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	if p := filepath.Join(repoRoot, ".tools", "bin", name); isExecutable(p) {
+		return p
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	msg := fmt.Sprintf("!!! %s not found in %s or PATH: run `make tools` (scripts/tools.sh) !!!",
+		name, filepath.Join(repoRoot, ".tools", "bin"))
+	if os.Getenv("SKIFF_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("%s (SKIFF_REQUIRE_TOOLS=1 makes a missing tool a failure)", msg)
+	}
+	fmt.Fprintf(os.Stderr, "\n%s\n!!! SKIPPING %s\n\n", msg, t.Name())
+	t.Skipf("%s: SKIPPED, this test did not run", msg)
+	return ""
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// run runs a tool in the toolbox directory and returns its stdout. A non-zero
+// exit fails the test with the command line, stdout and stderr.
+func (tb *toolbox) run(name string, args ...string) string {
+	tb.t.Helper()
+	stdout, stderr, err := tb.exec(name, args...)
+	if err != nil {
+		tb.t.Fatalf("command failed: %s\nerror: %v\nstdout:\n%s\nstderr:\n%s",
+			commandLine(name, args), err, indent(stdout), indent(stderr))
+	}
+	return stdout
+}
+
+// exec runs a tool and returns its output and error without failing the test.
+func (tb *toolbox) exec(name string, args ...string) (stdout, stderr string, err error) {
+	tb.t.Helper()
+	path, ok := tb.paths[name]
+	if !ok {
+		tb.t.Fatalf("harness bug: tool %q was not requested in newToolbox", name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Dir = tb.dir
+	cmd.Env = tb.env
+	var outBuf, errBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
+	start := time.Now()
+	err = cmd.Run()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("timed out after %s: %w", toolTimeout, err)
+	}
+	tb.t.Logf("$ %s  (%s)", commandLine(name, args), time.Since(start).Round(time.Millisecond))
+	return outBuf.String(), errBuf.String(), err
+}
+
+func commandLine(name string, args []string) string {
+	parts := []string{name}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"") {
+			a = fmt.Sprintf("%q", a)
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+func indent(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return "    (empty)"
+	}
+	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
+}
+
+// skopeo runs skopeo without a signature policy or registries.d lookups, so
+// the host's /etc/containers files can't change the outcome.
+func (tb *toolbox) skopeo(args ...string) string {
+	tb.t.Helper()
+	global := []string{"--insecure-policy", "--registries.d", filepath.Join(tb.dir, "home", "registries.d")}
+	return tb.run("skopeo", append(global, args...)...)
+}
+
+// regctlPlainHTTP tells regctl that host speaks plain HTTP, plus extra
+// `regctl registry set` flags.
+func (tb *toolbox) regctlPlainHTTP(host string, extra ...string) {
+	tb.t.Helper()
+	tb.run("regctl", append([]string{"registry", "set", "--tls", "disabled"}, append(extra, host)...)...)
+}
