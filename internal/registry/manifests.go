@@ -69,6 +69,9 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 	if len(body) <= r.opts.inlineManifestMax {
 		rec.Body = body
 	} else {
+		// The item must stay small (DynamoDB caps items at 400 KB):
+		// what a large body says is read from the body itself.
+		rec.Refs, rec.Annotations = nil, nil
 		rec.Key = contentKey(res.Digest)
 		if err := r.blobs.Put(ctx, rec.Key, rec.Size, res.Digest, bytes.NewReader(body)); err != nil {
 			return res, fmt.Errorf("store manifest body %s: %w", res.Digest, err)

@@ -6,6 +6,7 @@
 package registry
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,8 @@ type Registry struct {
 	bufs  sync.Pool
 	// instance prefixes this process's upload claims.
 	instance string
+	// uploadKey signs upload session ids.
+	uploadKey []byte
 }
 
 type options struct {
@@ -36,6 +39,7 @@ type options struct {
 	uploadTTL         time.Duration
 	claimLease        time.Duration
 	exclusive         bool
+	uploadKey         []byte
 	now               func() time.Time
 }
 
@@ -68,6 +72,19 @@ func WithUploadTTL(d time.Duration) Option {
 // many functions share the stores and claims expire after their lease).
 func WithExclusiveStore() Option {
 	return func(o *options) error { o.exclusive = true; return nil }
+}
+
+// WithUploadKey sets the key that signs upload session ids; instances
+// sharing stores must share it (LoadUploadKey). Default: a random key,
+// good for one process.
+func WithUploadKey(key []byte) Option {
+	return func(o *options) error {
+		if len(key) < 32 {
+			return errors.New("registry: upload key must be at least 32 bytes")
+		}
+		o.uploadKey = key
+		return nil
+	}
 }
 
 // WithClock sets the time source (default time.Now); tests use it.
@@ -118,7 +135,12 @@ func New(blobs storage.BlobStore, meta storage.MetaStore, opts ...Option) (*Regi
 	if o.minPartSize <= 0 || o.partSize < o.minPartSize {
 		return nil, fmt.Errorf("registry: part size %d must be at least the minimum part size %d > 0", o.partSize, o.minPartSize)
 	}
-	return &Registry{blobs: blobs, meta: meta, opts: o, instance: newID()[:8] + "-"}, nil
+	key := o.uploadKey
+	if key == nil {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	return &Registry{blobs: blobs, meta: meta, opts: o, instance: newID()[:8] + "-", uploadKey: key}, nil
 }
 
 // ChunkMinLength is the chunk size clients should send (OCI-Chunk-Min-Length):

@@ -58,28 +58,28 @@ func unknownUpload(id, why string) error {
 	return oci.Errorf(oci.CodeBlobUploadUnknown, "upload session %s %s", id, why)
 }
 
-// StartUpload opens an upload session in repo.
+// StartUpload opens an upload session in repo. It writes nothing: see
+// sessions.go.
 func (r *Registry) StartUpload(ctx context.Context, repo string) (storage.Upload, error) {
-	now := r.opts.now().UTC()
-	id := newID()
-	u := storage.Upload{ID: id, Repo: repo, Key: uploadedKey(id), Version: 1, Started: now, Expires: now.Add(r.opts.uploadTTL)}
-	if err := r.meta.CreateUpload(ctx, u); err != nil {
-		return storage.Upload{}, fmt.Errorf("create upload session in %s: %w", repo, err)
-	}
-	return u, nil
+	return r.newSession(repo), nil
 }
 
-// UploadStatus returns session id of repo. A session of another
+// UploadStatus returns session id of repo. An id issued for another
 // repository is unknown here: no request reaches outside its repository.
 func (r *Registry) UploadStatus(ctx context.Context, repo, id string) (storage.Upload, error) {
+	lazy, ok := r.parseSession(repo, id)
+	if !ok {
+		return storage.Upload{}, unknownUpload(id, "was not issued for repository "+repo)
+	}
 	u, err := r.meta.GetUpload(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return u, unknownUpload(id, "does not exist (never started, finished or cancelled)")
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		u = lazy // nothing written yet
+	case err != nil:
 		return u, fmt.Errorf("get upload session %s: %w", id, err)
-	}
-	if u.Repo != repo {
+	case u.Done:
+		return storage.Upload{}, unknownUpload(id, "has ended (finished or cancelled)")
+	case u.Repo != repo:
 		return storage.Upload{}, unknownUpload(id, "does not belong to repository "+repo)
 	}
 	if r.opts.now().After(u.Expires) {
@@ -94,18 +94,46 @@ func (r *Registry) CancelUpload(ctx context.Context, repo, id string) error {
 	if err != nil {
 		return err
 	}
-	r.discard(ctx, u)
+	if err := r.end(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrExists) {
+			return rangeError(u, "upload session %s changed while it was being cancelled; retry", id)
+		}
+		return err
+	}
+	r.discardBytes(ctx, u)
 	return nil
 }
 
-// discard deletes the session first (no one can write to it after), then
-// its scratch bytes; a crash in between leaves only garbage that the
-// bucket lifecycle expires.
+// end marks session u finished with a tombstone, kept until it expires:
+// deleting the item would make its id look like a fresh lazy session.
+func (r *Registry) end(ctx context.Context, u storage.Upload) error {
+	t := storage.Upload{ID: u.ID, Repo: u.Repo, Key: u.Key, Done: true, Started: u.Started, Expires: u.Expires}
+	var err error
+	if u.Version == 0 {
+		t.Version = 1
+		err = r.meta.CreateUpload(ctx, t)
+	} else {
+		t.Version = u.Version + 1
+		err = r.meta.UpdateUpload(ctx, t, u.Version)
+	}
+	if err != nil {
+		return fmt.Errorf("end upload session %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// discard ends the session first (no one can write to it after), then
+// deletes its scratch bytes; a crash in between leaves only garbage that
+// the bucket lifecycle expires.
 func (r *Registry) discard(ctx context.Context, u storage.Upload) {
-	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
-		r.opts.log.WarnContext(ctx, "delete upload session", "upload", u.ID, "error", err.Error())
+	if err := r.end(ctx, u); err != nil {
+		r.opts.log.WarnContext(ctx, "end upload session", "upload", u.ID, "error", err.Error())
 		return
 	}
+	r.discardBytes(ctx, u)
+}
+
+func (r *Registry) discardBytes(ctx context.Context, u storage.Upload) {
 	if u.MultipartID != "" {
 		if err := r.blobs.AbortMultipart(ctx, u.Key, u.MultipartID); err != nil {
 			r.opts.log.WarnContext(ctx, "abort multipart upload", "upload", u.ID, "error", err.Error())
@@ -152,15 +180,20 @@ func (r *Registry) CommitUpload(ctx context.Context, repo, id string, d digest.D
 	}
 	// A whole blob in one request: one verified write to its content key.
 	if u.Offset == 0 && size >= 0 && size <= r.opts.maxSinglePut && !r.claimLive(u) {
+		// A lazy session (Version 0) is left as it is: the budget of a
+		// small push is three requests, and a finished id that still looks
+		// fresh can at worst take another upload.
 		b, err := r.PutBlob(ctx, repo, d, size, body)
 		if err != nil {
-			if isClientError(err) {
+			if isClientError(err) && u.Version > 0 {
 				r.discard(ctx, u)
 			}
 			return b, err
 		}
-		if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
-			r.opts.log.WarnContext(ctx, "delete finished upload session", "upload", u.ID, "error", err.Error())
+		if u.Version > 0 {
+			if err := r.end(ctx, u); err != nil {
+				r.opts.log.WarnContext(ctx, "end finished upload session", "upload", u.ID, "error", err.Error())
+			}
 		}
 		return b, nil
 	}
@@ -225,8 +258,13 @@ func (r *Registry) claim(ctx context.Context, repo, id string, start int64) (*wr
 	u.Claim = r.instance + newID()[:12]
 	u.ClaimUntil = now.Add(r.opts.claimLease)
 	u.Expires = now.Add(r.opts.uploadTTL)
-	if err := r.meta.UpdateUpload(ctx, u, prev); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
+	if prev == 0 {
+		err = r.meta.CreateUpload(ctx, u) // the first write creates the item
+	} else {
+		err = r.meta.UpdateUpload(ctx, u, prev)
+	}
+	if err != nil {
+		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrExists) {
 			return nil, rangeError(u, "another request wrote to upload session %s first", id)
 		}
 		return nil, fmt.Errorf("claim upload session %s: %w", id, err)
@@ -443,8 +481,8 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 	if err := r.meta.PutBlob(ctx, u.Repo, b); err != nil {
 		return storage.Blob{}, fmt.Errorf("link blob %s into %s: %w", d, u.Repo, err)
 	}
-	if err := r.meta.DeleteUpload(ctx, u.ID); err != nil {
-		r.opts.log.WarnContext(ctx, "delete finished upload session", "upload", u.ID, "error", err.Error())
+	if err := r.end(ctx, u); err != nil {
+		r.opts.log.WarnContext(ctx, "end finished upload session", "upload", u.ID, "error", err.Error())
 	}
 	r.deleteSegments(ctx, append(w.garbage, u.Tail...))
 	return b, nil

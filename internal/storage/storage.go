@@ -154,6 +154,8 @@ type Upload struct {
 	ClaimUntil time.Time `json:"claimUntil,omitzero"`
 	Started    time.Time `json:"started"`
 	Expires    time.Time `json:"expires"`
+	// Done marks a finished or cancelled session, kept until it expires.
+	Done bool `json:"done,omitempty"`
 }
 
 // Setting is a versioned per-key document (per-repository settings such as

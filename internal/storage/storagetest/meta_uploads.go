@@ -37,6 +37,7 @@ func fullUpload(id string) storage.Upload {
 		ClaimUntil: testTime.Add(30 * time.Second),
 		Started:    testTime.Add(-time.Hour),
 		Expires:    testTime.Add(24 * time.Hour),
+		Done:       true,
 	}
 }
 
