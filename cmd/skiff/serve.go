@@ -9,23 +9,25 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/registry"
-	"github.com/skiff-registry/skiff/internal/storage/local"
 )
 
-func serve(ctx context.Context, args []string, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg := config.Default()
+	cfg.Bucket, cfg.Table = getenv("SKIFF_S3_BUCKET"), getenv("SKIFF_DYNAMODB_TABLE")
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
-	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory of the embedded backend")
+	fs.StringVar((*string)(&cfg.Backend), "backend", string(cfg.Backend), "storage backend: local (files + bbolt in --data) or aws (S3 + DynamoDB)")
+	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory of the local backend")
+	fs.BoolVar(&cfg.CreateResources, "create-resources", false, "aws backend: create the bucket and table when missing")
 	fs.Int64Var(&cfg.MaxBody, "max-body", cfg.MaxBody, "maximum request body in bytes (0: no limit)")
+	fs.Int64Var(&cfg.RedirectMin, "redirect-min", cfg.RedirectMin, "aws backend: blobs of at least this many bytes are fetched by a 307 to a presigned S3 URL (-1: never)")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -35,30 +37,31 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
-	}
-	blobs, err := local.NewBlobStore(filepath.Join(cfg.DataDir, "blobs"))
-	if err != nil {
-		return fmt.Errorf("open blob store: %w", err)
-	}
-	meta, err := local.OpenMetaStore(filepath.Join(cfg.DataDir, "meta.db"))
-	if err != nil {
-		return fmt.Errorf("open metadata store: %w", err)
-	}
-	defer meta.Close()
-	reg, err := registry.New(blobs, meta, registry.WithLogger(log))
+	stores, err := backend.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	api := httpapi.New(reg, httpapi.WithLogger(log), httpapi.WithMaxBody(cfg.MaxBody))
+	defer stores.Close()
+	key, err := registry.LoadUploadKey(ctx, stores.Meta)
+	if err != nil {
+		return err
+	}
+	regOpts := []registry.Option{registry.WithLogger(log), registry.WithUploadKey(key)}
+	if stores.Exclusive {
+		regOpts = append(regOpts, registry.WithExclusiveStore())
+	}
+	reg, err := registry.New(stores.Blobs, stores.Meta, regOpts...)
+	if err != nil {
+		return err
+	}
+	api := httpapi.New(reg, httpapi.WithLogger(log), httpapi.WithMaxBody(cfg.MaxBody), httpapi.WithRedirectMin(cfg.RedirectMin))
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 30 * time.Second}
-	log.Info("serving", "addr", ln.Addr().String(), "backend", string(cfg.Backend), "data", cfg.DataDir)
+	log.Info("serving", "addr", ln.Addr().String(), "backend", string(cfg.Backend), "data", cfg.DataDir, "bucket", cfg.Bucket, "table", cfg.Table)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

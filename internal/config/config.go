@@ -28,15 +28,23 @@ type Config struct {
 	Backend Backend
 	// DataDir is where the local backend keeps its files and database.
 	DataDir string
+	// Bucket and Table name the S3 bucket and DynamoDB table of the AWS
+	// backend (SKIFF_S3_BUCKET, SKIFF_DYNAMODB_TABLE).
+	Bucket, Table string
+	// CreateResources creates the bucket and table when missing.
+	CreateResources bool
 	// MaxBody caps request bodies in bytes; 0 means no cap.
 	MaxBody int64
+	// RedirectMin is the smallest blob fetched by a redirect to a presigned
+	// URL (AWS backend); -1 never redirects.
+	RedirectMin int64
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
 }
 
 // Default returns the configuration `skiff serve` starts from.
 func Default() Config {
-	return Config{Addr: "127.0.0.1:5000", Backend: BackendLocal, DataDir: "./data", LogLevel: slog.LevelInfo}
+	return Config{Addr: "127.0.0.1:5000", Backend: BackendLocal, DataDir: "./data", RedirectMin: 1 << 20, LogLevel: slog.LevelInfo}
 }
 
 // Validate reports every problem in c at once.
@@ -51,6 +59,12 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("the local backend needs a data directory"))
 		}
 	case BackendAWS:
+		if c.Bucket == "" {
+			errs = append(errs, errors.New("the aws backend needs a bucket (SKIFF_S3_BUCKET)"))
+		}
+		if c.Table == "" {
+			errs = append(errs, errors.New("the aws backend needs a table (SKIFF_DYNAMODB_TABLE)"))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("unknown backend %q (want %q or %q)", c.Backend, BackendLocal, BackendAWS))
 	}

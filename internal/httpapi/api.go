@@ -40,6 +40,7 @@ type options struct {
 	groups      Group
 	maxBody     int64
 	redirectTTL time.Duration
+	redirectMin int64
 }
 
 // Option configures an API.
@@ -55,12 +56,18 @@ func WithGroups(g Group) Option { return func(o *options) { o.groups = g } }
 // body gets 413 with advice to push in chunks. AWS mode sets about 4 MiB.
 func WithMaxBody(n int64) Option { return func(o *options) { o.maxBody = n } }
 
+// WithRedirectMin sets the smallest blob a GET redirects to the blob
+// store's presigned URL (default 1 MiB; negative: never). Smaller blobs are
+// served directly, with Docker-Content-Digest, saving clients a round trip;
+// larger ones must not flow through a Lambda function.
+func WithRedirectMin(n int64) Option { return func(o *options) { o.redirectMin = n } }
+
 // WithRedirectTTL sets how long presigned blob URLs live (default 15m).
 func WithRedirectTTL(d time.Duration) Option { return func(o *options) { o.redirectTTL = d } }
 
 // New returns the API over reg.
 func New(reg *registry.Registry, opts ...Option) *API {
-	o := options{log: slog.New(slog.DiscardHandler), groups: GroupAll, redirectTTL: 15 * time.Minute}
+	o := options{log: slog.New(slog.DiscardHandler), groups: GroupAll, redirectTTL: 15 * time.Minute, redirectMin: 1 << 20}
 	for _, opt := range opts {
 		opt(&o)
 	}

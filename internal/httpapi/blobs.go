@@ -10,8 +10,9 @@ import (
 )
 
 // getBlob answers GET and HEAD /v2/<name>/blobs/<digest>, with a single
-// byte range if asked. When the blob store can presign, GET redirects
-// (307) so the bytes do not flow through this server.
+// byte range if asked. When the blob store can presign, a GET of a large
+// blob redirects (307) so its bytes do not flow through this server; the
+// redirect cannot carry Docker-Content-Digest to the final response.
 func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
 	d, err := oci.ParseDigest(rt.arg)
 	if err != nil {
@@ -31,14 +32,16 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	if u, err := a.reg.BlobURL(r.Context(), b, a.opts.redirectTTL); err != nil {
-		return err
-	} else if u != "" {
-		h.Set("Location", u)
-		h.Set("Content-Type", "application/octet-stream")
-		h.Set("Content-Length", "0")
-		w.WriteHeader(http.StatusTemporaryRedirect)
-		return nil
+	if a.opts.redirectMin >= 0 && b.Size >= a.opts.redirectMin {
+		if u, err := a.reg.BlobURL(r.Context(), b, a.opts.redirectTTL); err != nil {
+			return err
+		} else if u != "" {
+			h.Set("Location", u)
+			h.Set("Content-Type", "application/octet-stream")
+			h.Set("Content-Length", "0")
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return nil
+		}
 	}
 	offset, length, status := int64(0), b.Size, http.StatusOK
 	if rg := r.Header.Get("Range"); rg != "" {

@@ -1,0 +1,108 @@
+// Package awsstore implements the storage ports on AWS: storage.BlobStore
+// on S3 (BlobStore, s3*.go) and storage.MetaStore on DynamoDB (MetaStore,
+// dynamo*.go). This file documents both layouts once; the code refers here.
+//
+// # S3
+//
+// S3 blob keys: see s3.go.
+//
+// # DynamoDB: one table
+//
+// MetaStore keeps all metadata in one on-demand table with two string
+// keys, PK (partition) and SK (sort), and no secondary index.
+// CreateTable makes it (tests, `skiff serve`); deployed tables come from
+// infra/. The item tree, by partition key:
+//
+//	<table>
+//	├── PK "REPOS"                              the catalog
+//	│   └── SK <repo>                           (no attributes)
+//	├── PK "R#<repo>"                           one partition per repository
+//	│   ├── SK "B#<digest>"                     blob link: size, key
+//	│   ├── SK "M#<digest>"                     manifest: mediaType, size, body (B, when
+//	│   │                                       inline), key, artifactType, subject,
+//	│   │                                       annotations (M), refs (L, in order), created
+//	│   ├── SK "T#<tag>"                        tag: digest
+//	│   └── SK "F#<subject>#<digest>"           referrer of subject: mediaType, size,
+//	│                                           artifactType, annotations (M)
+//	├── PK "U#<upload id>"                      one partition per upload session
+//	│   └── SK "U"                              repo, offset, version, hashState (M of B),
+//	│                                           key, multipartId, parts (L), tail (L),
+//	│                                           claim, claimUntil, started, expires,
+//	│                                           expiresAt (N, epoch seconds: the TTL)
+//	└── PK "SETTINGS"
+//	    └── SK <setting key>                    value (B), version
+//
+// Names held by the key (digest, tag, upload id, setting key) are not
+// repeated as attributes. Times are RFC 3339 strings in UTC with
+// nanoseconds (the port needs milliseconds); a zero time is an absent
+// attribute. Empty optional attributes are left out.
+//
+// Why this shape:
+//
+//   - A repository is a partition, so every repository-scoped listing is a
+//     Query on one partition key, never a Scan, and isolation is
+//     structural: "a/b", "a/bc" and "a/b/c" are different partition keys,
+//     not prefixes matched against each other. Within a partition the
+//     two-byte type prefixes ("B#", "M#", "T#", "F#") keep kinds apart,
+//     and lexical order of the sort key is the order the port lists in.
+//   - Referrers sort by subject, then digest, so one subject's referrers are
+//     one begins_with range. The subject is followed by '#', which no
+//     digest contains, so a subject's range never reaches into another's
+//     (sha256:… and sha512:… of the same bytes included).
+//   - Upload sessions get a partition each rather than living under
+//     R#<repo>: they are the most written items (every PATCH), and parallel
+//     uploads to one repository then spread over partitions.
+//   - REPOS and SETTINGS are single partitions: small, written rarely
+//     (PutRepository on pushes, settings by operators), read in order.
+//
+// # Requests per method
+//
+// Every method is one request except batch reads and multi-page listings.
+// Reads are strongly consistent by default (WithConsistentReads), since
+// the registry reads its own writes.
+//
+//	GetBlob, GetManifest, GetTag,      1 GetItem
+//	GetUpload, GetSetting
+//	GetBlobs, GetManifests             ceil(distinct digests / 100) BatchGetItem (0 for none),
+//	                                   plus resends of UnprocessedKeys with backoff
+//	PutBlob, PutManifest, PutTag,      1 PutItem, unconditional (idempotent; the last tag
+//	PutReferrer, PutRepository         writer wins)
+//	DeleteBlob, DeleteManifest,        1 DeleteItem if attribute_exists(PK);
+//	DeleteTag                          a failed condition is ErrNotFound
+//	DeleteReferrer, DeleteUpload       1 DeleteItem, unconditional
+//	ListTags                           1 Query per page: PK = R#<repo>, begins_with(SK, "T#"),
+//	                                   ExclusiveStartKey SK "T#"+After, Limit
+//	ListReferrers                      1 Query per page: begins_with(SK, "F#<subject>#")
+//	ListRepositories, ListSettings     1 Query per page on REPOS / SETTINGS
+//	CreateUpload                       1 PutItem if attribute_not_exists(PK), else ErrExists
+//	UpdateUpload                       1 PutItem if version = prev (stores prev+1), else
+//	                                   ErrConflict (a deleted session fails too)
+//	PutSetting                         1 PutItem if attribute_not_exists(PK) (prev 0) or
+//	                                   version = prev; stores prev+1, else ErrConflict
+//	DeleteSetting                      1 DeleteItem if attribute_not_exists(PK) OR
+//	                                   version = prev, returning the old item: failed
+//	                                   condition is ErrConflict, no old item ErrNotFound
+//
+// A Query with a Limit and no filter returns the whole page unless it
+// passes 1 MB, when the adapter follows LastEvaluatedKey; without a limit
+// it pages through the whole range. Page.After need not name an existing
+// item: Query resumes strictly after the ExclusiveStartKey in key order.
+//
+// # No transactions
+//
+// Every port operation reads or writes a single item, so nothing needs
+// TransactWriteItems (which dynalite, the test stand-in, lacks anyway).
+// The registry core orders its multi-item changes so that each crash point
+// leaves a valid state (for example, blob links before the manifest that
+// names them, the manifest before the tags that point at it). The items that concurrent requests race on, upload sessions
+// and settings, carry a version and are written with a condition on it:
+// of two writers that read the same version exactly one wins, the other
+// gets ErrConflict and re-reads.
+//
+// # Stand-in
+//
+// Tests run against dynalite (scripts/standins/dynalite.sh), which supports
+// conditional writes, BatchGetItem and Query paging but has no
+// transactions and no UpdateTimeToLive: CreateTable tolerates the missing
+// TTL call, so upload sessions there are simply never expired.
+package awsstore
