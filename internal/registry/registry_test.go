@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -133,54 +132,6 @@ func TestChunkedUploads(t *testing.T) {
 func isCode(err error, code oci.ErrorCode) bool {
 	var oe *oci.Error
 	return errors.As(err, &oe) && oe.Code == code
-}
-
-// TestConcurrentChunksSameOffset: of 20 PATCHes at the same offset exactly
-// one wins, the others get 416, and the blob is intact.
-func TestConcurrentChunksSameOffset(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	reg := newRegistry(t)
-	u, err := reg.StartUpload(ctx, "r/one")
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunks := make([][]byte, 20)
-	for i := range chunks {
-		chunks[i] = randomBytes(t, part+1000) // each forces a part upload
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	winners := []int{}
-	for i := range chunks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := reg.WriteUpload(ctx, "r/one", u.ID, 0, bytes.NewReader(chunks[i]))
-			var re *registry.RangeError
-			switch {
-			case err == nil:
-				mu.Lock()
-				winners = append(winners, i)
-				mu.Unlock()
-			case errors.As(err, &re):
-			default:
-				t.Errorf("writer %d: unexpected error %v", i, err)
-			}
-		}()
-	}
-	wg.Wait()
-	if len(winners) != 1 {
-		t.Fatalf("winners: got %v, want exactly one", winners)
-	}
-	want := chunks[winners[0]]
-	b, err := reg.CommitUpload(ctx, "r/one", u.ID, digest.FromBytes(want), -1, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := readBlob(t, reg, "r/one", b.Digest); !bytes.Equal(got, want) {
-		t.Fatal("blob is not the winner's chunk")
-	}
 }
 
 // failingReader yields n bytes then fails, like a client that disconnects.

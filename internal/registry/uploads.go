@@ -233,6 +233,7 @@ type writer struct {
 	u       storage.Upload
 	hs      hashers
 	garbage []storage.Segment // consumed segments, deleted after a checkpoint
+	saved   int               // parts in the last saved state
 }
 
 // claim takes session id for one writing request: a conditional write that
@@ -269,7 +270,7 @@ func (r *Registry) claim(ctx context.Context, repo, id string, start int64) (*wr
 		}
 		return nil, fmt.Errorf("claim upload session %s: %w", id, err)
 	}
-	return &writer{r: r, u: u, hs: hs}, nil
+	return &writer{r: r, u: u, hs: hs, saved: len(u.Parts)}, nil
 }
 
 func (w *writer) tailSize() int64 {
@@ -295,13 +296,17 @@ func (w *writer) append(ctx context.Context, body io.Reader, final bool) error {
 		w.hs.Write(buf[:n])
 		switch {
 		case err == nil:
+			// Checkpoint the previous part only now that more data
+			// follows: the request's final save covers the last one.
+			if w.saved < len(w.u.Parts) {
+				if err := w.checkpoint(ctx, false); err != nil {
+					return err
+				}
+			}
 			if err := w.writePart(ctx, buf[:n]); err != nil {
 				return err
 			}
 			if err := w.saveHash(); err != nil {
-				return err
-			}
-			if err := w.checkpoint(ctx, false); err != nil {
 				return err
 			}
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
@@ -430,6 +435,7 @@ func (w *writer) checkpoint(ctx context.Context, done bool) error {
 	}
 	r.deleteSegments(ctx, w.garbage)
 	w.garbage = nil
+	w.saved = len(u.Parts)
 	return nil
 }
 
