@@ -50,7 +50,8 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 			return res, err
 		}
 	}
-	if err := r.checkReferences(ctx, repo, m); err != nil {
+	absent, err := r.checkReferences(ctx, repo, m)
+	if err != nil {
 		return res, err
 	}
 	rec := storage.Manifest{
@@ -83,6 +84,13 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 	if err := r.meta.PutManifest(ctx, repo, rec); err != nil {
 		return res, fmt.Errorf("store manifest %s in %s: %w", res.Digest, repo, err)
 	}
+	// Absent children are recorded after the index, so a GET of one can
+	// say which platform of which index it is.
+	for _, c := range absent {
+		if err := r.meta.PutAbsent(ctx, repo, c.Digest, storage.Absent{Index: res.Digest, Platform: oci.PlatformString(c.Platform)}); err != nil {
+			return res, fmt.Errorf("record absent child %s of %s: %w", c.Digest, res.Digest, err)
+		}
+	}
 	if m.Subject != nil {
 		ent := storage.Referrer{Digest: res.Digest, MediaType: m.MediaType, Size: rec.Size, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
 		if err := r.meta.PutReferrer(ctx, repo, m.Subject.Digest, ent); err != nil {
@@ -98,57 +106,81 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 	return res, nil
 }
 
-// checkReferences refuses a manifest naming content repo lacks, with one
-// MANIFEST_BLOB_UNKNOWN per missing reference. Each kind is looked up in
-// one batch, so the cost does not grow with the layer count. The subject
-// may be absent (the spec requires accepting it) and non-distributable
-// layers may be too.
-func (r *Registry) checkReferences(ctx context.Context, repo string, m *oci.Manifest) error {
-	var blobs, children []v1.Descriptor
-	if m.Config != nil {
-		blobs = append(blobs, *m.Config)
+// checkReferences refuses a manifest naming content repo lacks, unless
+// repo's index policy lets it be absent, with one MANIFEST_BLOB_UNKNOWN per
+// missing reference naming the digest, the platform and the policy. Each
+// kind is looked up in one batch, so the cost does not grow with the
+// layer count. The subject may always be absent (the spec requires
+// accepting it) and non-distributable layers may be too. It returns the
+// index children accepted as absent.
+func (r *Registry) checkReferences(ctx context.Context, repo string, m *oci.Manifest) ([]v1.Descriptor, error) {
+	pol, err := r.opts.policies.PolicyFor(ctx, repo)
+	if err != nil {
+		return nil, fmt.Errorf("read index policy of %s: %w", repo, err)
 	}
-	for _, l := range m.Layers {
-		if !oci.IsNonDistributable(l.MediaType) {
-			blobs = append(blobs, l)
+	var blobs []v1.Descriptor
+	if pol.ImageBlobs != oci.ImageBlobsOptional {
+		if m.Config != nil {
+			blobs = append(blobs, *m.Config)
+		}
+		for _, l := range m.Layers {
+			if !oci.IsNonDistributable(l.MediaType) {
+				blobs = append(blobs, l)
+			}
 		}
 	}
-	children = m.Manifests
 	var errs oci.Errors
 	if len(blobs) > 0 {
 		found, err := r.meta.GetBlobs(ctx, repo, descriptorDigests(blobs))
 		if err != nil {
-			return fmt.Errorf("look up blobs of manifest: %w", err)
+			return nil, fmt.Errorf("look up blobs of manifest: %w", err)
 		}
 		for _, b := range blobs {
 			got, ok := found[b.Digest]
 			switch {
 			case !ok:
-				errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "blob %s (%s) is not in repository %s", b.Digest, b.MediaType, repo).WithDetail(map[string]any{"digest": b.Digest}))
+				errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "blob %s (%s) is not in repository %s (%s)", b.Digest, b.MediaType, repo, policyNote(pol)).
+					WithDetail(map[string]any{"digest": b.Digest, "policy": pol}))
 			case got.Size != b.Size:
 				errs = append(errs, oci.Errorf(oci.CodeManifestInvalid, "descriptor of blob %s says %d bytes but the blob has %d", b.Digest, b.Size, got.Size))
 			}
 		}
 	}
-	if len(children) > 0 {
-		found, err := r.meta.GetManifests(ctx, repo, descriptorDigests(children))
+	var absent []v1.Descriptor
+	if len(m.Manifests) > 0 {
+		found, err := r.meta.GetManifests(ctx, repo, descriptorDigests(m.Manifests))
 		if err != nil {
-			return fmt.Errorf("look up manifests of index: %w", err)
+			return nil, fmt.Errorf("look up manifests of index: %w", err)
 		}
-		for _, c := range children {
-			if _, ok := found[c.Digest]; !ok {
-				msg := fmt.Sprintf("manifest %s is not in repository %s", c.Digest, repo)
-				if p := oci.PlatformString(c.Platform); p != "" {
-					msg = fmt.Sprintf("manifest %s for platform %s is not in repository %s", c.Digest, p, repo)
-				}
-				errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "%s", msg).WithDetail(map[string]any{"digest": c.Digest, "platform": oci.PlatformString(c.Platform)}))
+		for _, c := range m.Manifests {
+			if _, ok := found[c.Digest]; ok {
+				continue
 			}
+			if !pol.RequiresChild(c.Platform) {
+				absent = append(absent, c)
+				continue
+			}
+			platform := oci.PlatformString(c.Platform)
+			what := "manifest " + c.Digest.String()
+			if platform != "" {
+				what += " for platform " + platform
+			}
+			errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "%s is not in repository %s (%s)", what, repo, policyNote(pol)).
+				WithDetail(map[string]any{"digest": c.Digest, "platform": platform, "policy": pol}))
 		}
 	}
 	if len(errs) > 0 {
-		return errs
+		return nil, errs
 	}
-	return nil
+	return absent, nil
+}
+
+// policyNote says which policy applied, for error messages.
+func policyNote(p oci.Policy) string {
+	if p.Prefix == "" {
+		return "default index policy: " + p.String()
+	}
+	return fmt.Sprintf("index policy of %s/: %s", p.Prefix, p)
 }
 
 func descriptorDigests(ds []v1.Descriptor) []digest.Digest {
@@ -176,7 +208,7 @@ func (r *Registry) ResolveManifest(ctx context.Context, repo string, ref oci.Ref
 	}
 	m, err := r.meta.GetManifest(ctx, repo, d)
 	if errors.Is(err, storage.ErrNotFound) {
-		return m, oci.Errorf(oci.CodeManifestUnknown, "manifest %s is not in repository %s", d, repo)
+		return m, r.unknownManifest(ctx, repo, d)
 	}
 	if err != nil {
 		return m, fmt.Errorf("get manifest %s in %s: %w", d, repo, err)
@@ -250,4 +282,78 @@ func (r *Registry) untag(ctx context.Context, repo string, d digest.Digest) erro
 		}
 		p.After = tags[len(tags)-1].Name
 	}
+}
+
+// unknownManifest explains a missing manifest; when it is the absent
+// platform of a sparse index, it says so, naming the platform.
+func (r *Registry) unknownManifest(ctx context.Context, repo string, d digest.Digest) error {
+	plain := oci.Errorf(oci.CodeManifestUnknown, "manifest %s is not in repository %s", d, repo)
+	recs, err := r.meta.ListAbsent(ctx, repo, d, storage.Page{Limit: 10})
+	if err != nil || len(recs) == 0 {
+		return plain
+	}
+	idx := make([]digest.Digest, len(recs))
+	for i, a := range recs {
+		idx[i] = a.Index
+	}
+	live, err := r.meta.GetManifests(ctx, repo, idx)
+	if err != nil {
+		return plain
+	}
+	for _, a := range recs {
+		if _, ok := live[a.Index]; !ok {
+			continue // the index was deleted since
+		}
+		platform := a.Platform
+		if platform == "" {
+			platform = "without a platform"
+		}
+		return oci.Errorf(oci.CodeManifestUnknown,
+			"manifest %s (platform %s) is not in repository %s: it is a partial mirror, and index %s names this platform without holding it",
+			d, platform, repo, a.Index).WithDetail(map[string]any{"digest": d, "platform": a.Platform, "index": a.Index, "partialMirror": true})
+	}
+	return plain
+}
+
+// ChildStatus is one child of an index and whether repo holds it.
+type ChildStatus struct {
+	Digest    digest.Digest `json:"digest"`
+	MediaType string        `json:"mediaType"`
+	Platform  string        `json:"platform,omitempty"`
+	Present   bool          `json:"present"`
+}
+
+// IndexStatus reports which children of the index ref names are present
+// in repo and which are absent.
+func (r *Registry) IndexStatus(ctx context.Context, repo string, ref oci.Reference) (storage.Manifest, []ChildStatus, error) {
+	m, err := r.ResolveManifest(ctx, repo, ref)
+	if err != nil {
+		return m, nil, err
+	}
+	if !oci.IsIndexMediaType(m.MediaType) {
+		return m, nil, oci.Errorf(oci.CodeManifestInvalid, "%s in %s is a %s, not an image index", m.Digest, repo, m.MediaType)
+	}
+	rc, err := r.ManifestBody(ctx, m)
+	if err != nil {
+		return m, nil, err
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(io.LimitReader(rc, oci.MaxManifestSize+1))
+	if err != nil {
+		return m, nil, fmt.Errorf("read index %s: %w", m.Digest, err)
+	}
+	idx, err := oci.ParseManifest(m.MediaType, body)
+	if err != nil {
+		return m, nil, fmt.Errorf("parse stored index %s: %w", m.Digest, err)
+	}
+	found, err := r.meta.GetManifests(ctx, repo, descriptorDigests(idx.Manifests))
+	if err != nil {
+		return m, nil, fmt.Errorf("look up children of %s: %w", m.Digest, err)
+	}
+	out := make([]ChildStatus, len(idx.Manifests))
+	for i, c := range idx.Manifests {
+		_, ok := found[c.Digest]
+		out[i] = ChildStatus{Digest: c.Digest, MediaType: c.MediaType, Platform: oci.PlatformString(c.Platform), Present: ok}
+	}
+	return m, out, nil
 }

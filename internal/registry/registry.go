@@ -6,6 +6,7 @@
 package registry
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/skiff-registry/skiff/internal/storage"
+	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
 // Registry serves the distribution API's operations over a blob store and
@@ -40,8 +42,20 @@ type options struct {
 	claimLease        time.Duration
 	exclusive         bool
 	uploadKey         []byte
+	policies          PolicySource
 	now               func() time.Time
 }
+
+// PolicySource gives the index policy of a repository (internal/policy's
+// Cache in the server).
+type PolicySource interface {
+	PolicyFor(ctx context.Context, repo string) (oci.Policy, error)
+}
+
+// strict is the PolicySource of a registry without policies.
+type strict struct{}
+
+func (strict) PolicyFor(context.Context, string) (oci.Policy, error) { return oci.DefaultPolicy(), nil }
 
 // Option configures a Registry.
 type Option func(*options) error
@@ -87,6 +101,12 @@ func WithUploadKey(key []byte) Option {
 	}
 }
 
+// WithPolicies sets where index policies come from (default: every
+// repository strict).
+func WithPolicies(src PolicySource) Option {
+	return func(o *options) error { o.policies = src; return nil }
+}
+
 // WithClock sets the time source (default time.Now); tests use it.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error { o.now = now; return nil }
@@ -122,6 +142,7 @@ func New(blobs storage.BlobStore, meta storage.MetaStore, opts ...Option) (*Regi
 		maxSinglePut:      defaultMaxSinglePut,
 		uploadTTL:         24 * time.Hour,
 		claimLease:        defaultClaimLease,
+		policies:          strict{},
 		now:               time.Now,
 	}
 	for _, opt := range opts {

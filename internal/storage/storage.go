@@ -127,6 +127,13 @@ type Referrer struct {
 	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
+// Absent is a child an image index names that its repository does not
+// hold: the index was accepted under a sparse-index policy.
+type Absent struct {
+	Index    digest.Digest `json:"index"`
+	Platform string        `json:"platform,omitempty"`
+}
+
 // Segment is a buffered chunk of an upload that was too small to become a
 // multipart part yet; it lives in the BlobStore at Key.
 type Segment struct {
@@ -211,6 +218,12 @@ type Manifests interface {
 	DeleteReferrer(ctx context.Context, repo string, subject, r digest.Digest) error
 	// ListReferrers lists subject's referrers in lexical order of digest.
 	ListReferrers(ctx context.Context, repo string, subject digest.Digest, p Page) ([]Referrer, error)
+
+	// PutAbsent records that a.Index names child, which repo does not
+	// hold (idempotent).
+	PutAbsent(ctx context.Context, repo string, child digest.Digest, a Absent) error
+	// ListAbsent lists the records of child in lexical order of index digest.
+	ListAbsent(ctx context.Context, repo string, child digest.Digest, p Page) ([]Absent, error)
 }
 
 // Repositories records which repositories exist, for the catalog.

@@ -22,6 +22,7 @@
 //	│   │                                       inline), key, artifactType, subject,
 //	│   │                                       annotations (M), refs (L, in order), created
 //	│   ├── SK "T#<tag>"                        tag: digest
+//	│   ├── SK "A#<child>#<index>"              a child the sparse index does not have: platform
 //	│   └── SK "F#<subject>#<digest>"           referrer of subject: mediaType, size,
 //	│                                           artifactType, annotations (M)
 //	├── PK "U#<upload id>"                      one partition per upload session
@@ -43,7 +44,7 @@
 //     Query on one partition key, never a Scan, and isolation is
 //     structural: "a/b", "a/bc" and "a/b/c" are different partition keys,
 //     not prefixes matched against each other. Within a partition the
-//     two-byte type prefixes ("B#", "M#", "T#", "F#") keep kinds apart,
+//     two-byte type prefixes ("B#", "M#", "T#", "F#", "A#") keep kinds apart,
 //     and lexical order of the sort key is the order the port lists in.
 //   - Referrers sort by subject, then digest, so one subject's referrers are
 //     one begins_with range. The subject is followed by '#', which no
@@ -73,6 +74,8 @@
 //	ListTags                           1 Query per page: PK = R#<repo>, begins_with(SK, "T#"),
 //	                                   ExclusiveStartKey SK "T#"+After, Limit
 //	ListReferrers                      1 Query per page: begins_with(SK, "F#<subject>#")
+//	PutAbsent                          1 PutItem
+//	ListAbsent                         1 Query per page: begins_with(SK, "A#<child>#")
 //	ListRepositories, ListSettings     1 Query per page on REPOS / SETTINGS
 //	CreateUpload                       1 PutItem if attribute_not_exists(PK), else ErrExists
 //	UpdateUpload                       1 PutItem if version = prev (stores prev+1), else

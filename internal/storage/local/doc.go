@@ -57,6 +57,8 @@
 //	└── <repo>\x00<tag>                         storage.Tag
 //	referrers/
 //	└── <repo>\x00<subject>\x00<digest>         storage.Referrer
+//	absent/
+//	└── <repo>\x00<child>\x00<index>            storage.Absent
 //	uploads/
 //	└── <upload id>                             storage.Upload
 //	settings/

@@ -21,6 +21,7 @@ var (
 	bucketManifests = []byte("manifests")
 	bucketTags      = []byte("tags")
 	bucketReferrers = []byte("referrers")
+	bucketAbsent    = []byte("absent")
 	bucketUploads   = []byte("uploads")
 	bucketSettings  = []byte("settings")
 )
@@ -52,7 +53,7 @@ func OpenMetaStore(path string) (*MetaStore, error) {
 		return nil, fmt.Errorf("open meta store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketRepos, bucketBlobs, bucketManifests, bucketTags, bucketReferrers, bucketUploads, bucketSettings} {
+		for _, name := range [][]byte{bucketMeta, bucketRepos, bucketBlobs, bucketManifests, bucketTags, bucketReferrers, bucketAbsent, bucketUploads, bucketSettings} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -30,6 +30,7 @@ func RunMetaStore(t *testing.T, newStore func(t *testing.T) storage.MetaStore) {
 		{"RepoIsolation", testMetaRepoIsolation},
 		{"Referrers", testMetaReferrers},
 		{"ReferrersIsolation", testMetaReferrersIsolation},
+		{"Absent", testMetaAbsent},
 		{"Repositories", testMetaRepositories},
 		{"Uploads", testMetaUploads},
 		{"UploadsConcurrentUpdate", testMetaUploadsConcurrent},
