@@ -14,8 +14,15 @@ import (
 const usage = `usage: skiff <command> [flags]
 
 commands:
-  serve     run the registry (embedded storage by default)
+  serve     run the registry (embedded storage by default);
+            --operator-api serves the operator API under /v2/_skiff/
+  policy    per-repository index policy: set, get, list, delete, history
+            (skiff policy help)
+  index     index status REPO:TAG|REPO@DIGEST: which platforms a partial
+            mirror holds (skiff index help)
   version   print the version
+
+Run skiff <command> -h for a command's flags.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -38,6 +45,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stderr)
+	case "policy":
+		return policyCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "index":
+		return indexCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "skiff", version)
 		return nil

@@ -5,7 +5,8 @@
 // Routes are split into three groups, one per Lambda function, so each
 // function can serve only its own: the manifest group (manifests,
 // referrers), the blob group (blobs, uploads) and the catalog group
-// (/v2/, _catalog, tags/list).
+// (/v2/, _catalog, tags/list, and the operator API under /v2/_skiff/ when
+// it is enabled, see operator.go).
 package httpapi
 
 import (
@@ -41,6 +42,7 @@ type options struct {
 	maxBody     int64
 	redirectTTL time.Duration
 	redirectMin int64
+	operator    PolicyStore
 }
 
 // Option configures an API.
@@ -118,6 +120,9 @@ func parseRoute(path string) (route, bool) {
 	}
 	if rest == "_catalog" {
 		return route{kind: routeCatalog, group: GroupCatalog}, true
+	}
+	if op, ok := strings.CutPrefix(rest, operatorRoot); ok && (op == "" || op[0] == '/') {
+		return parseOperatorRoute(strings.TrimPrefix(op, "/")), true
 	}
 	segs := strings.Split(rest, "/")
 	n := len(segs)

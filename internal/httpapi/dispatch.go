@@ -27,6 +27,14 @@ func (a *API) handlers(kind string) map[string]handlerFunc {
 		return map[string]handlerFunc{"POST": a.startUpload}
 	case routeUpload:
 		return map[string]handlerFunc{"GET": a.uploadStatus, "PATCH": a.patchUpload, "PUT": a.putUpload, "DELETE": a.cancelUpload}
+	case routePolicies:
+		return map[string]handlerFunc{"GET": a.listPolicies}
+	case routePolicy:
+		return map[string]handlerFunc{"GET": a.getPolicy, "PUT": a.putPolicy, "DELETE": a.deletePolicy}
+	case routePolicyHistory:
+		return map[string]handlerFunc{"GET": a.policyHistory}
+	case routeIndexStatus:
+		return map[string]handlerFunc{"GET": a.indexStatus}
 	}
 	return nil
 }
@@ -40,6 +48,16 @@ func (a *API) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info.route, info.repo, info.arg = rt.kind, rt.repo, rt.arg
+	if isOperatorRoute(rt.kind) {
+		switch {
+		case a.opts.operator == nil:
+			a.writeError(w, r, operatorOff())
+			return
+		case rt.kind == routeOperatorNoSuch:
+			a.writeError(w, r, noOperatorEndpoint(r.URL.Path))
+			return
+		}
+	}
 	h, ok := a.handlers(rt.kind)[r.Method]
 	if !ok {
 		w.Header().Set("Allow", allowed(a.handlers(rt.kind)))

@@ -11,8 +11,11 @@ import (
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
-// base answers /v2/: the API version check clients start with.
+// base answers /v2/: the API version check clients start with. It
+// advertises sparse indexes under Quay's header name: they are accepted
+// per repository, by index policy (internal/policy).
 func (a *API) base(w http.ResponseWriter, r *http.Request, _ route) error {
+	w.Header().Set("X-Sparse-Manifest-Support", "true")
 	writeJSON(w, r, http.StatusOK, "application/json", struct{}{})
 	return nil
 }

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/skiff-registry/skiff/internal/httpapi"
+	"github.com/skiff-registry/skiff/internal/policy"
+	"github.com/skiff-registry/skiff/pkg/oci"
+)
+
+// clientTimeout bounds one operator API call; every one is a small JSON
+// exchange.
+const clientTimeout = 30 * time.Second
+
+// maxResponse bounds what the CLI reads of an answer (a history of
+// thousands of changes fits).
+const maxResponse = 32 << 20
+
+// operatorClient talks to a server's operator API (/v2/_skiff/). It is a
+// PolicyStore like policy.Store, so the commands do not care which path
+// they take; the who of Set and Delete travels as X-Skiff-Operator, and
+// the server adds the client address.
+type operatorClient struct {
+	base string
+	http *http.Client
+}
+
+var _ httpapi.PolicyStore = (*operatorClient)(nil)
+
+func newOperatorClient(base string) *operatorClient {
+	return &operatorClient{base: base, http: &http.Client{Timeout: clientTimeout}}
+}
+
+// Get returns the policy of prefix.
+func (c *operatorClient) Get(ctx context.Context, prefix string) (policy.Record, error) {
+	var rec policy.Record
+	return rec, c.do(ctx, http.MethodGet, "/v2/_skiff/policies/"+prefix, "", nil, &rec)
+}
+
+// List returns every policy.
+func (c *operatorClient) List(ctx context.Context) ([]policy.Record, error) {
+	var out httpapi.PolicyList
+	err := c.do(ctx, http.MethodGet, "/v2/_skiff/policies", "", nil, &out)
+	return out.Policies, err
+}
+
+// Set stores p, its prefix in the path.
+func (c *operatorClient) Set(ctx context.Context, p oci.Policy, who string) (policy.Record, error) {
+	body := struct {
+		IndexChildren oci.IndexChildren `json:"indexChildren"`
+		Platforms     []string          `json:"platforms,omitempty"`
+		ImageBlobs    oci.ImageBlobs    `json:"imageBlobs"`
+	}{p.IndexChildren, p.Platforms, p.ImageBlobs}
+	var rec policy.Record
+	return rec, c.do(ctx, http.MethodPut, "/v2/_skiff/policies/"+p.Prefix, who, body, &rec)
+}
+
+// Delete removes the policy of prefix.
+func (c *operatorClient) Delete(ctx context.Context, prefix, who string) (policy.Record, error) {
+	var rec policy.Record
+	return rec, c.do(ctx, http.MethodDelete, "/v2/_skiff/policies/"+prefix, who, nil, &rec)
+}
+
+// History returns the changes of prefix.
+func (c *operatorClient) History(ctx context.Context, prefix string) ([]policy.Change, error) {
+	var out httpapi.PolicyHistory
+	err := c.do(ctx, http.MethodGet, "/v2/_skiff/history/"+prefix, "", nil, &out)
+	return out.Changes, err
+}
+
+// IndexStatus reports the children of the index repo:ref names.
+func (c *operatorClient) IndexStatus(ctx context.Context, repo string, ref oci.Reference) (httpapi.IndexReport, error) {
+	var out httpapi.IndexReport
+	return out, c.do(ctx, http.MethodGet, "/v2/_skiff/index/"+repo+"/"+ref.String(), "", nil, &out)
+}
+
+// do sends one request. Paths are built from locally validated prefixes,
+// repository names and references, whose characters need no escaping.
+// An error answer becomes its envelope's messages.
+func (c *operatorClient) do(ctx context.Context, method, path, who string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if who != "" {
+		req.Header.Set(httpapi.OperatorHeader, who)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, c.base+path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return fmt.Errorf("%s %s: read answer: %w", method, c.base+path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return remoteError(method, c.base+path, resp.Status, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: answer is not the operator API's JSON (is %s a Skiff server?): %w", method, c.base+path, c.base, err)
+	}
+	return nil
+}
+
+// remoteError shows an error answer as the server's message; a body that
+// is not an error envelope is quoted with the status.
+func remoteError(method, url, status string, body []byte) error {
+	errs, err := oci.ParseEnvelope(body)
+	if err != nil || len(errs) == 0 {
+		snippet := strings.TrimSpace(string(body))
+		if len(snippet) > 200 {
+			snippet = snippet[:200] + "..."
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, url, status, snippet)
+	}
+	msgs := make([]error, len(errs))
+	for i, e := range errs {
+		msg := e.Message
+		if msg == "" {
+			msg = string(e.Code)
+		}
+		msgs[i] = errors.New(msg)
+	}
+	return errors.Join(msgs...)
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/skiff-registry/skiff/internal/policy"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server goroutine to write
+// while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServe runs `skiff serve` on a free port until t ends and returns
+// its URL and its log.
+func startServe(t *testing.T, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	args = append([]string{"serve", "--addr=127.0.0.1:0", "--data=" + t.TempDir()}, args...)
+	go func() { done <- run(ctx, args, env(), &bytes.Buffer{}, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		sc := bufio.NewScanner(strings.NewReader(logs.String()))
+		for sc.Scan() {
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" {
+				return "http://" + line.Addr, logs
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped: %v\n%s", err, logs)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not start:\n%s", logs)
+	return "", nil
+}
+
+// TestServeOperatorAPI: `skiff serve --operator-api` serves the API the
+// CLI talks to and logs the policy cache bound; without the flag the API
+// is off.
+func TestServeOperatorAPI(t *testing.T) {
+	t.Parallel()
+	url, logs := startServe(t, "--operator-api")
+	if !strings.Contains(logs.String(), `"policy_cache_ttl":"`+policy.DefaultTTL.String()+`"`) || !strings.Contains(logs.String(), "no authentication") {
+		t.Errorf("start-up log lacks the cache TTL or the authentication warning:\n%s", logs)
+	}
+	if _, _, err := cli(t, env(), "policy", "set", "mirror/", "--index-children=none", "--registry="+url); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := cli(t, env(), "policy", "list", "--registry="+url)
+	if err != nil || !strings.Contains(out, "mirror ") {
+		t.Errorf("list: %q %v", out, err)
+	}
+
+	off, _ := startServe(t)
+	_, _, err = cli(t, env(), "policy", "list", "--registry="+off)
+	if err == nil || !strings.Contains(err.Error(), "--operator-api") {
+		t.Errorf("without --operator-api: %v", err)
+	}
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/skiff-registry/skiff/internal/policy"
+	"github.com/skiff-registry/skiff/internal/storage/awsstore"
+)
+
+// stsTimeout bounds the caller-identity lookup: without STS (a stand-in
+// endpoint, no network) the CLI falls back to user@host rather than wait.
+const stsTimeout = 5 * time.Second
+
+// openTable returns a policy Store writing straight to the DynamoDB table
+// with the caller's own AWS credentials (the SDK's default chain;
+// AWS_ENDPOINT_URL_DYNAMODB is honoured), and who the caller is: their
+// ARN from STS GetCallerIdentity when that answers, else user@host marked
+// as AWS credentials. IAM on the table is the authority on this path.
+func openTable(ctx context.Context, table string, getenv func(string) string) (*policy.Store, string, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("load AWS configuration: %w", err)
+	}
+	store := policy.NewStore(awsstore.NewMetaStore(dynamodb.NewFromConfig(cfg), table))
+	who := localOperator(getenv) + " (aws credentials)"
+	stsCtx, cancel := context.WithTimeout(ctx, stsTimeout)
+	defer cancel()
+	id, err := sts.NewFromConfig(cfg, func(o *sts.Options) { o.RetryMaxAttempts = 1 }).GetCallerIdentity(stsCtx, &sts.GetCallerIdentityInput{})
+	if err == nil && id.Arn != nil && *id.Arn != "" {
+		who = *id.Arn
+	}
+	return store, who, nil
+}

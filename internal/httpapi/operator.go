@@ -1,0 +1,353 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"unicode"
+
+	"github.com/skiff-registry/skiff/internal/policy"
+	"github.com/skiff-registry/skiff/internal/registry"
+	"github.com/skiff-registry/skiff/pkg/oci"
+)
+
+// The operator API lives under /v2/_skiff/. No registry client uses that
+// path, and it cannot collide with a repository: a name component must
+// start with a lower-case letter or digit, never '_'.
+//
+//	GET    /v2/_skiff/policies                        {"policies":[Record...]}
+//	GET    /v2/_skiff/policies/<prefix>               Record
+//	PUT    /v2/_skiff/policies/<prefix>               Record (body: the policy)
+//	DELETE /v2/_skiff/policies/<prefix>               Record (the tombstone, with previous)
+//	GET    /v2/_skiff/history/<prefix>                {"changes":[Change...]}
+//	GET    /v2/_skiff/index/<repo>/<reference>        IndexReport
+//
+// History has its own root rather than a /history suffix because a prefix
+// may itself have a component named "history".
+const operatorRoot = "_skiff"
+
+// Operator route kinds.
+const (
+	routePolicies       = "operator-policies"
+	routePolicy         = "operator-policy"
+	routePolicyHistory  = "operator-history"
+	routeIndexStatus    = "operator-index"
+	routeOperatorNoSuch = "operator-unknown"
+)
+
+// Operator API error codes. They are not the spec's, so oci's table does
+// not know them: every use sets its status explicitly.
+const (
+	// CodePolicyInvalid: the policy, its prefix or the request body is
+	// invalid (400; 413 for an oversize body).
+	CodePolicyInvalid oci.ErrorCode = "POLICY_INVALID"
+	// CodePolicyUnknown: no policy is set for the prefix (404).
+	CodePolicyUnknown oci.ErrorCode = "POLICY_UNKNOWN"
+)
+
+const (
+	// maxPolicyBody bounds a policy PUT body: a policy is a few hundred
+	// bytes, even with every platform of a large index listed.
+	maxPolicyBody = 64 << 10
+	// maxOperatorName bounds the X-Skiff-Operator header kept in the audit
+	// trail.
+	maxOperatorName = 128
+	// OperatorHeader names who makes a change through the operator API.
+	OperatorHeader = "X-Skiff-Operator"
+)
+
+// PolicyStore is what the operator API needs of internal/policy's Store.
+type PolicyStore interface {
+	Get(ctx context.Context, prefix string) (policy.Record, error)
+	List(ctx context.Context) ([]policy.Record, error)
+	Set(ctx context.Context, p oci.Policy, who string) (policy.Record, error)
+	Delete(ctx context.Context, prefix, who string) (policy.Record, error)
+	History(ctx context.Context, prefix string) ([]policy.Change, error)
+}
+
+var _ PolicyStore = (*policy.Store)(nil)
+
+// WithOperator serves the operator API under /v2/_skiff/ over store
+// (default: off, and those paths answer 404 saying how to turn it on).
+// The API has no authentication yet: enable it only on a trusted network.
+func WithOperator(store PolicyStore) Option { return func(o *options) { o.operator = store } }
+
+// PolicyList is the body of GET /v2/_skiff/policies.
+type PolicyList struct {
+	Policies []policy.Record `json:"policies"`
+}
+
+// PolicyHistory is the body of GET /v2/_skiff/history/<prefix>.
+type PolicyHistory struct {
+	Changes []policy.Change `json:"changes"`
+}
+
+// IndexReport is the body of GET /v2/_skiff/index/<repo>/<reference>.
+type IndexReport struct {
+	Repository string                 `json:"repository"`
+	Digest     string                 `json:"digest"`
+	MediaType  string                 `json:"mediaType"`
+	Children   []registry.ChildStatus `json:"children"`
+	Present    int                    `json:"present"`
+	Absent     int                    `json:"absent"`
+}
+
+// parseOperatorRoute matches the path after /v2/_skiff/.
+func parseOperatorRoute(rest string) route {
+	rt := route{kind: routeOperatorNoSuch, group: GroupCatalog}
+	if rest == "policies" {
+		rt.kind = routePolicies
+		return rt
+	}
+	if p, ok := strings.CutPrefix(rest, "policies/"); ok {
+		rt.kind, rt.arg = routePolicy, p
+		return rt
+	}
+	if p, ok := strings.CutPrefix(rest, "history/"); ok {
+		rt.kind, rt.arg = routePolicyHistory, p
+		return rt
+	}
+	if p, ok := strings.CutPrefix(rest, "index/"); ok {
+		i := strings.LastIndex(p, "/")
+		if i <= 0 || i == len(p)-1 {
+			return rt
+		}
+		rt.kind, rt.repo, rt.arg = routeIndexStatus, p[:i], p[i+1:]
+	}
+	return rt
+}
+
+func isOperatorRoute(kind string) bool { return strings.HasPrefix(kind, "operator-") }
+
+// operatorOff answers every operator path of a server without the API.
+func operatorOff() error {
+	return oci.Errorf(oci.CodeUnsupported,
+		"the operator API is off on this server; start it with `skiff serve --operator-api` (on a trusted network: it has no authentication yet)").
+		WithStatus(http.StatusNotFound)
+}
+
+func noOperatorEndpoint(path string) error {
+	return oci.Errorf(oci.CodeUnsupported,
+		"no operator API endpoint at %s; there are /v2/_skiff/policies[/<prefix>], /v2/_skiff/history/<prefix> and /v2/_skiff/index/<repo>/<reference>",
+		path).WithStatus(http.StatusNotFound)
+}
+
+func policyInvalid(format string, args ...any) *oci.Error {
+	return oci.Errorf(CodePolicyInvalid, format, args...).WithStatus(http.StatusBadRequest)
+}
+
+// policyPrefix validates the prefix of a route; the message is the
+// validation error, which says what is wrong.
+func policyPrefix(raw string) (string, error) {
+	p, err := oci.NormalizePrefix(raw)
+	if err != nil {
+		return "", policyInvalid("%s", err.Error())
+	}
+	return p, nil
+}
+
+// storeError maps the store's not-found to POLICY_UNKNOWN; anything else
+// is internal.
+func storeError(prefix string, err error) error {
+	if errors.Is(err, policy.ErrNotFound) {
+		return oci.Errorf(CodePolicyUnknown,
+			"no policy is set for prefix %s; its repositories get the policy of a shorter prefix or the default (%s)",
+			prefix, oci.DefaultPolicy()).WithStatus(http.StatusNotFound)
+	}
+	return err
+}
+
+// listPolicies answers GET /v2/_skiff/policies.
+func (a *API) listPolicies(w http.ResponseWriter, r *http.Request, _ route) error {
+	recs, err := a.opts.operator.List(r.Context())
+	if err != nil {
+		return err
+	}
+	if recs == nil {
+		recs = []policy.Record{}
+	}
+	writeJSON(w, r, http.StatusOK, "application/json", PolicyList{Policies: recs})
+	return nil
+}
+
+// getPolicy answers GET /v2/_skiff/policies/<prefix>.
+func (a *API) getPolicy(w http.ResponseWriter, r *http.Request, rt route) error {
+	prefix, err := policyPrefix(rt.arg)
+	if err != nil {
+		return err
+	}
+	rec, err := a.opts.operator.Get(r.Context(), prefix)
+	if err != nil {
+		return storeError(prefix, err)
+	}
+	writeJSON(w, r, http.StatusOK, "application/json", rec)
+	return nil
+}
+
+// putPolicy answers PUT /v2/_skiff/policies/<prefix>: the body is the
+// policy, its prefix taken from the path.
+func (a *API) putPolicy(w http.ResponseWriter, r *http.Request, rt route) error {
+	prefix, err := policyPrefix(rt.arg)
+	if err != nil {
+		return err
+	}
+	who, err := operatorName(r)
+	if err != nil {
+		return err
+	}
+	p, err := decodePolicy(r.Body)
+	if err != nil {
+		return err
+	}
+	if p.Prefix != "" {
+		bodyPrefix, err := oci.NormalizePrefix(p.Prefix)
+		if err != nil || bodyPrefix != prefix {
+			return policyInvalid("the body names prefix %q but the path names %q; leave prefix out of the body or make them agree", p.Prefix, rt.arg)
+		}
+	}
+	p.Prefix = prefix
+	p, err = p.Validate()
+	if err != nil {
+		return policyInvalid("%s", err.Error())
+	}
+	rec, err := a.opts.operator.Set(r.Context(), p, who)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, r, http.StatusOK, "application/json", rec)
+	return nil
+}
+
+// deletePolicy answers DELETE /v2/_skiff/policies/<prefix> with the
+// tombstone, which carries the deleted policy as previous.
+func (a *API) deletePolicy(w http.ResponseWriter, r *http.Request, rt route) error {
+	prefix, err := policyPrefix(rt.arg)
+	if err != nil {
+		return err
+	}
+	who, err := operatorName(r)
+	if err != nil {
+		return err
+	}
+	rec, err := a.opts.operator.Delete(r.Context(), prefix, who)
+	if err != nil {
+		return storeError(prefix, err)
+	}
+	writeJSON(w, r, http.StatusOK, "application/json", rec)
+	return nil
+}
+
+// policyHistory answers GET /v2/_skiff/history/<prefix>, oldest first. A
+// prefix that never had a policy has an empty history, not an error.
+func (a *API) policyHistory(w http.ResponseWriter, r *http.Request, rt route) error {
+	prefix, err := policyPrefix(rt.arg)
+	if err != nil {
+		return err
+	}
+	changes, err := a.opts.operator.History(r.Context(), prefix)
+	if err != nil {
+		return err
+	}
+	if changes == nil {
+		changes = []policy.Change{}
+	}
+	writeJSON(w, r, http.StatusOK, "application/json", PolicyHistory{Changes: changes})
+	return nil
+}
+
+// indexStatus answers GET /v2/_skiff/index/<repo>/<reference>: which
+// children of an index the repository holds.
+func (a *API) indexStatus(w http.ResponseWriter, r *http.Request, rt route) error {
+	ref, err := oci.ParseReference(rt.arg)
+	if err != nil {
+		return err
+	}
+	m, children, err := a.reg.IndexStatus(r.Context(), rt.repo, ref)
+	if err != nil {
+		return err
+	}
+	rep := IndexReport{Repository: rt.repo, Digest: m.Digest.String(), MediaType: m.MediaType, Children: children}
+	if rep.Children == nil {
+		rep.Children = []registry.ChildStatus{}
+	}
+	for _, c := range children {
+		if c.Present {
+			rep.Present++
+		} else {
+			rep.Absent++
+		}
+	}
+	writeJSON(w, r, http.StatusOK, "application/json", rep)
+	return nil
+}
+
+// decodePolicy reads one JSON policy object, refusing unknown fields,
+// trailing data and bodies over maxPolicyBody.
+func decodePolicy(body io.Reader) (oci.Policy, error) {
+	var p oci.Policy
+	b, err := io.ReadAll(io.LimitReader(body, maxPolicyBody+1))
+	if err != nil {
+		return p, fmt.Errorf("read policy body: %w", err)
+	}
+	if len(b) > maxPolicyBody {
+		return p, oci.Errorf(CodePolicyInvalid, "policy body exceeds %d bytes", maxPolicyBody).WithStatus(http.StatusRequestEntityTooLarge)
+	}
+	const example = `{"indexChildren":"platforms","platforms":["linux/amd64"],"imageBlobs":"required"}`
+	if len(bytes.TrimSpace(b)) == 0 {
+		return p, policyInvalid("the body is empty; send a JSON policy such as %s", example)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return p, policyInvalid("the body is not a JSON policy (%s); send one such as %s", jsonProblem(err), example)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return p, policyInvalid("the body has data after the JSON policy object; send exactly one object such as %s", example)
+	}
+	return p, nil
+}
+
+// jsonProblem describes a decoding error without Go type names.
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return fmt.Sprintf("field %q has the wrong type", typeErr.Field)
+	}
+	// The remaining texts ("unknown field \"x\"", "invalid character ...",
+	// "unexpected EOF") name no server internals.
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// operatorName says who makes a change: the X-Skiff-Operator header, if
+// any, and the client address.
+//
+// TODO(operator-api, issue 5): replace the self-declared header with the
+// authenticated principal once authentication lands.
+func operatorName(r *http.Request) (string, error) {
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	if addr == "" {
+		addr = "unknown address"
+	}
+	name := strings.TrimSpace(r.Header.Get(OperatorHeader))
+	if name == "" {
+		return "anonymous via " + addr, nil
+	}
+	if len(name) > maxOperatorName {
+		return "", policyInvalid("header %s is %d bytes long; the limit is %d", OperatorHeader, len(name), maxOperatorName)
+	}
+	for _, c := range name {
+		if !unicode.IsPrint(c) {
+			return "", policyInvalid("header %s must be printable text, without control characters", OperatorHeader)
+		}
+	}
+	return name + " via " + addr, nil
+}
