@@ -9,11 +9,25 @@
 # Any OCI_* variable in the environment is passed through and overrides the
 # defaults below, e.g. OCI_DATA_SPARSE=true or OCI_USERNAME/OCI_PASSWORD.
 # CONFORMANCE_MIN_TESTS overrides the minimum test count (see below).
-# Results (junit.xml, results.yaml, report.html, the suite's and the server's
-# logs) go to results/conformance/ unless OCI_RESULTS_DIR says otherwise.
 #
-# Prints `conformance: N tests, F failed, S skipped`, then each failed test with
-# its message; exits non-zero on any failure or when too few tests ran.
+# Other env:
+#   SKIFF_SERVE_ARGS   extra `skiff serve` flags, split on spaces, after
+#                      --addr and --data, e.g.
+#                      "--backend aws --create-resources --redirect-min=-1".
+#                      The server inherits this script's environment, so
+#                      SKIFF_* and AWS_* variables reach it too. With
+#                      --backend aws and no SKIFF_S3_BUCKET/SKIFF_DYNAMODB_TABLE
+#                      set, each run gets fresh random names (pass
+#                      --create-resources, or create them first).
+#   CONFORMANCE_LABEL  names the run: results go to results/conformance/<label>/
+#                      (unless OCI_RESULTS_DIR says otherwise) and every summary
+#                      line starts with [<label>]. Default: embedded, or custom
+#                      with SKIFF_SERVE_ARGS, or remote with HOST:PORT.
+# Results: junit.xml, results.yaml, report.html, the suite's and the server's
+# logs.
+#
+# Prints `[<label>] conformance: N tests, F failed, S skipped`, then each failed
+# test with its message; exits non-zero on any failure or when too few tests ran.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,7 +44,26 @@ if [[ -z "$conformance_bin" ]]; then
 	exit 2
 fi
 
-results_dir="${OCI_RESULTS_DIR:-$root/results/conformance}"
+if [[ $# -gt 1 ]]; then
+	log "usage: scripts/conformance.sh [HOST:PORT]"
+	exit 2
+fi
+if [[ $# -eq 1 ]]; then
+	default_label=remote
+elif [[ -n "${SKIFF_SERVE_ARGS:-}" ]]; then
+	default_label=custom
+else
+	default_label=embedded
+fi
+label="${CONFORMANCE_LABEL:-$default_label}"
+if [[ ! "$label" =~ ^[A-Za-z0-9._-]+$ ]]; then
+	log "ERROR: CONFORMANCE_LABEL=$label: use letters, digits, '.', '_' and '-' only"
+	exit 2
+fi
+# Word-split on purpose: flags separated by spaces, none containing spaces.
+read -r -a serve_args <<<"${SKIFF_SERVE_ARGS:-}"
+
+results_dir="${OCI_RESULTS_DIR:-$root/results/conformance/$label}"
 rm -rf "$results_dir"
 mkdir -p "$results_dir"
 
@@ -70,15 +103,33 @@ port_free() { [[ "$(http_status 127.0.0.1 "$1" /)" == 000 ]]; }
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/skiff-conformance.XXXXXX")"
 
+# random_suffix: 12 lowercase hex digits, valid in bucket and table names.
+random_suffix() { od -An -N6 -tx1 /dev/urandom | tr -d ' \n'; }
+
 start_skiff() {
 	log "building ./cmd/skiff"
 	go build -o "$work/skiff" ./cmd/skiff
+	local i aws=""
+	for ((i = 0; i < ${#serve_args[@]}; i++)); do
+		case "${serve_args[i]}" in
+		--backend=aws | -backend=aws) aws=1 ;;
+		--backend | -backend) if [[ "${serve_args[i + 1]:-}" == aws ]]; then aws=1; fi ;;
+		esac
+	done
+	if [[ -n "$aws" ]]; then
+		# A fresh bucket and table per run: runs can't see each other's data.
+		export SKIFF_S3_BUCKET="${SKIFF_S3_BUCKET:-skiff-conformance-$(random_suffix)}"
+		export SKIFF_DYNAMODB_TABLE="${SKIFF_DYNAMODB_TABLE:-skiff-conformance-$(random_suffix)}"
+		log "aws backend: bucket $SKIFF_S3_BUCKET, table $SKIFF_DYNAMODB_TABLE" \
+			"(S3 ${AWS_ENDPOINT_URL_S3:-<AWS default>}, DynamoDB ${AWS_ENDPOINT_URL_DYNAMODB:-<AWS default>})"
+	fi
 	local attempt port
 	for attempt in 1 2 3 4 5; do
 		port=$((20000 + RANDOM % 40000))
 		port_free "$port" || continue
 		mkdir -p "$work/data"
-		"$work/skiff" serve --addr "127.0.0.1:$port" --data "$work/data" \
+		log "skiff serve --addr 127.0.0.1:$port --data $work/data ${serve_args[*]}"
+		"$work/skiff" serve --addr "127.0.0.1:$port" --data "$work/data" "${serve_args[@]}" \
 			>"$results_dir/server.log" 2>&1 &
 		server_pid=$!
 		for _ in $(seq 1 300); do
@@ -106,10 +157,6 @@ start_skiff() {
 	return 1
 }
 
-if [[ $# -gt 1 ]]; then
-	log "usage: scripts/conformance.sh [HOST:PORT]"
-	exit 2
-fi
 if [[ $# -eq 1 ]]; then
 	registry="$1"
 else
@@ -141,7 +188,8 @@ case "${OCI_DATA_SPARSE:-}" in
 esac
 min_tests="${CONFORMANCE_MIN_TESTS:-$default_min}"
 
-log "running $conformance_bin against $registry (results in $results_dir)"
+log "[$label] running $conformance_bin against $registry (results in $results_dir)"
+env | grep -E '^OCI_(API|DATA)_' | sort | sed "s/^/conformance.sh: [$label]   /" >&2 || true
 set +e
 "$conformance_bin" >"$results_dir/conformance.log" 2>&1
 suite_rc=$?
@@ -155,9 +203,12 @@ fi
 
 go build -o "$work/junitsum" ./scripts/junitsum
 set +e
-"$work/junitsum" -min "$min_tests" "$results_dir/junit.xml"
-rc=$?
+"$work/junitsum" -min "$min_tests" "$results_dir/junit.xml" | sed "s/^/[$label] /" | tee "$results_dir/summary.full"
+rc=${PIPESTATUS[0]}
 set -e
+# The count line alone, for `make test`'s closing summary.
+grep -m1 "^\[$label\] conformance: " "$results_dir/summary.full" >"$results_dir/summary.txt" || true
+rm -f "$results_dir/summary.full"
 if [[ $rc -eq 0 && $suite_rc -ne 0 ]]; then
 	log "ERROR: the suite exited $suite_rc although junit.xml shows no failure; see $results_dir/conformance.log"
 	rc=1

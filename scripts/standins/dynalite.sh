@@ -10,8 +10,10 @@
 #   scripts/standins/dynalite.sh status  exit 0 if it answers
 #
 # Env: DYNALITE_PORT (default 8000), DYNALITE_HOST (default 127.0.0.1),
-# DYNALITE_WAIT_S (default 30), TOOLS_DIR (default <repo>/.tools). The pid
-# file and log live in $TOOLS_DIR/run/.
+# DYNALITE_WAIT_S (default 30), TOOLS_DIR (default <repo>/.tools),
+# STANDINS_RUN_DIR (default $TOOLS_DIR/run): the pid file and log live there.
+# Give each concurrent user (scripts/with-standins.sh does) its own run dir
+# and port, so one's stop can't end another's instance.
 # Data is in memory only: a restart starts empty.
 #
 # dynalite has no transactions and no UpdateTimeToLive; awsstore needs
@@ -21,7 +23,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 tools_dir="${TOOLS_DIR:-$root/.tools}"
-run_dir="$tools_dir/run"
+run_dir="${STANDINS_RUN_DIR:-$tools_dir/run}"
 pid_file="$run_dir/dynalite.pid"
 log_file="$run_dir/dynalite.log"
 host="${DYNALITE_HOST:-127.0.0.1}"

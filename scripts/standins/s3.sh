@@ -7,14 +7,17 @@
 #   scripts/standins/s3.sh status   say whether it runs
 #   scripts/standins/s3.sh env      print exports for the SDK: eval "$(scripts/standins/s3.sh env)"
 #
-# Env: S3_STANDIN_ADDR (default 127.0.0.1:9090), TOOLS_DIR (default <repo>/.tools).
-# The binary goes to $TOOLS_DIR/bin/s3standin, the pid and log files to $TOOLS_DIR/run/.
+# Env: S3_STANDIN_ADDR (default 127.0.0.1:9090), TOOLS_DIR (default <repo>/.tools),
+# STANDINS_RUN_DIR (default $TOOLS_DIR/run). The binary goes to
+# $TOOLS_DIR/bin/s3standin, the pid and log files to $STANDINS_RUN_DIR: give
+# each concurrent user (scripts/with-standins.sh does) its own run dir and
+# address, so one's stop can't end another's instance.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 tools_dir="${TOOLS_DIR:-$root/.tools}"
 bin="$tools_dir/bin/s3standin"
-run_dir="$tools_dir/run"
+run_dir="${STANDINS_RUN_DIR:-$tools_dir/run}"
 pid_file="$run_dir/s3standin.pid"
 log_file="$run_dir/s3standin.log"
 addr="${S3_STANDIN_ADDR:-127.0.0.1:9090}"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,7 +22,10 @@ import (
 // acknowledged blobs, manifests and tags must read back byte for byte; an
 // upload session may survive (then it resumes from no less than the
 // acknowledged offset) or be forgotten (404 BLOB_UPLOAD_UNKNOWN), nothing
-// else; and no committed blob may ever fail its digest.
+// else; and no committed blob may ever fail its digest. With
+// SKIFF_IT_BACKEND=aws the stand-ins keep the state across the kill; the
+// killed request's claim on the session then lasts its lease, so an
+// immediate resume may be refused with 416 (see resumeAfterStaleClaim).
 func TestRestartDurability(t *testing.T) {
 	t.Parallel()
 	reg := startRegistry(t)
@@ -107,7 +111,11 @@ func TestRestartDurability(t *testing.T) {
 		if loc := status.header.Get("Location"); loc != "" {
 			session = reg.resolve(t, loc)
 		}
-		resumeAndCommit(t, reg, repo, session, big, next)
+		if claimsOutliveProcess() {
+			resumeAfterStaleClaim(t, reg, repo, session, big, next)
+		} else {
+			resumeAndCommit(t, reg, repo, session, big, next)
+		}
 	case http.StatusNotFound:
 		if codes := errorCodes(status.body); !slices.Contains(codes, "BLOB_UPLOAD_UNKNOWN") {
 			t.Errorf("after restart: GET upload session: 404 without BLOB_UPLOAD_UNKNOWN: %s", status)
@@ -201,16 +209,88 @@ func (f *inflight) finish(t *testing.T) {
 // blob reads back whole and correct.
 func resumeAndCommit(t *testing.T, reg *registry, repo, session string, big []byte, next int) {
 	t.Helper()
-	d := digest.FromBytes(big)
-	resp := send(t, http.MethodPatch, session, http.Header{
-		"Content-Type":  {"application/octet-stream"},
-		"Content-Range": {fmt.Sprintf("%d-%d", next, len(big)-1)},
-	}, bytes.NewReader(big[next:]))
+	resp := resumePatch(t, session, big, next)
 	if resp.status != http.StatusAccepted {
 		t.Fatalf("resume PATCH from %d: want 202, got %s", next, resp)
 	}
-	session = reg.resolve(t, resp.header.Get("Location"))
-	resp = send(t, http.MethodPut, withQuery(session, "digest", d.String()),
+	commitResumed(t, reg, repo, reg.resolve(t, resp.header.Get("Location")), big)
+}
+
+func resumePatch(t *testing.T, session string, big []byte, next int) apiResponse {
+	t.Helper()
+	return send(t, http.MethodPatch, session, http.Header{
+		"Content-Type":  {"application/octet-stream"},
+		"Content-Range": {fmt.Sprintf("%d-%d", next, len(big)-1)},
+	}, bytes.NewReader(big[next:]))
+}
+
+// resumeAfterStaleClaim is resumeAndCommit for a backend whose upload claims
+// outlive a killed process (aws: the store is shared, so a restarted server
+// can't tell the killed writer from a live one on another machine). The
+// killed PATCH held the session's claim, whose lease (one minute) is still
+// running, so an immediate resume may get either:
+//   - 416 BLOB_UPLOAD_INVALID "another request is writing ..." with the
+//     session's Range unchanged: accepted. The test then checks the session
+//     still reports the same Range and the blob was not committed, and stops
+//     there, unless SKIFF_IT_WAIT_CLAIM=1 makes it retry until the lease runs
+//     out (about a minute) and finish the upload;
+//   - 202: the claim was not live (the kill came before the claim was written,
+//     or after it was released); the upload is finished as on local.
+func resumeAfterStaleClaim(t *testing.T, reg *registry, repo, session string, big []byte, next int) {
+	t.Helper()
+	resp := resumePatch(t, session, big, next)
+	if resp.status == http.StatusAccepted {
+		t.Logf("resume PATCH from %d: 202, the killed request's claim did not block the session", next)
+		commitResumed(t, reg, repo, reg.resolve(t, resp.header.Get("Location")), big)
+		return
+	}
+	if resp.status != http.StatusRequestedRangeNotSatisfiable {
+		t.Fatalf("resume PATCH from %d right after the restart: want 202, or 416 while the killed request's claim lasts; got %s", next, resp)
+	}
+	if codes := errorCodes(resp.body); !slices.Contains(codes, "BLOB_UPLOAD_INVALID") || !strings.Contains(string(resp.body), "another request") {
+		t.Errorf("resume PATCH from %d: 416 without BLOB_UPLOAD_INVALID \"another request ...\": %s", next, resp)
+	}
+	if end, ok := parseRange(resp.header.Get("Range")); !ok || end+1 != next {
+		t.Errorf("resume PATCH from %d: 416 with Range %q, want \"0-%d\" (the session's offset)", next, resp.header.Get("Range"), next-1)
+	}
+	t.Logf("resume PATCH from %d: 416 %q: the killed request's claim still holds the session (aws backend: a claim lasts its lease)",
+		next, resp.body)
+	if status := send(t, http.MethodGet, session, nil, nil); status.status != http.StatusNoContent || status.header.Get("Range") != fmt.Sprintf("0-%d", next-1) {
+		t.Errorf("GET upload session after the refused resume: want 204 with Range 0-%d, got %s", next-1, status)
+	}
+	d := digest.FromBytes(big)
+	if head := send(t, http.MethodHead, reg.url("/v2/"+repo+"/blobs/"+d.String()), nil, nil); head.status != http.StatusNotFound {
+		t.Errorf("HEAD of the never-committed blob %s: want 404, got %s", d, head)
+	}
+	if os.Getenv("SKIFF_IT_WAIT_CLAIM") != "1" {
+		t.Logf("not waiting for the claim's lease to run out (set SKIFF_IT_WAIT_CLAIM=1 to resume after it)")
+		return
+	}
+	deadline := time.Now().Add(claimWait)
+	for {
+		time.Sleep(5 * time.Second)
+		resp = resumePatch(t, session, big, next)
+		if resp.status == http.StatusAccepted {
+			t.Logf("resume PATCH from %d: 202 once the claim's lease ran out", next)
+			commitResumed(t, reg, repo, reg.resolve(t, resp.header.Get("Location")), big)
+			return
+		}
+		if resp.status != http.StatusRequestedRangeNotSatisfiable || time.Now().After(deadline) {
+			t.Fatalf("resume PATCH from %d, waiting up to %s for the claim's lease: got %s", next, claimWait, resp)
+		}
+	}
+}
+
+// claimWait is how long SKIFF_IT_WAIT_CLAIM=1 waits for a killed request's
+// claim to lapse: the server's one-minute lease plus slack.
+const claimWait = 90 * time.Second
+
+// commitResumed commits the upload at session with an empty PUT ?digest= and
+// checks that the blob reads back as big.
+func commitResumed(t *testing.T, reg *registry, repo, session string, big []byte) {
+	t.Helper()
+	d := digest.FromBytes(big)
+	resp := send(t, http.MethodPut, withQuery(session, "digest", d.String()),
 		http.Header{"Content-Type": {"application/octet-stream"}}, bytes.NewReader(nil))
 	if resp.status != http.StatusCreated {
 		t.Fatalf("commit PUT ?digest=%s after resume: want 201, got %s (a DIGEST_INVALID here means the server kept bytes that were never acknowledged or not sent)", d, resp)

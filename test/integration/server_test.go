@@ -3,6 +3,8 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -35,7 +37,10 @@ type registry struct {
 	host    string // 127.0.0.1:port, stable across restarts
 	dataDir string
 	config  string // distribution only: its YAML config
-	log     *logBuffer
+	// bucket and table hold the data with SKIFF_IT_BACKEND=aws: fresh for
+	// each registry, kept across its restarts (the stand-ins keep the state).
+	bucket, table string
+	log           *logBuffer
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -59,6 +64,11 @@ func startRegistry(t *testing.T) *registry {
 		r.config = filepath.Join(t.TempDir(), "config.yml")
 		writeDistributionConfig(t, r.config, r.host, r.dataDir)
 	}
+	if backend == backendAWS {
+		// Lowercase letters, digits and '-': valid as a bucket and a table.
+		suffix := randomName()
+		r.bucket, r.table = "skiff-it-"+suffix, "skiff-it-"+suffix
+	}
 	t.Cleanup(func() {
 		r.stop()
 		if races := r.log.count("WARNING: DATA RACE"); races > 0 {
@@ -68,7 +78,11 @@ func startRegistry(t *testing.T) *registry {
 			if bad := r.log.grep(problemRE); bad != "" {
 				t.Logf("server log lines with errors, warnings or 5xx (%s):\n%s", r.host, bad)
 			}
-			t.Logf("server log (%s, data %s), last %d lines:\n%s", r.host, r.dataDir, logTailLines, r.log.tail(logTailLines))
+			where := "data " + r.dataDir
+			if r.bucket != "" {
+				where = "bucket " + r.bucket + ", table " + r.table
+			}
+			t.Logf("server log (%s, %s), last %d lines:\n%s", r.host, where, logTailLines, r.log.tail(logTailLines))
 		}
 	})
 	r.start()
@@ -79,7 +93,38 @@ func (r *registry) args() []string {
 	if serverKind == flavourDistribution {
 		return []string{"serve", r.config}
 	}
+	if backend == backendAWS {
+		// --create-resources: the first start creates the bucket and table,
+		// a restart finds them.
+		return []string{"serve", "--addr", r.host, "--backend", "aws", "--create-resources"}
+	}
 	return []string{"serve", "--addr", r.host, "--data", r.dataDir}
+}
+
+// env is the server's environment: the test's (AWS_* endpoints and
+// credentials included) plus the bucket and table of the aws backend.
+func (r *registry) env() []string {
+	env := os.Environ()
+	if backend == backendAWS {
+		env = append(env, "SKIFF_S3_BUCKET="+r.bucket, "SKIFF_DYNAMODB_TABLE="+r.table)
+	}
+	return env
+}
+
+// randomName returns 12 random lowercase hex digits.
+func randomName() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
+
+// claimsOutliveProcess reports whether an upload claim of a killed server
+// blocks its session until the claim's lease (one minute) runs out. The local
+// backend locks its store, so a restarted skiff knows every older claim is
+// stale; on the aws backend many processes share the store and a restarted
+// one can't tell a dead writer from a live one.
+func claimsOutliveProcess() bool {
+	return serverKind == flavourSkiff && backend == backendAWS
 }
 
 // start runs the server and waits until GET /v2/ answers 200. After kill,
@@ -87,10 +132,16 @@ func (r *registry) args() []string {
 func (r *registry) start() {
 	r.t.Helper()
 	cmd := exec.Command(serverBin, r.args()...)
+	cmd.Env = r.env()
 	cmd.Stdout = r.log
 	cmd.Stderr = r.log
 	setDeathSignal(cmd)
-	fmt.Fprintf(r.log, "=== harness: start %s %s\n", serverBin, strings.Join(r.args(), " "))
+	if r.bucket != "" {
+		fmt.Fprintf(r.log, "=== harness: start SKIFF_S3_BUCKET=%s SKIFF_DYNAMODB_TABLE=%s %s %s\n",
+			r.bucket, r.table, serverBin, strings.Join(r.args(), " "))
+	} else {
+		fmt.Fprintf(r.log, "=== harness: start %s %s\n", serverBin, strings.Join(r.args(), " "))
+	}
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start server: %v", err)
 	}
