@@ -14,8 +14,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/httpapi"
-	"github.com/skiff-registry/skiff/internal/policy"
-	"github.com/skiff-registry/skiff/internal/registry"
+	"github.com/skiff-registry/skiff/internal/server"
 )
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -30,7 +29,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.Int64Var(&cfg.MaxBody, "max-body", cfg.MaxBody, "maximum request body in bytes (0: no limit)")
 	fs.Int64Var(&cfg.RedirectMin, "redirect-min", cfg.RedirectMin, "aws backend: blobs of at least this many bytes are fetched by a 307 to a presigned S3 URL (-1: never)")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
-	operatorAPI := fs.Bool("operator-api", false, "serve the operator API (index policies, index status) under /v2/_skiff/; it has no authentication yet: trusted networks only")
+	fs.BoolVar(&cfg.OperatorAPI, "operator-api", false, "serve the operator API (index policies, index status) under /v2/_skiff/; it has no authentication yet: trusted networks only")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,29 +43,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	defer stores.Close()
-	key, err := registry.LoadUploadKey(ctx, stores.Meta)
+	srv0, err := server.New(ctx, cfg, stores, httpapi.GroupAll, log)
 	if err != nil {
 		return err
 	}
-	// Index policies: the registry reads them through a cache bounded by
-	// policy.DefaultTTL; a change made through this server's own store
-	// invalidates it, so it applies here at once.
-	policies := policy.NewStore(stores.Meta)
-	cache := policy.NewCache(policies, policy.DefaultTTL)
-	policies.OnChange(cache.Invalidate)
-	regOpts := []registry.Option{registry.WithLogger(log), registry.WithUploadKey(key), registry.WithPolicies(cache)}
-	if stores.Exclusive {
-		regOpts = append(regOpts, registry.WithExclusiveStore())
-	}
-	reg, err := registry.New(stores.Blobs, stores.Meta, regOpts...)
-	if err != nil {
-		return err
-	}
-	apiOpts := []httpapi.Option{httpapi.WithLogger(log), httpapi.WithMaxBody(cfg.MaxBody), httpapi.WithRedirectMin(cfg.RedirectMin)}
-	if *operatorAPI {
-		apiOpts = append(apiOpts, httpapi.WithOperator(policies))
-	}
-	api := httpapi.New(reg, apiOpts...)
+	api := srv0.Handler
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -74,8 +55,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 30 * time.Second}
 	log.Info("serving", "addr", ln.Addr().String(), "backend", string(cfg.Backend), "data", cfg.DataDir, "bucket", cfg.Bucket, "table", cfg.Table,
-		"operator_api", *operatorAPI, "policy_cache_ttl", cache.TTL().String())
-	if *operatorAPI {
+		"operator_api", cfg.OperatorAPI, "policy_cache_ttl", srv0.PolicyCache.TTL().String())
+	if cfg.OperatorAPI {
 		log.Warn("the operator API (/v2/_skiff/) has no authentication yet: anyone who reaches this address can change index policies; serve it on a trusted network only",
 			"addr", ln.Addr().String())
 	}

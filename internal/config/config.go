@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"time"
 )
 
 // Backend names a storage backend.
@@ -38,6 +39,11 @@ type Config struct {
 	// RedirectMin is the smallest blob fetched by a redirect to a presigned
 	// URL (AWS backend); -1 never redirects.
 	RedirectMin int64
+	// OperatorAPI serves the operator API under /v2/_skiff/.
+	OperatorAPI bool
+	// PolicyTTL bounds how stale a cached index policy may be (0: the
+	// policy package's default).
+	PolicyTTL time.Duration
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
 }

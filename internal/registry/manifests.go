@@ -109,27 +109,23 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 // checkReferences refuses a manifest naming content repo lacks, unless
 // repo's index policy lets it be absent, with one MANIFEST_BLOB_UNKNOWN per
 // missing reference naming the digest, the platform and the policy. Each
-// kind is looked up in one batch, so the cost does not grow with the
-// layer count. The subject may always be absent (the spec requires
-// accepting it) and non-distributable layers may be too. It returns the
-// index children accepted as absent.
+// kind is looked up in one batch (per 100), so the cost does not grow with
+// the layer count, and the policy is read only when something is missing:
+// a complete push never pays for it. The subject may always be absent (the
+// spec requires accepting it) and non-distributable layers may be too. It
+// returns the index children accepted as absent.
 func (r *Registry) checkReferences(ctx context.Context, repo string, m *oci.Manifest) ([]v1.Descriptor, error) {
-	pol, err := r.opts.policies.PolicyFor(ctx, repo)
-	if err != nil {
-		return nil, fmt.Errorf("read index policy of %s: %w", repo, err)
-	}
 	var blobs []v1.Descriptor
-	if pol.ImageBlobs != oci.ImageBlobsOptional {
-		if m.Config != nil {
-			blobs = append(blobs, *m.Config)
-		}
-		for _, l := range m.Layers {
-			if !oci.IsNonDistributable(l.MediaType) {
-				blobs = append(blobs, l)
-			}
+	if m.Config != nil {
+		blobs = append(blobs, *m.Config)
+	}
+	for _, l := range m.Layers {
+		if !oci.IsNonDistributable(l.MediaType) {
+			blobs = append(blobs, l)
 		}
 	}
 	var errs oci.Errors
+	var missingBlobs, missingChildren []v1.Descriptor
 	if len(blobs) > 0 {
 		found, err := r.meta.GetBlobs(ctx, repo, descriptorDigests(blobs))
 		if err != nil {
@@ -139,35 +135,52 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, m *oci.Mani
 			got, ok := found[b.Digest]
 			switch {
 			case !ok:
-				errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "blob %s (%s) is not in repository %s (%s)", b.Digest, b.MediaType, repo, policyNote(pol)).
-					WithDetail(map[string]any{"digest": b.Digest, "policy": pol}))
+				missingBlobs = append(missingBlobs, b)
 			case got.Size != b.Size:
 				errs = append(errs, oci.Errorf(oci.CodeManifestInvalid, "descriptor of blob %s says %d bytes but the blob has %d", b.Digest, b.Size, got.Size))
 			}
 		}
 	}
-	var absent []v1.Descriptor
 	if len(m.Manifests) > 0 {
 		found, err := r.meta.GetManifests(ctx, repo, descriptorDigests(m.Manifests))
 		if err != nil {
 			return nil, fmt.Errorf("look up manifests of index: %w", err)
 		}
 		for _, c := range m.Manifests {
-			if _, ok := found[c.Digest]; ok {
-				continue
+			if _, ok := found[c.Digest]; !ok {
+				missingChildren = append(missingChildren, c)
 			}
-			if !pol.RequiresChild(c.Platform) {
-				absent = append(absent, c)
-				continue
-			}
-			platform := oci.PlatformString(c.Platform)
-			what := "manifest " + c.Digest.String()
-			if platform != "" {
-				what += " for platform " + platform
-			}
-			errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "%s is not in repository %s (%s)", what, repo, policyNote(pol)).
-				WithDetail(map[string]any{"digest": c.Digest, "platform": platform, "policy": pol}))
 		}
+	}
+	if len(missingBlobs) == 0 && len(missingChildren) == 0 {
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		return nil, nil
+	}
+	pol, err := r.opts.policies.PolicyFor(ctx, repo)
+	if err != nil {
+		return nil, fmt.Errorf("read index policy of %s: %w", repo, err)
+	}
+	if pol.ImageBlobs != oci.ImageBlobsOptional {
+		for _, b := range missingBlobs {
+			errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "blob %s (%s) is not in repository %s (%s)", b.Digest, b.MediaType, repo, policyNote(pol)).
+				WithDetail(map[string]any{"digest": b.Digest, "policy": pol}))
+		}
+	}
+	var absent []v1.Descriptor
+	for _, c := range missingChildren {
+		if !pol.RequiresChild(c.Platform) {
+			absent = append(absent, c)
+			continue
+		}
+		platform := oci.PlatformString(c.Platform)
+		what := "manifest " + c.Digest.String()
+		if platform != "" {
+			what += " for platform " + platform
+		}
+		errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "%s is not in repository %s (%s)", what, repo, policyNote(pol)).
+			WithDetail(map[string]any{"digest": c.Digest, "platform": platform, "policy": pol}))
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -1,0 +1,61 @@
+// Package server assembles the registry's http.Handler from a Config and
+// opened stores: the one place where the upload key, the policy cache, the
+// registry and the HTTP API are wired, shared by `skiff serve`, the Lambda
+// functions and the benchmarks so they cannot drift apart.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/skiff-registry/skiff/internal/backend"
+	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/httpapi"
+	"github.com/skiff-registry/skiff/internal/policy"
+	"github.com/skiff-registry/skiff/internal/registry"
+)
+
+// Server is an assembled registry.
+type Server struct {
+	Handler  http.Handler
+	Registry *registry.Registry
+	Policies *policy.Store
+	// PolicyCache is what the PUT path reads policies through; its TTL
+	// bounds how stale they may be.
+	PolicyCache *policy.Cache
+}
+
+// New wires the registry over stores as cfg says, serving the route
+// groups in groups. It reads the shared upload-session key (one store
+// read, at start-up).
+func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups httpapi.Group, log *slog.Logger) (*Server, error) {
+	key, err := registry.LoadUploadKey(ctx, stores.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("load upload key: %w", err)
+	}
+	// Index policies are read through a cache bounded by its TTL; a change
+	// made through this process's own store invalidates it at once.
+	policies := policy.NewStore(stores.Meta)
+	cache := policy.NewCache(policies, cfg.PolicyTTL)
+	policies.OnChange(cache.Invalidate)
+	regOpts := []registry.Option{registry.WithLogger(log), registry.WithUploadKey(key), registry.WithPolicies(cache)}
+	if stores.Exclusive {
+		regOpts = append(regOpts, registry.WithExclusiveStore())
+	}
+	reg, err := registry.New(stores.Blobs, stores.Meta, regOpts...)
+	if err != nil {
+		return nil, err
+	}
+	apiOpts := []httpapi.Option{
+		httpapi.WithLogger(log),
+		httpapi.WithGroups(groups),
+		httpapi.WithMaxBody(cfg.MaxBody),
+		httpapi.WithRedirectMin(cfg.RedirectMin),
+	}
+	if cfg.OperatorAPI {
+		apiOpts = append(apiOpts, httpapi.WithOperator(policies))
+	}
+	return &Server{Handler: httpapi.New(reg, apiOpts...), Registry: reg, Policies: policies, PolicyCache: cache}, nil
+}
