@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/skiff-registry/skiff/internal/backend"
@@ -28,6 +29,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.BoolVar(&cfg.CreateResources, "create-resources", false, "aws backend: create the bucket and table when missing")
 	fs.Int64Var(&cfg.MaxBody, "max-body", cfg.MaxBody, "maximum request body in bytes (0: no limit)")
 	fs.Int64Var(&cfg.RedirectMin, "redirect-min", cfg.RedirectMin, "aws backend: blobs of at least this many bytes are fetched by a 307 to a presigned S3 URL (-1: never)")
+	fs.BoolVar(&cfg.Auth, "auth", false, "require authentication (token flow; users in the metadata store, see skiff user)")
+	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "allow serving without --auth on a non-loopback address")
+	fs.Func("anonymous-pull", "comma-separated repository prefixes anyone may pull (with --auth; default none)", func(v string) error {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				cfg.AnonymousPull = append(cfg.AnonymousPull, p)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&cfg.TokenKeyFile, "token-key-file", "", "token signing key file (default: <data>/token.key, created when missing)")
+	fs.StringVar(&cfg.TokenKeySecret, "token-key-secret", getenv("SKIFF_AUTH_KEY_SECRET_ARN"), "Secrets Manager secret holding the token signing key (aws backend)")
+	fs.StringVar(&cfg.Realm, "realm", "", "public URL of the token endpoint in challenges (default: derived from each request)")
+	fs.BoolVar(&cfg.TrustForwarded, "trust-forwarded", false, "believe X-Forwarded-For/Proto/Host (behind a proxy that sets them)")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	fs.BoolVar(&cfg.OperatorAPI, "operator-api", false, "serve the operator API (index policies, index status) under /v2/_skiff/; it has no authentication yet: trusted networks only")
 	if err := fs.Parse(args); err != nil {
@@ -55,8 +70,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 30 * time.Second}
 	log.Info("serving", "addr", ln.Addr().String(), "backend", string(cfg.Backend), "data", cfg.DataDir, "bucket", cfg.Bucket, "table", cfg.Table,
-		"operator_api", cfg.OperatorAPI, "policy_cache_ttl", srv0.PolicyCache.TTL().String())
-	if cfg.OperatorAPI {
+		"operator_api", cfg.OperatorAPI, "auth", cfg.Auth, "policy_cache_ttl", srv0.PolicyCache.TTL().String())
+	if cfg.OperatorAPI && !cfg.Auth {
 		log.Warn("the operator API (/v2/_skiff/) has no authentication yet: anyone who reaches this address can change index policies; serve it on a trusted network only",
 			"addr", ln.Addr().String())
 	}

@@ -44,6 +44,19 @@ type Config struct {
 	// PolicyTTL bounds how stale a cached index policy may be (0: the
 	// policy package's default).
 	PolicyTTL time.Duration
+	// Auth turns on authentication and authorization.
+	Auth bool
+	// InsecureNoAuth allows serving without Auth on a non-loopback address.
+	InsecureNoAuth bool
+	// AnonymousPull lists repository prefixes anyone may pull.
+	AnonymousPull []string
+	// TokenKeyFile holds the token signing key (created when missing);
+	// TokenKeySecret is a Secrets Manager secret id holding it (AWS).
+	TokenKeyFile, TokenKeySecret string
+	// Realm is the public token URL; "" derives it from requests.
+	Realm string
+	// TrustForwarded believes X-Forwarded-* headers from a front door.
+	TrustForwarded bool
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
 }
@@ -74,8 +87,25 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("unknown backend %q (want %q or %q)", c.Backend, BackendLocal, BackendAWS))
 	}
+	if !c.Auth && !c.InsecureNoAuth && c.Addr != "" {
+		if host, _, err := net.SplitHostPort(c.Addr); err == nil && !isLoopback(host) {
+			errs = append(errs, fmt.Errorf("refusing to serve %s without authentication: turn it on with --auth, or say --insecure-no-auth", c.Addr))
+		}
+	}
+	if len(c.AnonymousPull) > 0 && !c.Auth {
+		errs = append(errs, errors.New("anonymous pull prefixes only make sense with authentication on (--auth)"))
+	}
 	if c.MaxBody < 0 {
 		errs = append(errs, fmt.Errorf("max body %d must not be negative", c.MaxBody))
 	}
 	return errors.Join(errs...)
+}
+
+// isLoopback reports whether host names only this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -43,6 +43,7 @@ type options struct {
 	redirectTTL time.Duration
 	redirectMin int64
 	operator    PolicyStore
+	auth        *AuthConfig
 }
 
 // Option configures an API.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/skiff-registry/skiff/pkg/oci"
@@ -42,6 +43,13 @@ func (a *API) handlers(kind string) map[string]handlerFunc {
 func (a *API) route(w http.ResponseWriter, r *http.Request) {
 	info := requestInfo(r.Context())
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if r.URL.Path == TokenPath && a.opts.auth != nil && a.opts.groups&GroupCatalog != 0 {
+		info.route = "token"
+		if err := a.token(w, r); err != nil {
+			a.writeError(w, r, err)
+		}
+		return
+	}
 	rt, ok := parseRoute(r.URL.Path)
 	if !ok || rt.group&a.opts.groups == 0 {
 		a.writeError(w, r, oci.Errorf(oci.CodeUnsupported, "no registry API endpoint at %s", r.URL.Path).WithStatus(http.StatusNotFound))
@@ -69,6 +77,18 @@ func (a *API) route(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, r, err)
 			return
 		}
+	}
+	if a.opts.auth != nil {
+		p, err := a.authenticate(r)
+		if err == nil {
+			info.user = p.Name
+			err = a.authorize(r, rt, p)
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 	}
 	if err := h(w, r, rt); err != nil {
 		a.writeError(w, r, err)

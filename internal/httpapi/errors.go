@@ -39,6 +39,14 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &rng) {
 		setRange(w, rng.Upload.Repo, rng.Upload.ID, rng.Upload.Offset)
 	}
+	var ae *authError
+	if errors.As(err, &ae) {
+		w.Header().Set("WWW-Authenticate", ae.challenge)
+	}
+	var ra *retryAfter
+	if errors.As(err, &ra) {
+		w.Header().Set("Retry-After", strconv.Itoa(ra.secs))
+	}
 	if info.err == "" {
 		info.err = errs.Error()
 	}

@@ -61,9 +61,19 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ route) error {
 		if err != nil {
 			return err
 		}
-		repos = append(repos, got...)
+		visible, err := a.pullable(r)
+		if err != nil {
+			return err
+		}
+		for _, repo := range got {
+			if visible(repo) {
+				repos = append(repos, repo)
+			}
+		}
+		// The next page starts after the last repository listed or hidden,
+		// so a page of hidden repositories does not end the listing.
 		if more {
-			setNext(w, "/v2/_catalog", nil, p, repos[len(repos)-1])
+			setNext(w, "/v2/_catalog", nil, p, got[len(got)-1])
 		}
 	}
 	writeJSON(w, r, http.StatusOK, "application/json", map[string]any{"repositories": repos})

@@ -12,7 +12,7 @@ import (
 
 // info collects what the access line reports about one request.
 type info struct {
-	id, route, repo, arg, err string
+	id, route, repo, arg, err, user string
 }
 
 type infoKey struct{}
@@ -67,6 +67,7 @@ func (a *API) accessLog(next http.Handler) http.Handler {
 			slog.String("route", i.route),
 			slog.String("repo", i.repo),
 			slog.String("ref", i.arg),
+			slog.String("user", i.user),
 			slog.Int("status", sw.status),
 			slog.Int64("bytes_in", max(r.ContentLength, 0)),
 			slog.Int64("bytes_out", sw.bytes),

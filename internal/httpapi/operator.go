@@ -327,9 +327,17 @@ func jsonProblem(err error) string {
 // operatorName says who makes a change: the X-Skiff-Operator header, if
 // any, and the client address.
 //
-// TODO(operator-api, issue 5): replace the self-declared header with the
-// authenticated principal once authentication lands.
+// With authentication on, the authenticated user is who; the header is
+// only believed on a server without authentication (loopback or
+// --insecure-no-auth).
 func operatorName(r *http.Request) (string, error) {
+	if p, ok := principal(r.Context()); ok && p.Name != "" {
+		addr := r.RemoteAddr
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			addr = host
+		}
+		return p.Name + " via " + addr, nil
+	}
 	addr := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		addr = host

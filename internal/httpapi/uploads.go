@@ -18,13 +18,15 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) erro
 		if err != nil {
 			return err
 		}
-		b, ok, err := a.reg.Mount(r.Context(), rt.repo, q.Get("from"), d)
-		if err != nil {
-			return err
-		}
-		if ok {
-			blobCreated(w, rt.repo, b)
-			return nil
+		if a.mayMount(r, q.Get("from")) {
+			b, ok, err := a.reg.Mount(r.Context(), rt.repo, q.Get("from"), d)
+			if err != nil {
+				return err
+			}
+			if ok {
+				blobCreated(w, rt.repo, b)
+				return nil
+			}
 		}
 	} else if ds := q.Get("digest"); ds != "" {
 		d, err := oci.ParseDigest(ds)

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/skiff-registry/skiff/internal/auth"
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/httpapi"
@@ -25,7 +27,15 @@ type Server struct {
 	// PolicyCache is what the PUT path reads policies through; its TTL
 	// bounds how stale they may be.
 	PolicyCache *policy.Cache
+	// Users is the user store when authentication is on.
+	Users *auth.Users
 }
+
+// Failed logins allowed per user and per source address per window.
+const (
+	failedLoginsAllowed = 10
+	failedLoginWindow   = time.Minute
+)
 
 // New wires the registry over stores as cfg says, serving the route
 // groups in groups. It reads the shared upload-session key (one store
@@ -57,5 +67,25 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 	if cfg.OperatorAPI {
 		apiOpts = append(apiOpts, httpapi.WithOperator(policies))
 	}
-	return &Server{Handler: httpapi.New(reg, apiOpts...), Registry: reg, Policies: policies, PolicyCache: cache}, nil
+	var users *auth.Users
+	if cfg.Auth {
+		key, err := backend.LoadTokenKey(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		issuer, err := auth.NewIssuer(key, "skiff", auth.DefaultTokenTTL)
+		if err != nil {
+			return nil, err
+		}
+		users = auth.NewUsers(stores.Meta)
+		apiOpts = append(apiOpts, httpapi.WithAuth(httpapi.AuthConfig{
+			Users:          users,
+			Issuer:         issuer,
+			Limiter:        auth.NewLimiter(failedLoginsAllowed, failedLoginWindow),
+			AnonymousPull:  cfg.AnonymousPull,
+			Realm:          cfg.Realm,
+			TrustForwarded: cfg.TrustForwarded,
+		}))
+	}
+	return &Server{Handler: httpapi.New(reg, apiOpts...), Registry: reg, Policies: policies, PolicyCache: cache, Users: users}, nil
 }

@@ -1,0 +1,179 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/skiff-registry/skiff/internal/storage/local"
+)
+
+func TestParseScope(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    Scope
+		wantErr bool
+	}{
+		{"repository:a/b:pull,push", Scope{"repository", "a/b", []string{"pull", "push"}}, false},
+		{"repository:a:pull,pull", Scope{"repository", "a", []string{"pull"}}, false},
+		{"registry:catalog:*", Scope{"registry", "catalog", []string{"*"}}, false},
+		{"repository:A:pull", Scope{}, true},
+		{"repository:a:fly", Scope{}, true},
+		{"registry:other:*", Scope{}, true},
+		{"repository:a:", Scope{}, true},
+		{"nonsense", Scope{}, true},
+	}
+	for _, tc := range tests {
+		got, err := ParseScope(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%s: err %v, want error %v", tc.in, err, tc.wantErr)
+			continue
+		}
+		if diff := cmp.Diff(got, tc.want); !tc.wantErr && diff != "" {
+			t.Errorf("%s (-got +want):\n%s", tc.in, diff)
+		}
+	}
+}
+
+func TestGrant(t *testing.T) {
+	t.Parallel()
+	p := Principal{Name: "ci", Grants: []Grant{{Prefix: "team", Actions: []string{"pull", "push"}}}, AnonymousPull: []string{"public"}}
+	req := []Scope{
+		{"repository", "team/app", []string{"pull", "push", "delete"}},
+		{"repository", "teamx/app", []string{"pull"}},
+		{"repository", "public/base", []string{"pull", "push"}},
+		{"registry", "catalog", []string{"*"}},
+		{"registry", "admin", []string{"*"}},
+	}
+	want := []Scope{
+		{"repository", "team/app", []string{"pull", "push"}},
+		{"repository", "public/base", []string{"pull"}},
+		{"registry", "catalog", []string{"*"}},
+	}
+	if diff := cmp.Diff(p.Grant(req), want); diff != "" {
+		t.Errorf("granted (-got +want):\n%s", diff)
+	}
+	admin := Principal{Name: "root", Admin: true}
+	if got := admin.Grant(req[4:]); len(got) != 1 {
+		t.Errorf("admin must get registry:admin:*, got %v", got)
+	}
+	if (Principal{}).Allows(TypeRepository, "team/app", "pull") {
+		t.Error("anonymous without anonymous pull allowed")
+	}
+}
+
+func TestTokens(t *testing.T) {
+	t.Parallel()
+	key := []byte(strings.Repeat("k", 32))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	iss, err := NewIssuer(key, "skiff", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss.now = func() time.Time { return now }
+	tok, exp, _, err := iss.Issue("ci", []Scope{{"repository", "a", []string{"pull"}}})
+	if err != nil || exp != 60 {
+		t.Fatalf("issue: %v %d", err, exp)
+	}
+	c, err := iss.Verify(tok)
+	if err != nil || c.Subject != "ci" || !c.Principal().Allows(TypeRepository, "a", "pull") || c.Principal().Allows(TypeRepository, "a", "push") {
+		t.Fatalf("verify: %+v %v", c, err)
+	}
+	other, _ := NewIssuer([]byte(strings.Repeat("o", 32)), "skiff", time.Minute)
+	if _, err := other.Verify(tok); err == nil {
+		t.Error("a token signed with another key verified")
+	}
+	tampered := tok[:len(tok)-2] + "xx"
+	if _, err := iss.Verify(tampered); err == nil {
+		t.Error("a tampered token verified")
+	}
+	iss.now = func() time.Time { return now.Add(2 * time.Minute) }
+	if _, err := iss.Verify(tok); err == nil {
+		t.Error("an expired token verified")
+	}
+	otherService, _ := NewIssuer(key, "elsewhere", time.Minute)
+	otherService.now = func() time.Time { return now }
+	if _, err := otherService.Verify(tok); err == nil {
+		t.Error("a token for another service verified")
+	}
+}
+
+func TestUsers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	meta, err := local.OpenMetaStore(t.TempDir() + "/m.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	us := NewUsers(meta)
+	if _, err := us.Add(ctx, "alice", "short", false, false); err == nil {
+		t.Error("short password accepted")
+	}
+	if _, err := us.Add(ctx, "Alice", "a long enough password", false, false); err == nil {
+		t.Error("invalid name accepted")
+	}
+	u, err := us.Add(ctx, "alice", "a long enough password", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(u.Hash, "long enough") || !strings.HasPrefix(u.Hash, "$2") {
+		t.Errorf("password not bcrypt-hashed: %q", u.Hash)
+	}
+	if _, err := us.Add(ctx, "alice", "another long password", false, false); !errors.Is(err, ErrUserExists) {
+		t.Errorf("duplicate user: %v", err)
+	}
+	if _, err := us.Authenticate(ctx, "alice", "wrong password!!"); !errors.Is(err, ErrBadPassword) {
+		t.Errorf("wrong password: %v", err)
+	}
+	if _, err := us.Authenticate(ctx, "nobody", "a long enough password"); !errors.Is(err, ErrBadPassword) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if _, err := us.GrantAccess(ctx, "alice", "team/", []string{"push", "pull"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := us.GrantAccess(ctx, "alice", "team", []string{"delete"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err = us.Authenticate(ctx, "alice", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(u.Grants, []Grant{{Prefix: "team", Actions: []string{"delete", "pull", "push"}}}); diff != "" {
+		t.Errorf("grants (-got +want):\n%s", diff)
+	}
+	u, err = us.Revoke(ctx, "alice", "team", []string{"delete", "push"})
+	if err != nil || len(u.Grants) != 1 || len(u.Grants[0].Actions) != 1 {
+		t.Errorf("revoke: %+v %v", u.Grants, err)
+	}
+	list, err := us.List(ctx)
+	if err != nil || len(list) != 1 {
+		t.Errorf("list: %v %v", list, err)
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := NewLimiter(3, time.Minute)
+	l.now = func() time.Time { return now }
+	for range 3 {
+		if _, blocked := l.Blocked("user:a"); blocked {
+			t.Fatal("blocked too early")
+		}
+		l.Fail("user:a", "addr:1")
+	}
+	wait, blocked := l.Blocked("user:b", "addr:1")
+	if !blocked || wait != time.Minute {
+		t.Errorf("source address must be blocked for the window: %v %v", wait, blocked)
+	}
+	now = now.Add(time.Minute)
+	if _, blocked := l.Blocked("user:a"); blocked {
+		t.Error("still blocked after the window")
+	}
+}

@@ -1,0 +1,307 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/skiff-registry/skiff/internal/storage"
+	"github.com/skiff-registry/skiff/pkg/oci"
+)
+
+const userKeyPrefix = "user/"
+
+// bcryptCost is bcrypt's default: about 50 ms a check here, slow enough
+// to make guessing expensive, cheap enough for a token request.
+const bcryptCost = bcrypt.DefaultCost
+
+// Errors of the user store.
+var (
+	ErrNoUser      = errors.New("no such user")
+	ErrUserExists  = errors.New("user already exists")
+	ErrBadPassword = errors.New("wrong user name or password")
+)
+
+// User is a person or robot account.
+type User struct {
+	Name    string    `json:"name"`
+	Hash    string    `json:"hash"` // bcrypt of the password or robot secret
+	Robot   bool      `json:"robot,omitempty"`
+	Admin   bool      `json:"admin,omitempty"`
+	Grants  []Grant   `json:"grants,omitempty"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+	Version int64     `json:"-"`
+}
+
+// Principal returns what u may do when it authenticates itself.
+func (u User) Principal() Principal {
+	return Principal{Name: u.Name, Admin: u.Admin, Grants: u.Grants}
+}
+
+// Users stores users in the settings port.
+type Users struct {
+	settings storage.Settings
+	now      func() time.Time
+	// dummy is compared against when a user does not exist, so a missing
+	// user takes as long to refuse as a wrong password.
+	dummy []byte
+}
+
+// NewUsers returns the user store over settings.
+func NewUsers(settings storage.Settings) *Users {
+	dummy, _ := bcrypt.GenerateFromPassword([]byte("not a password"), bcryptCost)
+	return &Users{settings: settings, now: time.Now, dummy: dummy}
+}
+
+// ValidateName checks a user name: lower-case letters, digits and . _ -,
+// 1 to 64 characters (robots conventionally robot-<name>).
+func ValidateName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("user name %q must have 1 to 64 characters", name)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("user name %q may only hold a-z, 0-9, '.', '_' and '-'", name)
+		}
+	}
+	return nil
+}
+
+func validatePassword(p string) error {
+	if len(p) < 12 {
+		return errors.New("the password must have at least 12 characters")
+	}
+	if len(p) > 72 {
+		return errors.New("the password must have at most 72 bytes (bcrypt's limit)")
+	}
+	return nil
+}
+
+func (us *Users) load(ctx context.Context, name string) (User, error) {
+	s, err := us.settings.GetSetting(ctx, userKeyPrefix+name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return User{}, fmt.Errorf("user %s: %w", name, ErrNoUser)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("get user %s: %w", name, err)
+	}
+	var u User
+	if err := json.Unmarshal(s.Value, &u); err != nil {
+		return User{}, fmt.Errorf("decode user %s: %w", name, err)
+	}
+	u.Version = s.Version
+	return u, nil
+}
+
+func (us *Users) store(ctx context.Context, u User, prev int64) error {
+	u.Updated = us.now().UTC()
+	body, err := json.Marshal(u)
+	if err != nil {
+		return err
+	}
+	err = us.settings.PutSetting(ctx, storage.Setting{Key: userKeyPrefix + u.Name, Value: body}, prev)
+	if errors.Is(err, storage.ErrConflict) && prev == 0 {
+		return fmt.Errorf("user %s: %w", u.Name, ErrUserExists)
+	}
+	if err != nil {
+		return fmt.Errorf("store user %s: %w", u.Name, err)
+	}
+	return nil
+}
+
+// Get returns user name.
+func (us *Users) Get(ctx context.Context, name string) (User, error) { return us.load(ctx, name) }
+
+// List returns every user in lexical order of name.
+func (us *Users) List(ctx context.Context) ([]User, error) {
+	var out []User
+	page := storage.Page{After: userKeyPrefix, Limit: 100}
+	for {
+		ss, err := us.settings.ListSettings(ctx, page)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		for _, s := range ss {
+			if !strings.HasPrefix(s.Key, userKeyPrefix) {
+				return out, nil
+			}
+			var u User
+			if err := json.Unmarshal(s.Value, &u); err != nil {
+				return nil, fmt.Errorf("decode %s: %w", s.Key, err)
+			}
+			u.Version = s.Version
+			out = append(out, u)
+		}
+		if len(ss) < page.Limit {
+			return out, nil
+		}
+		page.After = ss[len(ss)-1].Key
+	}
+}
+
+// Add creates a user with a password (a robot's secret for robots).
+func (us *Users) Add(ctx context.Context, name, password string, robot, admin bool) (User, error) {
+	if err := ValidateName(name); err != nil {
+		return User{}, err
+	}
+	if err := validatePassword(password); err != nil {
+		return User{}, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	u := User{Name: name, Hash: string(hash), Robot: robot, Admin: admin, Created: us.now().UTC()}
+	if err := us.store(ctx, u, 0); err != nil {
+		return User{}, err
+	}
+	return us.load(ctx, name)
+}
+
+// update applies fn to user name with a conditional write, retrying a
+// lost race.
+func (us *Users) update(ctx context.Context, name string, fn func(*User) error) (User, error) {
+	for range 5 {
+		u, err := us.load(ctx, name)
+		if err != nil {
+			return User{}, err
+		}
+		if err := fn(&u); err != nil {
+			return User{}, err
+		}
+		err = us.store(ctx, u, u.Version)
+		if errors.Is(err, storage.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return User{}, err
+		}
+		return us.load(ctx, name)
+	}
+	return User{}, fmt.Errorf("user %s keeps changing under us; retry", name)
+}
+
+// SetPassword replaces a user's password.
+func (us *Users) SetPassword(ctx context.Context, name, password string) (User, error) {
+	if err := validatePassword(password); err != nil {
+		return User{}, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	return us.update(ctx, name, func(u *User) error { u.Hash = string(hash); return nil })
+}
+
+// GrantAccess gives name actions on the repositories under prefix ("*"
+// for all), merging with an existing grant on the same prefix.
+func (us *Users) GrantAccess(ctx context.Context, name, prefix string, actions []string) (User, error) {
+	p, err := normalizeGrantPrefix(prefix)
+	if err != nil {
+		return User{}, err
+	}
+	for _, a := range actions {
+		if a != ActionPull && a != ActionPush && a != ActionDelete {
+			return User{}, fmt.Errorf("unknown action %q (want pull, push or delete)", a)
+		}
+	}
+	if len(actions) == 0 {
+		return User{}, errors.New("a grant needs at least one action")
+	}
+	return us.update(ctx, name, func(u *User) error {
+		for i, g := range u.Grants {
+			if g.Prefix == p {
+				for _, a := range actions {
+					if !slices.Contains(g.Actions, a) {
+						u.Grants[i].Actions = append(u.Grants[i].Actions, a)
+					}
+				}
+				slices.Sort(u.Grants[i].Actions)
+				return nil
+			}
+		}
+		acts := slices.Clone(actions)
+		slices.Sort(acts)
+		u.Grants = append(u.Grants, Grant{Prefix: p, Actions: slices.Compact(acts)})
+		return nil
+	})
+}
+
+// Revoke removes actions (all when none are named) from name's grant on
+// prefix.
+func (us *Users) Revoke(ctx context.Context, name, prefix string, actions []string) (User, error) {
+	p, err := normalizeGrantPrefix(prefix)
+	if err != nil {
+		return User{}, err
+	}
+	return us.update(ctx, name, func(u *User) error {
+		var kept []Grant
+		found := false
+		for _, g := range u.Grants {
+			if g.Prefix != p {
+				kept = append(kept, g)
+				continue
+			}
+			found = true
+			if len(actions) > 0 {
+				g.Actions = slices.DeleteFunc(g.Actions, func(a string) bool { return slices.Contains(actions, a) })
+				if len(g.Actions) > 0 {
+					kept = append(kept, g)
+				}
+			}
+		}
+		if !found {
+			return fmt.Errorf("user %s has no grant on %s", name, p)
+		}
+		u.Grants = kept
+		return nil
+	})
+}
+
+// SetAdmin gives or takes the admin role.
+func (us *Users) SetAdmin(ctx context.Context, name string, admin bool) (User, error) {
+	return us.update(ctx, name, func(u *User) error { u.Admin = admin; return nil })
+}
+
+// Delete removes a user.
+func (us *Users) Delete(ctx context.Context, name string) error {
+	u, err := us.load(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := us.settings.DeleteSetting(ctx, userKeyPrefix+name, u.Version); err != nil {
+		return fmt.Errorf("delete user %s: %w", name, err)
+	}
+	return nil
+}
+
+// Authenticate checks name's password. Every failure is ErrBadPassword,
+// and takes the same time whether or not the user exists.
+func (us *Users) Authenticate(ctx context.Context, name, password string) (User, error) {
+	u, err := us.load(ctx, name)
+	if err != nil {
+		if !errors.Is(err, ErrNoUser) {
+			return User{}, err
+		}
+		_ = bcrypt.CompareHashAndPassword(us.dummy, []byte(password))
+		return User{}, ErrBadPassword
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.Hash), []byte(password)) != nil {
+		return User{}, ErrBadPassword
+	}
+	return u, nil
+}
+
+func normalizeGrantPrefix(prefix string) (string, error) {
+	if prefix == "*" {
+		return prefix, nil
+	}
+	return oci.NormalizePrefix(prefix)
+}
