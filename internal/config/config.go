@@ -10,6 +10,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
 // Backend names a storage backend.
@@ -57,6 +59,13 @@ type Config struct {
 	Realm string
 	// TrustForwarded believes X-Forwarded-* headers from a front door.
 	TrustForwarded bool
+	// DefaultPolicies are index policies of the deployment (stack props);
+	// a stored policy for the same prefix replaces one.
+	DefaultPolicies []oci.Policy
+	// OriginSecret, when set, must arrive in OriginSecretHeader on every
+	// request (the front door adds it; direct calls to a function URL
+	// lack it). OriginSecretARN names a Secrets Manager secret holding it.
+	OriginSecret, OriginSecretARN string
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
 }
@@ -69,8 +78,15 @@ func Default() Config {
 // Validate reports every problem in c at once.
 func (c Config) Validate() error {
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("listen address %q: %w", c.Addr, err))
+	if c.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("listen address %q: %w", c.Addr, err))
+		}
+	}
+	for i, p := range c.DefaultPolicies {
+		if _, err := p.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("default policy %d: %w", i, err))
+		}
 	}
 	switch c.Backend {
 	case BackendLocal:

@@ -17,9 +17,10 @@ const DefaultTTL = 10 * time.Second
 // Cache holds every live policy for at most TTL and resolves a repository's
 // policy (longest prefix) without a store read on the hot path.
 type Cache struct {
-	store *Store
-	ttl   time.Duration
-	now   func() time.Time
+	store    *Store
+	ttl      time.Duration
+	now      func() time.Time
+	defaults []oci.Policy
 
 	mu       sync.Mutex
 	policies []oci.Policy
@@ -27,11 +28,13 @@ type Cache struct {
 }
 
 // NewCache returns a Cache over store; ttl <= 0 means DefaultTTL.
-func NewCache(store *Store, ttl time.Duration) *Cache {
+// defaults (deployment configuration, e.g. stack props) apply to their
+// prefixes until a stored policy for the same prefix replaces them.
+func NewCache(store *Store, ttl time.Duration, defaults ...oci.Policy) *Cache {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return &Cache{store: store, ttl: ttl, now: time.Now}
+	return &Cache{store: store, ttl: ttl, now: time.Now, defaults: defaults}
 }
 
 // TTL is the cache's bound on staleness.
@@ -48,9 +51,16 @@ func (c *Cache) PolicyFor(ctx context.Context, repo string) (oci.Policy, error) 
 		if err != nil {
 			return oci.Policy{}, err
 		}
-		ps := make([]oci.Policy, len(recs))
-		for i, r := range recs {
-			ps[i] = r.Policy
+		ps := make([]oci.Policy, 0, len(recs)+len(c.defaults))
+		stored := map[string]bool{}
+		for _, r := range recs {
+			ps = append(ps, r.Policy)
+			stored[r.Policy.Prefix] = true
+		}
+		for _, d := range c.defaults {
+			if !stored[d.Prefix] {
+				ps = append(ps, d)
+			}
 		}
 		c.policies, c.loaded = ps, c.now()
 	}

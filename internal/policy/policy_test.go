@@ -151,3 +151,22 @@ func TestCacheStaleness(t *testing.T) {
 		t.Errorf("after Invalidate the change must apply at once; got %s", p.IndexChildren)
 	}
 }
+
+// TestCacheDefaults: deployment defaults apply until a stored policy for
+// the same prefix replaces them.
+func TestCacheDefaults(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	c := NewCache(st, time.Second, oci.Policy{Prefix: "mirror", IndexChildren: "none", ImageBlobs: "optional"})
+	if p, _ := c.PolicyFor(ctx, "mirror/app"); p.IndexChildren != "none" {
+		t.Errorf("default not applied: %+v", p)
+	}
+	if _, err := st.Set(ctx, oci.Policy{Prefix: "mirror", IndexChildren: "all"}, "op"); err != nil {
+		t.Fatal(err)
+	}
+	c.Invalidate()
+	if p, _ := c.PolicyFor(ctx, "mirror/app"); p.IndexChildren != "all" {
+		t.Errorf("stored policy must replace the default: %+v", p)
+	}
+}

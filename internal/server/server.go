@@ -48,7 +48,7 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 	// Index policies are read through a cache bounded by its TTL; a change
 	// made through this process's own store invalidates it at once.
 	policies := policy.NewStore(stores.Meta)
-	cache := policy.NewCache(policies, cfg.PolicyTTL)
+	cache := policy.NewCache(policies, cfg.PolicyTTL, cfg.DefaultPolicies...)
 	policies.OnChange(cache.Invalidate)
 	regOpts := []registry.Option{registry.WithLogger(log), registry.WithUploadKey(key), registry.WithPolicies(cache)}
 	if stores.Exclusive {

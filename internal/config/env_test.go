@@ -1,0 +1,31 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFromEnv(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"SKIFF_S3_BUCKET":        "b",
+		"SKIFF_DYNAMODB_TABLE":   "t",
+		"SKIFF_ANONYMOUS_PULL":   "public, library/",
+		"SKIFF_DEFAULT_POLICIES": `[{"prefix":"mirror/","indexChildren":"none","imageBlobs":"optional"}]`,
+		"LOG_LEVEL":              "debug",
+	}
+	c, err := FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Auth || c.MaxBody != 4<<20 || c.RedirectMin != 1<<20 || len(c.AnonymousPull) != 2 || c.DefaultPolicies[0].Prefix != "mirror" || c.LogLevel.String() != "DEBUG" {
+		t.Errorf("config: %+v", c)
+	}
+	bad := map[string]string{"SKIFF_MAX_BODY": "lots", "SKIFF_DEFAULT_POLICIES": `[{"prefix":"","indexChildren":"x"}]`}
+	_, err = FromEnv(func(k string) string { return bad[k] })
+	for _, want := range []string{"SKIFF_MAX_BODY", "SKIFF_DEFAULT_POLICIES", "bucket", "table"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %s", err, want)
+		}
+	}
+}
