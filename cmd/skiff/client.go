@@ -27,16 +27,32 @@ const maxResponse = 32 << 20
 // operatorClient talks to a server's operator API (/v2/_skiff/). It is a
 // PolicyStore like policy.Store, so the commands do not care which path
 // they take; the who of Set and Delete travels as X-Skiff-Operator, and
-// the server adds the client address.
+// the server adds the client address (with authentication on, the server
+// records the authenticated user instead).
 type operatorClient struct {
 	base string
+	cred credentials
 	http *http.Client
 }
 
 var _ httpapi.PolicyStore = (*operatorClient)(nil)
 
-func newOperatorClient(base string) *operatorClient {
-	return &operatorClient{base: base, http: &http.Client{Timeout: clientTimeout}}
+func newOperatorClient(base string, cred credentials) *operatorClient {
+	return &operatorClient{base: base, cred: cred, http: &http.Client{Timeout: clientTimeout}}
+}
+
+// credentials are the Basic credentials the CLI sends to a server's
+// operator API, which needs an admin when authentication is on.
+type credentials struct{ user, password string }
+
+// envCredentials reads SKIFF_USERNAME and SKIFF_PASSWORD. The password is
+// never a flag: a command line shows in ps and in shell history.
+func envCredentials(getenv func(string) string) (credentials, error) {
+	c := credentials{user: getenv("SKIFF_USERNAME"), password: getenv("SKIFF_PASSWORD")}
+	if (c.user == "") != (c.password == "") {
+		return credentials{}, usagef("set both SKIFF_USERNAME and SKIFF_PASSWORD (an admin's credentials), or neither")
+	}
+	return c, nil
 }
 
 // Get returns the policy of prefix.
@@ -83,7 +99,8 @@ func (c *operatorClient) IndexStatus(ctx context.Context, repo string, ref oci.R
 }
 
 // do sends one request. Paths are built from locally validated prefixes,
-// repository names and references, whose characters need no escaping.
+// repository names, references and user names, whose characters need no
+// escaping (query values are escaped by their callers).
 // An error answer becomes its envelope's messages.
 func (c *operatorClient) do(ctx context.Context, method, path, who string, in, out any) error {
 	var body io.Reader
@@ -105,6 +122,9 @@ func (c *operatorClient) do(ctx context.Context, method, path, who string, in, o
 	if who != "" {
 		req.Header.Set(httpapi.OperatorHeader, who)
 	}
+	if c.cred.user != "" {
+		req.SetBasicAuth(c.cred.user, c.cred.password)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, c.base+path, err)
@@ -115,7 +135,14 @@ func (c *operatorClient) do(ctx context.Context, method, path, who string, in, o
 		return fmt.Errorf("%s %s: read answer: %w", method, c.base+path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return remoteError(method, c.base+path, resp.Status, b)
+		err := remoteError(method, c.base+path, resp.Status, b)
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized && c.cred.user == "":
+			return fmt.Errorf("%s requires authentication: set SKIFF_USERNAME and SKIFF_PASSWORD to an admin's credentials (the server said: %w)", c.base, err)
+		case resp.StatusCode == http.StatusUnauthorized:
+			return fmt.Errorf("%s refused the credentials of %s (SKIFF_USERNAME, SKIFF_PASSWORD): %w", c.base, c.cred.user, err)
+		}
+		return err
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("%s %s: answer is not the operator API's JSON (is %s a Skiff server?): %w", method, c.base+path, c.base, err)

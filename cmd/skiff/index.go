@@ -17,7 +17,8 @@ const indexUsage = `usage: skiff index status REPO@DIGEST|REPO:TAG [--registry=U
 Shows which platform manifests an image index names are present in the
 repository and which are absent (a partial mirror).
 
-  --registry=URL   a server's operator API (skiff serve --operator-api); default $SKIFF_REGISTRY
+  --registry=URL   a server's operator API (skiff serve --operator-api); default $SKIFF_REGISTRY.
+                   With --auth on the server, set SKIFF_USERNAME and SKIFF_PASSWORD to an admin's
   --json           print JSON instead of text
 `
 
@@ -94,7 +95,11 @@ func indexCommand(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return explainUsage(err, indexUsage, stdout, stderr)
 	}
-	rep, err := newOperatorClient(ia.registry).IndexStatus(ctx, ia.repo, ia.ref)
+	cred, err := envCredentials(getenv)
+	if err != nil {
+		return explainUsage(err, indexUsage, stdout, stderr)
+	}
+	rep, err := newOperatorClient(ia.registry, cred).IndexStatus(ctx, ia.repo, ia.ref)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,8 @@ commands:
             (skiff policy help)
   index     index status REPO:TAG|REPO@DIGEST: which platforms a partial
             mirror holds (skiff index help)
+  user      users, robots and their grants: add, grant, revoke, list,
+            delete, passwd (skiff user help)
   version   print the version
 
 Run skiff <command> -h for a command's flags.
@@ -31,13 +33,13 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "skiff:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("no command given")
@@ -49,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return policyCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "index":
 		return indexCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "user":
+		return userCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "skiff", version)
 		return nil

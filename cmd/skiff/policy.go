@@ -29,7 +29,8 @@ commands:
   history PREFIX
 
 where the policies are (one of):
-  --registry=URL   a server's operator API (skiff serve --operator-api); default $SKIFF_REGISTRY
+  --registry=URL   a server's operator API (skiff serve --operator-api); default $SKIFF_REGISTRY.
+                   With --auth on the server, set SKIFF_USERNAME and SKIFF_PASSWORD to an admin's
   --table=NAME     the DynamoDB table itself, with your AWS credentials (IAM decides)
 
   --json           print JSON instead of text
@@ -140,7 +141,11 @@ func policyCommand(ctx context.Context, args []string, getenv func(string) strin
 		}
 		note = fmt.Sprintf("servers apply it within %s (their policy cache)", policy.DefaultTTL)
 	} else {
-		store, who = newOperatorClient(pa.registry), localOperator(getenv)
+		cred, err := envCredentials(getenv)
+		if err != nil {
+			return explainUsage(err, policyUsage, stdout, stderr)
+		}
+		store, who = newOperatorClient(pa.registry, cred), localOperator(getenv)
 		note = fmt.Sprintf("the server that answered applies it at once, other instances within %s (their policy cache)", policy.DefaultTTL)
 	}
 	v, err := pa.do(ctx, store, who)

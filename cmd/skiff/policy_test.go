@@ -150,7 +150,7 @@ func newTestServer(t *testing.T, operator bool) *countingServer {
 func cli(t *testing.T, getenv func(string) string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	err = run(context.Background(), args, getenv, &out, &errOut)
+	err = run(context.Background(), args, getenv, strings.NewReader(""), &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 

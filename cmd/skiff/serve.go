@@ -44,7 +44,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.StringVar(&cfg.Realm, "realm", "", "public URL of the token endpoint in challenges (default: derived from each request)")
 	fs.BoolVar(&cfg.TrustForwarded, "trust-forwarded", false, "believe X-Forwarded-For/Proto/Host (behind a proxy that sets them)")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
-	fs.BoolVar(&cfg.OperatorAPI, "operator-api", false, "serve the operator API (index policies, index status) under /v2/_skiff/; it has no authentication yet: trusted networks only")
+	fs.BoolVar(&cfg.OperatorAPI, "operator-api", false, "serve the operator API (index policies, index status, users) under /v2/_skiff/; with --auth it needs an admin, without it anyone who reaches it may use it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log.Info("serving", "addr", ln.Addr().String(), "backend", string(cfg.Backend), "data", cfg.DataDir, "bucket", cfg.Bucket, "table", cfg.Table,
 		"operator_api", cfg.OperatorAPI, "auth", cfg.Auth, "policy_cache_ttl", srv0.PolicyCache.TTL().String())
 	if cfg.OperatorAPI && !cfg.Auth {
-		log.Warn("the operator API (/v2/_skiff/) has no authentication yet: anyone who reaches this address can change index policies; serve it on a trusted network only",
+		log.Warn("the operator API (/v2/_skiff/) is on without --auth: anyone who reaches this address can change index policies; serve it on a trusted network only, or add --auth",
 			"addr", ln.Addr().String())
 	}
 	done := make(chan error, 1)

@@ -40,7 +40,7 @@ func startServe(t *testing.T, args ...string) (string, *syncBuffer) {
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	args = append([]string{"serve", "--addr=127.0.0.1:0", "--data=" + t.TempDir()}, args...)
-	go func() { done <- run(ctx, args, env(), &bytes.Buffer{}, logs) }()
+	go func() { done <- run(ctx, args, env(), strings.NewReader(""), &bytes.Buffer{}, logs) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -72,7 +72,7 @@ func startServe(t *testing.T, args ...string) (string, *syncBuffer) {
 func TestServeOperatorAPI(t *testing.T) {
 	t.Parallel()
 	url, logs := startServe(t, "--operator-api")
-	if !strings.Contains(logs.String(), `"policy_cache_ttl":"`+policy.DefaultTTL.String()+`"`) || !strings.Contains(logs.String(), "no authentication") {
+	if !strings.Contains(logs.String(), `"policy_cache_ttl":"`+policy.DefaultTTL.String()+`"`) || !strings.Contains(logs.String(), "without --auth") {
 		t.Errorf("start-up log lacks the cache TTL or the authentication warning:\n%s", logs)
 	}
 	if _, _, err := cli(t, env(), "policy", "set", "mirror/", "--index-children=none", "--registry="+url); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/skiff-registry/skiff/internal/storage/local"
 )
@@ -175,5 +176,104 @@ func TestLimiter(t *testing.T) {
 	now = now.Add(time.Minute)
 	if _, blocked := l.Blocked("user:a"); blocked {
 		t.Error("still blocked after the window")
+	}
+}
+
+// The store's refusals are told apart from storage failures by ErrInvalid
+// (the operator API answers them 400), and their text never holds the
+// password.
+func TestUsersErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	meta, err := local.OpenMetaStore(t.TempDir() + "/m.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	us := NewUsers(meta)
+	const pw = "a long enough password"
+	if _, err := us.Add(ctx, "bob", pw, false, false); err != nil {
+		t.Fatal(err)
+	}
+	invalid := []struct {
+		name string
+		err  func() error
+	}{
+		{"bad name", func() error { _, err := us.Add(ctx, "Bob", pw, false, false); return err }},
+		{"long name", func() error { _, err := us.Add(ctx, strings.Repeat("a", 65), pw, false, false); return err }},
+		{"short password", func() error { _, err := us.Add(ctx, "carol", "shortsecret", false, false); return err }},
+		{"long password", func() error { _, err := us.SetPassword(ctx, "bob", strings.Repeat("p", 73)); return err }},
+		{"bad prefix", func() error { _, err := us.GrantAccess(ctx, "bob", "Team", []string{"pull"}); return err }},
+		{"bad action", func() error { _, err := us.GrantAccess(ctx, "bob", "team", []string{"fly"}); return err }},
+		{"no action", func() error { _, err := us.GrantAccess(ctx, "bob", "team", nil); return err }},
+		{"revoke bad action", func() error { _, err := us.Revoke(ctx, "bob", "team", []string{"fly"}); return err }},
+	}
+	for _, tc := range invalid {
+		err := tc.err()
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", tc.name, err)
+		}
+		if err != nil && (strings.Contains(err.Error(), "shortsecret") || strings.Contains(err.Error(), "ppppp")) {
+			t.Errorf("%s: error %q holds the password", tc.name, err)
+		}
+	}
+	if _, err := us.Revoke(ctx, "bob", "team", nil); !errors.Is(err, ErrNoGrant) {
+		t.Errorf("revoke without a grant: %v, want ErrNoGrant", err)
+	}
+	if _, err := us.GrantAccess(ctx, "nobody", "team", []string{"pull"}); !errors.Is(err, ErrNoUser) {
+		t.Errorf("grant to an unknown user: %v, want ErrNoUser", err)
+	}
+	if err := us.Delete(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := us.Delete(ctx, "bob"); !errors.Is(err, ErrNoUser) {
+		t.Errorf("second delete: %v, want ErrNoUser", err)
+	}
+}
+
+// Merging actions into an existing grant keeps each action once, even when
+// the request repeats one (regression: the merge checked a stale copy).
+func TestGrantAccessMerge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	meta, err := local.OpenMetaStore(t.TempDir() + "/m.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	us := NewUsers(meta)
+	if _, err := us.Add(ctx, "ci", "a long enough password", true, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := us.GrantAccess(ctx, "ci", "team", []string{"pull", "pull"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := us.GrantAccess(ctx, "ci", "team/", []string{"push", "push", "pull"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(u.Grants, []Grant{{Prefix: "team", Actions: []string{"pull", "push"}}}); diff != "" {
+		t.Errorf("grants (-got +want):\n%s", diff)
+	}
+}
+
+// A "*" next to a named action grants each action once.
+func TestGrantWildcardOnce(t *testing.T) {
+	t.Parallel()
+	p := Principal{Name: "ci", Grants: []Grant{{Prefix: "team", Actions: []string{"pull", "push"}}}}
+	got := p.Grant([]Scope{{"repository", "team/app", []string{"pull", "*"}}, {"registry", "catalog", []string{"*", "*"}}})
+	want := []Scope{{"repository", "team/app", []string{"pull", "push"}}, {"registry", "catalog", []string{"*"}}}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("granted (-got +want):\n%s", diff)
+	}
+}
+
+// The hash an unknown user's login is compared against costs what a real
+// one does, so both take as long to refuse.
+func TestDummyHashCost(t *testing.T) {
+	t.Parallel()
+	cost, err := bcrypt.Cost([]byte(dummyHash))
+	if err != nil || cost != bcryptCost {
+		t.Errorf("dummy hash cost %d (%v), want %d", cost, err, bcryptCost)
 	}
 }

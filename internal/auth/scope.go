@@ -167,11 +167,11 @@ func (p Principal) Grant(requested []Scope) []Scope {
 		for _, a := range s.Actions {
 			if a == "*" {
 				for _, each := range []string{ActionPull, ActionPush, ActionDelete} {
-					if s.Type == TypeRepository && p.Allows(s.Type, s.Name, each) {
+					if s.Type == TypeRepository && p.Allows(s.Type, s.Name, each) && !slices.Contains(g.Actions, each) {
 						g.Actions = append(g.Actions, each)
 					}
 				}
-				if s.Type == TypeRegistry && p.Allows(s.Type, s.Name, "*") {
+				if s.Type == TypeRegistry && p.Allows(s.Type, s.Name, "*") && !slices.Contains(g.Actions, "*") {
 					g.Actions = append(g.Actions, "*")
 				}
 				continue

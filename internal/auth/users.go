@@ -21,12 +21,39 @@ const userKeyPrefix = "user/"
 // to make guessing expensive, cheap enough for a token request.
 const bcryptCost = bcrypt.DefaultCost
 
+// dummyHash is a bcrypt hash, at bcryptCost, of a password nobody uses.
+// A login for a user that does not exist is compared against it so that it
+// takes as long to refuse as a wrong password. It is a constant rather
+// than computed in NewUsers, which would add a hash's cost (about 50 ms)
+// to every cold start of a function and every CLI call.
+const dummyHash = "$2a$10$IjJo4Hq9oDpd64NLT52KauTMaZZSGHTQrb5568/2l2hnKVZrRXLsu"
+
 // Errors of the user store.
 var (
 	ErrNoUser      = errors.New("no such user")
 	ErrUserExists  = errors.New("user already exists")
 	ErrBadPassword = errors.New("wrong user name or password")
+	// ErrNoGrant: Revoke named a prefix the user has no grant on.
+	ErrNoGrant = errors.New("no such grant")
+	// ErrInvalid marks input the store refuses (a user name, password,
+	// prefix or action), so callers can tell it from a storage failure.
+	// The error's text says what is wrong and never holds a password.
+	ErrInvalid = errors.New("invalid user input")
 )
+
+// reasonError is one of the sentinels above with a text of its own: the
+// reason alone, fit to show a client.
+type reasonError struct {
+	msg  string
+	kind error
+}
+
+func (e *reasonError) Error() string { return e.msg }
+func (e *reasonError) Unwrap() error { return e.kind }
+
+func invalidf(format string, args ...any) error {
+	return &reasonError{msg: fmt.Sprintf(format, args...), kind: ErrInvalid}
+}
 
 // User is a person or robot account.
 type User struct {
@@ -49,26 +76,22 @@ func (u User) Principal() Principal {
 type Users struct {
 	settings storage.Settings
 	now      func() time.Time
-	// dummy is compared against when a user does not exist, so a missing
-	// user takes as long to refuse as a wrong password.
-	dummy []byte
 }
 
 // NewUsers returns the user store over settings.
 func NewUsers(settings storage.Settings) *Users {
-	dummy, _ := bcrypt.GenerateFromPassword([]byte("not a password"), bcryptCost)
-	return &Users{settings: settings, now: time.Now, dummy: dummy}
+	return &Users{settings: settings, now: time.Now}
 }
 
 // ValidateName checks a user name: lower-case letters, digits and . _ -,
 // 1 to 64 characters (robots conventionally robot-<name>).
 func ValidateName(name string) error {
 	if name == "" || len(name) > 64 {
-		return fmt.Errorf("user name %q must have 1 to 64 characters", name)
+		return invalidf("user name %q must have 1 to 64 characters", name)
 	}
 	for _, c := range name {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("user name %q may only hold a-z, 0-9, '.', '_' and '-'", name)
+			return invalidf("user name %q may only hold a-z, 0-9, '.', '_' and '-'", name)
 		}
 	}
 	return nil
@@ -76,10 +99,20 @@ func ValidateName(name string) error {
 
 func validatePassword(p string) error {
 	if len(p) < 12 {
-		return errors.New("the password must have at least 12 characters")
+		return invalidf("the password must have at least 12 characters")
 	}
 	if len(p) > 72 {
-		return errors.New("the password must have at most 72 bytes (bcrypt's limit)")
+		return invalidf("the password must have at most 72 bytes (bcrypt's limit)")
+	}
+	return nil
+}
+
+// validateActions checks the actions of a grant or a revocation.
+func validateActions(actions []string) error {
+	for _, a := range actions {
+		if a != ActionPull && a != ActionPush && a != ActionDelete {
+			return invalidf("unknown action %q (want pull, push or delete)", a)
+		}
 	}
 	return nil
 }
@@ -207,23 +240,18 @@ func (us *Users) GrantAccess(ctx context.Context, name, prefix string, actions [
 	if err != nil {
 		return User{}, err
 	}
-	for _, a := range actions {
-		if a != ActionPull && a != ActionPush && a != ActionDelete {
-			return User{}, fmt.Errorf("unknown action %q (want pull, push or delete)", a)
-		}
+	if err := validateActions(actions); err != nil {
+		return User{}, err
 	}
 	if len(actions) == 0 {
-		return User{}, errors.New("a grant needs at least one action")
+		return User{}, invalidf("a grant needs at least one action (pull, push or delete)")
 	}
 	return us.update(ctx, name, func(u *User) error {
 		for i, g := range u.Grants {
 			if g.Prefix == p {
-				for _, a := range actions {
-					if !slices.Contains(g.Actions, a) {
-						u.Grants[i].Actions = append(u.Grants[i].Actions, a)
-					}
-				}
-				slices.Sort(u.Grants[i].Actions)
+				acts := append(slices.Clone(g.Actions), actions...)
+				slices.Sort(acts)
+				u.Grants[i].Actions = slices.Compact(acts)
 				return nil
 			}
 		}
@@ -239,6 +267,9 @@ func (us *Users) GrantAccess(ctx context.Context, name, prefix string, actions [
 func (us *Users) Revoke(ctx context.Context, name, prefix string, actions []string) (User, error) {
 	p, err := normalizeGrantPrefix(prefix)
 	if err != nil {
+		return User{}, err
+	}
+	if err := validateActions(actions); err != nil {
 		return User{}, err
 	}
 	return us.update(ctx, name, func(u *User) error {
@@ -258,7 +289,7 @@ func (us *Users) Revoke(ctx context.Context, name, prefix string, actions []stri
 			}
 		}
 		if !found {
-			return fmt.Errorf("user %s has no grant on %s", name, p)
+			return &reasonError{msg: fmt.Sprintf("user %s has no grant on %s", name, p), kind: ErrNoGrant}
 		}
 		u.Grants = kept
 		return nil
@@ -270,16 +301,26 @@ func (us *Users) SetAdmin(ctx context.Context, name string, admin bool) (User, e
 	return us.update(ctx, name, func(u *User) error { u.Admin = admin; return nil })
 }
 
-// Delete removes a user.
+// Delete removes a user. A user that changed between the read and the
+// conditional delete is read again; one that vanished is ErrNoUser.
 func (us *Users) Delete(ctx context.Context, name string) error {
-	u, err := us.load(ctx, name)
-	if err != nil {
-		return err
+	for range 5 {
+		u, err := us.load(ctx, name)
+		if err != nil {
+			return err
+		}
+		err = us.settings.DeleteSetting(ctx, userKeyPrefix+name, u.Version)
+		switch {
+		case errors.Is(err, storage.ErrConflict):
+			continue
+		case errors.Is(err, storage.ErrNotFound):
+			return fmt.Errorf("user %s: %w", name, ErrNoUser)
+		case err != nil:
+			return fmt.Errorf("delete user %s: %w", name, err)
+		}
+		return nil
 	}
-	if err := us.settings.DeleteSetting(ctx, userKeyPrefix+name, u.Version); err != nil {
-		return fmt.Errorf("delete user %s: %w", name, err)
-	}
-	return nil
+	return fmt.Errorf("user %s keeps changing under us; retry", name)
 }
 
 // Authenticate checks name's password. Every failure is ErrBadPassword,
@@ -290,7 +331,7 @@ func (us *Users) Authenticate(ctx context.Context, name, password string) (User,
 		if !errors.Is(err, ErrNoUser) {
 			return User{}, err
 		}
-		_ = bcrypt.CompareHashAndPassword(us.dummy, []byte(password))
+		_ = bcrypt.CompareHashAndPassword([]byte(dummyHash), []byte(password))
 		return User{}, ErrBadPassword
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.Hash), []byte(password)) != nil {
@@ -303,5 +344,9 @@ func normalizeGrantPrefix(prefix string) (string, error) {
 	if prefix == "*" {
 		return prefix, nil
 	}
-	return oci.NormalizePrefix(prefix)
+	p, err := oci.NormalizePrefix(prefix)
+	if err != nil {
+		return "", invalidf("%s", err.Error())
+	}
+	return p, nil
 }

@@ -48,6 +48,17 @@ type need struct{ typ, name, action string }
 
 func (n need) scope() string { return n.typ + ":" + n.name + ":" + n.action }
 
+// what says what n allows, for messages: "pull team/app".
+func (n need) what() string {
+	switch {
+	case n.typ == auth.TypeRegistry && n.name == auth.Admin:
+		return "use the operator API (admins only)"
+	case n.typ == auth.TypeRegistry:
+		return "list the catalog"
+	}
+	return n.action + " " + n.name
+}
+
 // needs says what a request on rt needs; base means "any authenticated
 // caller" (the /v2/ version check).
 func needs(rt route, method string) (ns []need, base bool) {
@@ -212,9 +223,12 @@ func (a *API) authorize(r *http.Request, rt route, p auth.Principal) error {
 		}
 		switch {
 		case p.Anonymous():
-			return a.challenge(r, &n, "", "authentication required to %s %s", n.action, n.name)
+			return a.challenge(r, &n, "", "authentication required to %s", n.what())
 		case p.Token:
 			return a.challenge(r, &n, "insufficient_scope", "the token does not grant %s", n.scope())
+		}
+		if n.typ == auth.TypeRegistry && n.name == auth.Admin {
+			return oci.Errorf(oci.CodeDenied, "user %s is not an admin; the operator API (/v2/_skiff/) needs the admin role", p.Name)
 		}
 		return oci.Errorf(oci.CodeDenied, "user %s may not %s %s", p.Name, n.action, n.name)
 	}

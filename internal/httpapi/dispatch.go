@@ -36,6 +36,14 @@ func (a *API) handlers(kind string) map[string]handlerFunc {
 		return map[string]handlerFunc{"GET": a.policyHistory}
 	case routeIndexStatus:
 		return map[string]handlerFunc{"GET": a.indexStatus}
+	case routeUsers:
+		return map[string]handlerFunc{"GET": a.listUsers}
+	case routeUser:
+		return map[string]handlerFunc{"GET": a.getUser, "PUT": a.putUser, "DELETE": a.deleteUser}
+	case routeUserPassword:
+		return map[string]handlerFunc{"PUT": a.setPassword, "PATCH": a.setPassword}
+	case routeUserGrants:
+		return map[string]handlerFunc{"POST": a.grant, "DELETE": a.revoke}
 	}
 	return nil
 }
@@ -63,6 +71,9 @@ func (a *API) route(w http.ResponseWriter, r *http.Request) {
 			return
 		case rt.kind == routeOperatorNoSuch:
 			a.writeError(w, r, noOperatorEndpoint(r.URL.Path))
+			return
+		case isUserRoute(rt.kind) && a.opts.auth == nil:
+			a.writeError(w, r, usersOff())
 			return
 		}
 	}

@@ -27,6 +27,10 @@ import (
 //	DELETE /v2/_skiff/policies/<prefix>               Record (the tombstone, with previous)
 //	GET    /v2/_skiff/history/<prefix>                {"changes":[Change...]}
 //	GET    /v2/_skiff/index/<repo>/<reference>        IndexReport
+//	...    /v2/_skiff/users[/<name>[/password|/grants]]  users (users.go)
+//
+// With authentication on (WithAuth), every operator route needs the admin
+// role (registry:admin:*).
 //
 // History has its own root rather than a /history suffix because a prefix
 // may itself have a component named "history".
@@ -75,7 +79,8 @@ var _ PolicyStore = (*policy.Store)(nil)
 
 // WithOperator serves the operator API under /v2/_skiff/ over store
 // (default: off, and those paths answer 404 saying how to turn it on).
-// The API has no authentication yet: enable it only on a trusted network.
+// With WithAuth it needs an admin, and it serves user management too;
+// without, anyone who reaches it may use it: a trusted network only.
 func WithOperator(store PolicyStore) Option { return func(o *options) { o.operator = store } }
 
 // PolicyList is the body of GET /v2/_skiff/policies.
@@ -109,6 +114,12 @@ func parseOperatorRoute(rest string) route {
 		rt.kind, rt.arg = routePolicy, p
 		return rt
 	}
+	if rest == "users" {
+		return parseUserRoute("")
+	}
+	if p, ok := strings.CutPrefix(rest, "users/"); ok {
+		return parseUserRoute(p)
+	}
 	if p, ok := strings.CutPrefix(rest, "history/"); ok {
 		rt.kind, rt.arg = routePolicyHistory, p
 		return rt
@@ -128,13 +139,14 @@ func isOperatorRoute(kind string) bool { return strings.HasPrefix(kind, "operato
 // operatorOff answers every operator path of a server without the API.
 func operatorOff() error {
 	return oci.Errorf(oci.CodeUnsupported,
-		"the operator API is off on this server; start it with `skiff serve --operator-api` (on a trusted network: it has no authentication yet)").
+		"the operator API is off on this server; start it with `skiff serve --operator-api` (with --auth it needs an admin; without, trusted networks only)").
 		WithStatus(http.StatusNotFound)
 }
 
 func noOperatorEndpoint(path string) error {
 	return oci.Errorf(oci.CodeUnsupported,
-		"no operator API endpoint at %s; there are /v2/_skiff/policies[/<prefix>], /v2/_skiff/history/<prefix> and /v2/_skiff/index/<repo>/<reference>",
+		"no operator API endpoint at %s; there are /v2/_skiff/policies[/<prefix>], /v2/_skiff/history/<prefix>, /v2/_skiff/index/<repo>/<reference> "+
+			"and /v2/_skiff/users[/<name>[/password|/grants]]",
 		path).WithStatus(http.StatusNotFound)
 }
 
@@ -197,7 +209,7 @@ func (a *API) putPolicy(w http.ResponseWriter, r *http.Request, rt route) error 
 	if err != nil {
 		return err
 	}
-	who, err := operatorName(r)
+	who, err := a.operatorName(r)
 	if err != nil {
 		return err
 	}
@@ -231,7 +243,7 @@ func (a *API) deletePolicy(w http.ResponseWriter, r *http.Request, rt route) err
 	if err != nil {
 		return err
 	}
-	who, err := operatorName(r)
+	who, err := a.operatorName(r)
 	if err != nil {
 		return err
 	}
@@ -327,16 +339,13 @@ func jsonProblem(err error) string {
 // operatorName says who makes a change: the X-Skiff-Operator header, if
 // any, and the client address.
 //
-// With authentication on, the authenticated user is who; the header is
-// only believed on a server without authentication (loopback or
-// --insecure-no-auth).
-func operatorName(r *http.Request) (string, error) {
+// With authentication on, the authenticated user is who, at the client
+// address the failed-login limit uses (which honours --trust-forwarded);
+// the header is only believed on a server without authentication
+// (loopback or --insecure-no-auth).
+func (a *API) operatorName(r *http.Request) (string, error) {
 	if p, ok := principal(r.Context()); ok && p.Name != "" {
-		addr := r.RemoteAddr
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			addr = host
-		}
-		return p.Name + " via " + addr, nil
+		return p.Name + " via " + a.clientAddr(r), nil
 	}
 	addr := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(addr); err == nil {
