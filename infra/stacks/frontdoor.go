@@ -1,0 +1,156 @@
+package stacks
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfrontorigins"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// OriginSecretHeader is the header CloudFront adds to every request it
+// sends to a function. Each function compares it (in constant time) with
+// the secret named by SKIFF_ORIGIN_SECRET_ARN and refuses a request
+// without it: the Function URLs are public (AuthType NONE), so this is
+// what keeps direct calls, which bypass CloudFront's TLS policy and
+// logs, out.
+const OriginSecretHeader = "X-Skiff-Origin-Secret"
+
+// route sends one path pattern to one function.
+type route struct {
+	pattern string
+	fn      string
+}
+
+// routes are the distribution's cache behaviours in CloudFront's order
+// (first match wins). CloudFront's `*` matches any characters, `/`
+// included, so the list follows the order in which
+// internal/httpapi.parseRoute tests a path: the operator API first (its
+// paths embed repository names and prefixes), then by the last segments:
+// upload sessions, tags/list, manifests and referrers, blobs. Everything
+// else (/v2/, /v2/_catalog, the token endpoint) takes the default
+// behaviour, the catalog function. A glob can't say "one segment", so a
+// repository name with a component named like a route keyword can still
+// be misrouted: see infra/README.md and routes_test.go. API Gateway can't
+// route these paths at all: its greedy {proxy+} only matches at the end
+// of a path, and repository names contain slashes.
+var routes = []route{
+	{"/v2/_skiff/*", "catalog"},
+	{"/v2/*/blobs/uploads", "blob"},
+	{"/v2/*/blobs/uploads/*", "blob"},
+	{"/v2/*/tags/list", "catalog"},
+	{"/v2/*/manifests/*", "manifest"},
+	{"/v2/*/referrers/*", "manifest"},
+	{"/v2/*/blobs/*", "blob"},
+}
+
+// defaultRoute is the function behind the default behaviour.
+const defaultRoute = "catalog"
+
+func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []function, sec secrets) awscloudfront.Distribution {
+	// CloudFront keeps custom origin header values as plain strings, and
+	// CDK can only put a literal or a token in the template. A Secrets
+	// Manager dynamic reference is such a token: the template holds
+	// {{resolve:secretsmanager:<arn>:SecretString:::}} and CloudFormation
+	// resolves it when it creates or updates the distribution (secretsmanager
+	// dynamic references are allowed in any resource property), so the
+	// value is in neither the template nor cdk.out, and the functions read
+	// the same secret at cold start. What this does not hide: CloudFront
+	// stores the resolved value in the distribution config, readable by
+	// anyone allowed cloudfront:GetDistributionConfig in this account.
+	// UnsafeUnwrap is safe here: it yields the reference, not the value.
+	value := sec.origin.SecretValue()
+	if s.OriginSecretVersionID != "" {
+		value = awscdk.SecretValue_SecretsManager(sec.origin.SecretArn(), &awscdk.SecretsManagerSecretOptions{
+			VersionId: jsii.String(s.OriginSecretVersionID),
+		})
+	}
+	header := &map[string]*string{OriginSecretHeader: value.UnsafeUnwrap()}
+	origins := map[string]awscloudfront.IOrigin{}
+	for _, f := range fns {
+		origins[f.spec.name] = awscloudfrontorigins.NewFunctionUrlOrigin(f.url, &awscloudfrontorigins.FunctionUrlOriginProps{
+			CustomHeaders: header,
+			ReadTimeout:   awscdk.Duration_Seconds(jsii.Number(f.spec.readTimeout)),
+		})
+	}
+
+	// Registry traffic is per-request and authenticated: nothing is cached
+	// (manifest tags move, blobs are served by presigned S3 redirects), and
+	// the functions see every viewer header but Host, which must name the
+	// Function URL for Lambda to route it (Authorization included: the
+	// managed policy may forward it because caching is off), and every
+	// query string (?digest=, ?mount=, ?n=&last=). Compression is off:
+	// manifests must reach clients byte for byte.
+	behavior := func(origin awscloudfront.IOrigin) *awscloudfront.BehaviorOptions {
+		return &awscloudfront.BehaviorOptions{
+			Origin:               origin,
+			AllowedMethods:       awscloudfront.AllowedMethods_ALLOW_ALL(),
+			CachePolicy:          awscloudfront.CachePolicy_CACHING_DISABLED(),
+			OriginRequestPolicy:  awscloudfront.OriginRequestPolicy_ALL_VIEWER_EXCEPT_HOST_HEADER(),
+			ViewerProtocolPolicy: awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
+			Compress:             jsii.Bool(false),
+		}
+	}
+
+	props := &awscloudfront.DistributionProps{
+		Comment:         jsii.String("Skiff OCI registry"),
+		DefaultBehavior: behavior(origins[defaultRoute]),
+		HttpVersion:     awscloudfront.HttpVersion_HTTP2_AND_3,
+		PriceClass:      s.PriceClass,
+		EnableLogging:   jsii.Bool(true),
+		LogBucket:       st.logBucket,
+		LogFilePrefix:   jsii.String("cloudfront/"),
+	}
+	// The minimum TLS version is only settable with a custom certificate:
+	// the default *.cloudfront.net certificate's policy is fixed by
+	// CloudFront (TLSv1), which is why CustomDomain is recommended.
+	if d := s.CustomDomain; d != nil {
+		props.DomainNames = jsii.Strings(d.DomainName)
+		props.MinimumProtocolVersion = awscloudfront.SecurityPolicyProtocol_TLS_V1_2_2021
+		props.SslSupportMethod = awscloudfront.SSLMethod_SNI
+		props.Certificate = awscertificatemanager.Certificate_FromCertificateArn(scope, jsii.String("Certificate"), jsii.String(d.CertificateArn))
+	}
+	dist := awscloudfront.NewDistribution(scope, jsii.String("FrontDoor"), props)
+
+	// Added one by one, not through AdditionalBehaviors: a Go map has no
+	// order, and the order is the routing.
+	for _, r := range routes {
+		b := behavior(origins[r.fn])
+		dist.AddBehavior(jsii.String(r.pattern), origins[r.fn], &awscloudfront.AddBehaviorOptions{
+			AllowedMethods:       b.AllowedMethods,
+			CachePolicy:          b.CachePolicy,
+			OriginRequestPolicy:  b.OriginRequestPolicy,
+			ViewerProtocolPolicy: b.ViewerProtocolPolicy,
+			Compress:             b.Compress,
+		})
+	}
+	return dist
+}
+
+// newSecrets creates the two secrets every function reads. Secrets
+// Manager generates both values at deploy time: they are never in the
+// template or in cdk.out.
+func newSecrets(scope constructs.Construct, s settings) secrets {
+	origin := awssecretsmanager.NewSecret(scope, jsii.String("OriginSecret"), &awssecretsmanager.SecretProps{
+		Description: jsii.String("Skiff: value of the " + OriginSecretHeader + " header CloudFront adds to every origin request; the functions refuse requests without it"),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			// Alphanumeric only: it travels as an HTTP header value.
+			PasswordLength:     jsii.Number(48),
+			ExcludePunctuation: jsii.Bool(true),
+			IncludeSpace:       jsii.Bool(false),
+		},
+		RemovalPolicy: s.removal,
+	})
+	authKey := awssecretsmanager.NewSecret(scope, jsii.String("AuthKey"), &awssecretsmanager.SecretProps{
+		Description: jsii.String("Skiff: key that signs and verifies registry bearer tokens"),
+		GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
+			PasswordLength:     jsii.Number(64),
+			ExcludePunctuation: jsii.Bool(true),
+			IncludeSpace:       jsii.Bool(false),
+		},
+		RemovalPolicy: s.removal,
+	})
+	return secrets{origin: origin, authKey: authKey}
+}

@@ -1,0 +1,197 @@
+package stacks
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/skiff-registry/skiff/pkg/oci"
+)
+
+// These tests need no jsii: resolve is plain Go.
+
+func TestResolveDefaults(t *testing.T) {
+	dir := functionsDir(t)
+	for _, props := range []*SkiffStackProps{nil, {}} {
+		if props != nil {
+			props.FunctionsDir = dir
+		}
+		s, err := resolve(props)
+		if props == nil {
+			// nil props mean DefaultFunctionsDir, which tests don't build.
+			if err == nil || !strings.Contains(err.Error(), DefaultFunctionsDir) {
+				t.Errorf("nil props: error %v, want one naming %s", err, DefaultFunctionsDir)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]any{
+			"removal":   s.removal,
+			"log level": s.LogLevel,
+			"price":     s.PriceClass,
+			"policies":  s.defaultPolicies,
+			"anonymous": s.anonymousPull,
+			"zips":      len(s.zips),
+		}
+		want := map[string]any{
+			"removal":   awscdk.RemovalPolicy_RETAIN,
+			"log level": "info",
+			"price":     awscloudfront.PriceClass_PRICE_CLASS_100,
+			"policies":  "[]",
+			"anonymous": "",
+			"zips":      3,
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("defaults (-want +got):\n%s", diff)
+		}
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	dir := functionsDir(t)
+	partial := t.TempDir()
+	if err := os.WriteFile(filepath.Join(partial, "blob.zip"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]string, 400)
+	for i := range big {
+		big[i] = "some/long/prefix/name"
+	}
+	tests := []struct {
+		name  string
+		props SkiffStackProps
+		want  []string // substrings of the error
+	}{
+		{"missing zips", SkiffStackProps{FunctionsDir: partial}, []string{"manifest.zip, catalog.zip", "make functions"}},
+		{"snapshot removal", SkiffStackProps{RemovalPolicy: awscdk.RemovalPolicy_SNAPSHOT}, []string{"removal policy SNAPSHOT"}},
+		{"log level", SkiffStackProps{LogLevel: "trace"}, []string{`log level "trace"`}},
+		{"policy without platforms", SkiffStackProps{DefaultPolicies: []oci.Policy{{Prefix: "m", IndexChildren: oci.IndexChildrenPlatforms}}},
+			[]string{`default policy 0 (prefix "m")`, "needs at least one platform"}},
+		{"policy with a bad prefix", SkiffStackProps{DefaultPolicies: []oci.Policy{{Prefix: "Mirror/"}}}, []string{"not a repository name"}},
+		{"duplicate prefix", SkiffStackProps{DefaultPolicies: []oci.Policy{{Prefix: "m"}, {Prefix: "m/"}}}, []string{`prefix "m" is given twice`}},
+		{"anonymous prefix", SkiffStackProps{AnonymousPull: []string{"ok", ""}}, []string{"anonymous pull", "empty"}},
+		{"environment too big", SkiffStackProps{AnonymousPull: big}, []string{"4 KB"}},
+		{"domain", SkiffStackProps{CustomDomain: &CustomDomain{DomainName: "https://x.example.com",
+			CertificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/abc"}}, []string{"not a lowercase DNS name"}},
+		{"certificate region", SkiffStackProps{CustomDomain: &CustomDomain{DomainName: "r.example.com",
+			CertificateArn: "arn:aws:acm:eu-west-1:123456789012:certificate/abc"}}, []string{"only uses ACM certificates in us-east-1"}},
+		{"certificate ARN", SkiffStackProps{CustomDomain: &CustomDomain{DomainName: "r.example.com", CertificateArn: "abc"}},
+			[]string{"not an ACM certificate ARN"}},
+		{"origin secret version", SkiffStackProps{OriginSecretVersionID: "AWSCURRENT"}, []string{"not a Secrets Manager version ID"}},
+		{"alarm topic", SkiffStackProps{AlarmTopicArn: "arn:aws:sqs:eu-west-1:123456789012:q"}, []string{"not an SNS topic ARN"}},
+		{"every problem at once", SkiffStackProps{FunctionsDir: partial, LogLevel: "x", RemovalPolicy: "KEEP"},
+			[]string{"manifest.zip", "log level", "removal policy"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := tc.props
+			if p.FunctionsDir == "" {
+				p.FunctionsDir = dir
+			}
+			_, err := resolve(&p)
+			if err == nil {
+				t.Fatalf("resolve accepted %+v", tc.props)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// cloudFrontMatch reports whether a CloudFront path pattern matches path:
+// `*` is any run of characters ('/' included), `?` is one character, and
+// the pattern must match the whole path, case-sensitively.
+func cloudFrontMatch(pattern, path string) bool {
+	if pattern == "" {
+		return path == ""
+	}
+	switch pattern[0] {
+	case '*':
+		for i := 0; i <= len(path); i++ {
+			if cloudFrontMatch(pattern[1:], path[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return path != "" && cloudFrontMatch(pattern[1:], path[1:])
+	default:
+		return path != "" && path[0] == pattern[0] && cloudFrontMatch(pattern[1:], path[1:])
+	}
+}
+
+// routeOf is the function CloudFront sends path to.
+func routeOf(path string) string {
+	for _, r := range routes {
+		if cloudFrontMatch(r.pattern, path) {
+			return r.fn
+		}
+	}
+	return defaultRoute
+}
+
+// TestRoutes checks that the behaviours send each API path to the function
+// whose route group serves it in internal/httpapi (parseRoute).
+func TestRoutes(t *testing.T) {
+	tests := map[string]string{
+		"/v2/":                                  "catalog",
+		"/v2":                                   "catalog",
+		"/v2/_catalog":                          "catalog",
+		"/v2/library/alpine/tags/list":          "catalog",
+		"/v2/a/manifests/latest":                "manifest",
+		"/v2/a/b/c/manifests/sha256:0123":       "manifest",
+		"/v2/a/referrers/sha256:0123":           "manifest",
+		"/v2/a/blobs/sha256:0123":               "blob",
+		"/v2/a/b/blobs/sha512:0123":             "blob",
+		"/v2/a/blobs/uploads":                   "blob",
+		"/v2/a/blobs/uploads/":                  "blob",
+		"/v2/a/blobs/uploads/0123.1700000000.a": "blob",
+		"/v2/_skiff/policies":                   "catalog",
+		"/v2/_skiff/policies/mirror":            "catalog",
+		"/v2/_skiff/history/a/blobs/b":          "catalog", // a prefix that looks like a blob path
+		"/v2/_skiff/index/team/manifests/app/1": "catalog",
+		"/v2/_skiff/users/alice":                "catalog",
+		"/token":                                "catalog",
+		// Repository names containing route keywords, resolved as
+		// parseRoute does (by the last segments).
+		"/v2/a/blobs/manifests/latest":   "manifest", // repo a/blobs
+		"/v2/a/manifests/tags/list":      "catalog",  // repo a/manifests
+		"/v2/a/tags/manifests/sha256:01": "manifest", // repo a/tags
+		"/v2/a/manifests/blobs/uploads/": "blob",     // repo a/manifests
+	}
+	for path, want := range tests {
+		if got := routeOf(path); got != want {
+			t.Errorf("%s goes to %s, want %s", path, got, want)
+		}
+	}
+}
+
+// TestRoutesKnownLimits pins the paths a glob cannot route as parseRoute
+// does: repository names with a component "manifests" or "referrers"
+// (their blob requests) or with components "blobs/uploads" (everything
+// else). infra/README.md documents them; if this test starts failing
+// because routing improved, update both.
+func TestRoutesKnownLimits(t *testing.T) {
+	tests := map[string]struct{ cloudFront, httpapi string }{
+		"/v2/a/manifests/blobs/sha256:01":     {"manifest", "blob"},
+		"/v2/a/referrers/blobs/sha256:01":     {"manifest", "blob"},
+		"/v2/a/blobs/uploads/b/manifests/tag": {"blob", "manifest"},
+		"/v2/a/blobs/uploads/b/tags/list":     {"blob", "catalog"},
+	}
+	for path, tc := range tests {
+		if got := routeOf(path); got != tc.cloudFront {
+			t.Errorf("%s goes to %s, documented as %s (httpapi serves it from %s)", path, got, tc.cloudFront, tc.httpapi)
+		}
+	}
+}
