@@ -258,7 +258,9 @@ func (r *Registry) claim(ctx context.Context, repo, id string, start int64) (*wr
 	u.Version++
 	u.Claim = r.instance + newID()[:12]
 	u.ClaimUntil = now.Add(r.opts.claimLease)
-	u.Expires = now.Add(r.opts.uploadTTL)
+	// Expires stays start + TTL: the bucket's lifecycle rules (abort
+	// incomplete multipart uploads, expire uploads/ scratch) count from the
+	// start too, so a session never outlives its bytes.
 	if prev == 0 {
 		err = r.meta.CreateUpload(ctx, u) // the first write creates the item
 	} else {
