@@ -6,14 +6,37 @@
 //
 // Counts come from the <testsuites> attributes, which the suite computes over
 // its whole result tree, so they match the numbers it prints itself.
+//
+// Expected-failures mode (-expect-fail REGEXP) turns the verdict around for
+// a run whose failures are the point, e.g. the sparse data against a strict
+// registry. It passes when, and only when:
+//
+//   - at least one test failed, and every failed test's name matches REGEXP
+//     (a failure anywhere else is a real one);
+//   - the tests matching REGEXP had at least one manifest PUT refused with
+//     400, and every such refusal carries the error code -expect-code
+//     (default MANIFEST_BLOB_UNKNOWN) in its response body, as the suite
+//     recorded it in the test's system-err;
+//   - with -server-log (skiff's JSON request log): each of those refusals is
+//     in the log (matched by X-Request-Id) as a 400 manifest PUT whose error
+//     starts with the code, and no other manifest PUT in the log was refused
+//     with that code (only the expected tests hit missing content).
+//
+// The first line then ends with "as expected (...)" or "NOT as expected
+// (...)"; the failed tests are listed as XFAIL (expected) or FAIL.
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"encoding/xml"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -39,6 +62,7 @@ type testCase struct {
 	Failure   *result `xml:"failure"`
 	Error     *result `xml:"error"`
 	SystemOut string  `xml:"system-out"`
+	SystemErr string  `xml:"system-err"`
 }
 
 type result struct {
@@ -46,11 +70,25 @@ type result struct {
 	Data    string `xml:",chardata"`
 }
 
+// options are the command-line settings.
+type options struct {
+	minTests   int
+	maxList    int
+	expectFail *regexp.Regexp // nil: normal mode
+	expectCode string
+	serverLog  string
+}
+
 func main() {
-	minTests := flag.Int("min", 1, "fail when the suite reports fewer tests than this")
-	maxList := flag.Int("list", 400, "list at most this many failed tests")
+	var o options
+	var expect string
+	flag.IntVar(&o.minTests, "min", 1, "fail when the suite reports fewer tests than this")
+	flag.IntVar(&o.maxList, "list", 400, "list at most this many failed tests")
+	flag.StringVar(&expect, "expect-fail", "", "expected-failures mode: pass only when every failed test's name matches this regexp (see the package doc)")
+	flag.StringVar(&o.expectCode, "expect-code", "MANIFEST_BLOB_UNKNOWN", "with -expect-fail: the error code every refused manifest PUT of the expected tests must carry")
+	flag.StringVar(&o.serverLog, "server-log", "", "with -expect-fail: skiff's JSON request log, to check the refusals on the server side too")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: junitsum [-min N] [-list N] junit.xml\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: junitsum [-min N] [-list N] [-expect-fail REGEXP [-expect-code CODE] [-server-log FILE]] junit.xml\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -58,7 +96,18 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	code, err := run(os.Stdout, flag.Arg(0), *minTests, *maxList)
+	if expect != "" {
+		re, err := regexp.Compile(expect)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "junitsum: -expect-fail: %v\n", err)
+			os.Exit(2)
+		}
+		o.expectFail = re
+	} else if o.serverLog != "" {
+		fmt.Fprintf(os.Stderr, "junitsum: -server-log needs -expect-fail\n")
+		os.Exit(2)
+	}
+	code, err := run(os.Stdout, flag.Arg(0), o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "junitsum: %v\n", err)
 		os.Exit(2)
@@ -66,7 +115,7 @@ func main() {
 	os.Exit(code)
 }
 
-func run(w io.Writer, path string, minTests, maxList int) (int, error) {
+func run(w io.Writer, path string, o options) (int, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
@@ -76,7 +125,28 @@ func run(w io.Writer, path string, minTests, maxList int) (int, error) {
 		return 0, fmt.Errorf("parse %s: %w", path, err)
 	}
 	failed := ts.Failures + ts.Errors
-	fmt.Fprintf(w, "conformance: %d tests, %d failed, %d skipped\n", ts.Tests, failed, ts.Skipped)
+	counts := fmt.Sprintf("conformance: %d tests, %d failed, %d skipped", ts.Tests, failed, ts.Skipped)
+
+	code := 0
+	var verdict *expectation
+	if o.expectFail != nil {
+		v, err := checkExpected(ts, o)
+		if err != nil {
+			return 0, err
+		}
+		verdict = &v
+		if len(v.problems) == 0 {
+			fmt.Fprintf(w, "%s: as expected (%s)\n", counts, v.summary)
+		} else {
+			fmt.Fprintf(w, "%s: NOT as expected (%s)\n", counts, strings.Join(v.problems, "; "))
+			code = 1
+		}
+	} else {
+		fmt.Fprintln(w, counts)
+		if failed > 0 {
+			code = 1
+		}
+	}
 
 	listed := 0
 	for _, s := range ts.Suites {
@@ -85,7 +155,13 @@ func run(w io.Writer, path string, minTests, maxList int) (int, error) {
 				continue
 			}
 			listed++
-			if listed > maxList {
+			if listed > o.maxList {
+				continue
+			}
+			if verdict != nil && o.expectFail.MatchString(c.Name) {
+				// Expected: the name and the first line of the message.
+				first, _, _ := strings.Cut(c.message(), "\n")
+				fmt.Fprintf(w, "XFAIL %s\n    %s\n", c.Name, truncate(first, 200))
 				continue
 			}
 			fmt.Fprintf(w, "FAIL %s\n", c.Name)
@@ -94,19 +170,237 @@ func run(w io.Writer, path string, minTests, maxList int) (int, error) {
 			}
 		}
 	}
-	if listed > maxList {
-		fmt.Fprintf(w, "... and %d more failed test cases (see junit.xml)\n", listed-maxList)
+	if listed > o.maxList {
+		fmt.Fprintf(w, "... and %d more failed test cases (see junit.xml)\n", listed-o.maxList)
+	}
+	if verdict != nil {
+		for _, d := range verdict.details {
+			fmt.Fprintln(w, d)
+		}
 	}
 
-	code := 0
-	if failed > 0 {
-		code = 1
-	}
-	if ts.Tests < minTests {
-		fmt.Fprintf(w, "conformance: only %d tests ran, expected at least %d: suite misconfigured or stopped early\n", ts.Tests, minTests)
+	if ts.Tests < o.minTests {
+		fmt.Fprintf(w, "conformance: only %d tests ran, expected at least %d: suite misconfigured or stopped early\n", ts.Tests, o.minTests)
 		code = 1
 	}
 	return code, nil
+}
+
+// expectation is the outcome of the expected-failures checks.
+type expectation struct {
+	summary  string   // what held, for the first line
+	problems []string // what did not; empty when as expected
+	details  []string // extra lines after the list of failures
+}
+
+// exchange is one request and its response as the suite logs them in a
+// test case's system-err.
+type exchange struct {
+	test      string
+	method    string
+	url       string
+	status    int
+	requestID string
+	body      string // the response part, headers and body
+}
+
+var (
+	reqMethodRE = regexp.MustCompile(`(?m)^Method: (\S+)`)
+	reqURLRE    = regexp.MustCompile(`(?m)^URL: (\S+)`)
+	respStatus  = regexp.MustCompile(`(?m)^Status: (\d+)`)
+	respReqID   = regexp.MustCompile(`(?m)^\s*X-Request-Id: \[([^\]\s]+)\]`)
+)
+
+// exchanges parses the suite's request dumps:
+// "~~~ REQUEST ~~~ ... ~~~ RESPONSE ~~~ ... ====".
+func exchanges(test, systemErr string) []exchange {
+	var out []exchange
+	parts := strings.Split(systemErr, "~~~ REQUEST ~~~")
+	for _, p := range parts[1:] {
+		req, resp, ok := strings.Cut(p, "~~~ RESPONSE ~~~")
+		if !ok {
+			continue
+		}
+		if i := strings.Index(resp, "\n===="); i >= 0 {
+			resp = resp[:i]
+		}
+		e := exchange{test: test, body: resp}
+		if m := reqMethodRE.FindStringSubmatch(req); m != nil {
+			e.method = m[1]
+		}
+		if m := reqURLRE.FindStringSubmatch(req); m != nil {
+			e.url = m[1]
+		}
+		if m := respStatus.FindStringSubmatch(resp); m != nil {
+			e.status, _ = strconv.Atoi(m[1])
+		}
+		if m := respReqID.FindStringSubmatch(resp); m != nil {
+			e.requestID = m[1]
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func checkExpected(ts testSuites, o options) (expectation, error) {
+	var v expectation
+	re := o.expectFail
+	var expected, unexpected []string
+	refused := map[string]exchange{} // by request id (or URL when there is none)
+	var badCode []string
+	for _, s := range ts.Suites {
+		for _, c := range s.Cases {
+			if c.failed() {
+				if re.MatchString(c.Name) {
+					expected = append(expected, c.Name)
+				} else {
+					unexpected = append(unexpected, c.Name)
+				}
+			}
+			if !re.MatchString(c.Name) {
+				continue
+			}
+			for _, e := range exchanges(c.Name, c.SystemErr) {
+				if e.method != "PUT" || !strings.Contains(e.url, "/manifests/") || e.status != 400 {
+					continue
+				}
+				key := e.requestID
+				if key == "" {
+					key = e.url
+				}
+				if _, seen := refused[key]; seen {
+					continue // the suite dumps some exchanges in more than one case
+				}
+				refused[key] = e
+				if !strings.Contains(e.body, `"code":"`+o.expectCode+`"`) {
+					badCode = append(badCode, fmt.Sprintf("%s %s (request %s)", e.method, e.url, e.requestID))
+				}
+			}
+		}
+	}
+	failed := ts.Failures + ts.Errors
+	if failed == 0 {
+		v.problems = append(v.problems, fmt.Sprintf("no test failed, but the tests matching %s were expected to", re))
+	}
+	if len(unexpected) > 0 {
+		v.problems = append(v.problems, fmt.Sprintf("%d failed tests do not match %s", len(unexpected), re))
+	}
+	if len(refused) == 0 {
+		v.problems = append(v.problems, fmt.Sprintf("no manifest PUT of the tests matching %s was refused with 400", re))
+	}
+	if len(badCode) > 0 {
+		v.problems = append(v.problems, fmt.Sprintf("%d of %d refused manifest PUTs lack %s in the response", len(badCode), len(refused), o.expectCode))
+		for _, b := range badCode {
+			v.details = append(v.details, "refused without "+o.expectCode+": "+b)
+		}
+	}
+
+	where := "in the responses"
+	if o.serverLog != "" {
+		where = "in the responses and the server log"
+		problems, details, err := checkServerLog(o.serverLog, o.expectCode, refused)
+		if err != nil {
+			return v, err
+		}
+		v.problems = append(v.problems, problems...)
+		v.details = append(v.details, details...)
+	}
+	v.summary = fmt.Sprintf("%d failures, all matching %s; %d manifest PUTs refused, all 400 %s %s",
+		len(expected)+len(unexpected), re, len(refused), o.expectCode, where)
+	return v, nil
+}
+
+// logLine is the part of skiff's JSON request log the check reads.
+type logLine struct {
+	Msg       string `json:"msg"`
+	RequestID string `json:"request_id"`
+	Method    string `json:"method"`
+	Route     string `json:"route"`
+	Repo      string `json:"repo"`
+	Ref       string `json:"ref"`
+	Status    int    `json:"status"`
+	Error     string `json:"error"`
+}
+
+// checkServerLog matches the refused PUTs against the server's log.
+func checkServerLog(path, code string, refused map[string]exchange) (problems, details []string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	seen := map[string]logLine{}
+	var strays []string
+	otherCodes := map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var l logLine
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Msg != "request" {
+			continue
+		}
+		if l.Method != "PUT" || l.Route != "manifest" || l.Status < 400 || l.Status >= 500 {
+			continue
+		}
+		if _, ok := refused[l.RequestID]; ok {
+			seen[l.RequestID] = l
+			continue
+		}
+		if strings.HasPrefix(l.Error, code+":") {
+			strays = append(strays, fmt.Sprintf("%s:%s request %s: %s", l.Repo, l.Ref, l.RequestID, l.Error))
+			continue
+		}
+		c, _, _ := strings.Cut(l.Error, ":")
+		otherCodes[fmt.Sprintf("%d %s", l.Status, c)]++
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	ids := make([]string, 0, len(refused))
+	for id := range refused {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var missing, wrong int
+	for _, id := range ids {
+		e := refused[id]
+		l, ok := seen[id]
+		switch {
+		case !ok:
+			missing++
+			details = append(details, fmt.Sprintf("server log: no manifest PUT with request id %q (%s, test %s)", id, e.url, e.test))
+		case l.Status != 400 || !strings.HasPrefix(l.Error, code+":"):
+			wrong++
+			details = append(details, fmt.Sprintf("server log: %s:%s request %s: status %d, error %q; want 400 %s", l.Repo, l.Ref, id, l.Status, l.Error, code))
+		default:
+			details = append(details, fmt.Sprintf("server log: refused as expected: %s:%s %d %s", l.Repo, l.Ref, l.Status, truncate(l.Error, 300)))
+		}
+	}
+	if missing > 0 {
+		problems = append(problems, fmt.Sprintf("%d refused manifest PUTs not found in the server log", missing))
+	}
+	if wrong > 0 {
+		problems = append(problems, fmt.Sprintf("%d refused manifest PUTs logged without 400 %s", wrong, code))
+	}
+	if len(strays) > 0 {
+		problems = append(problems, fmt.Sprintf("%d other manifest PUTs refused with %s", len(strays), code))
+		for _, s := range strays {
+			details = append(details, "server log: unexpected "+code+": "+s)
+		}
+	}
+	if len(otherCodes) > 0 {
+		keys := make([]string, 0, len(otherCodes))
+		for k := range otherCodes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%d x %s", otherCodes[k], k))
+		}
+		details = append(details, "server log: other manifest PUTs refused (the suite's own negative tests, passing): "+strings.Join(parts, ", "))
+	}
+	return problems, details, nil
 }
 
 func (c testCase) failed() bool {

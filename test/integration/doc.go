@@ -1,6 +1,8 @@
 // Package integration drives a real `skiff serve` process with real registry
-// clients (skopeo, regctl, crane, oras) and with raw net/http, and checks that
-// content survives every push, copy, pull and restart byte for byte.
+// clients (skopeo, regctl, crane, oras, cosign) and with raw net/http, and
+// checks that content survives every push, copy, pull and restart byte for
+// byte. TestPartialMirror (mirror_test.go) also starts CNCF distribution in
+// memory (the `registry` tool) as the upstream of a partial mirror.
 //
 // The tests live in _test.go files; run them with
 //

@@ -40,7 +40,13 @@ type registry struct {
 	// bucket and table hold the data with SKIFF_IT_BACKEND=aws: fresh for
 	// each registry, kept across its restarts (the stand-ins keep the state).
 	bucket, table string
-	log           *logBuffer
+	// extra are more `skiff serve` flags (startRegistry's arguments).
+	extra []string
+	// bin and argv, when set, replace serverBin and args(): another
+	// registry next to the one under test (startUpstream).
+	bin  string
+	argv []string
+	log  *logBuffer
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -48,8 +54,9 @@ type registry struct {
 }
 
 // startRegistry starts a server with a fresh data directory and stops it when
-// the test ends.
-func startRegistry(t *testing.T) *registry {
+// the test ends. extra are more `skiff serve` flags, e.g. --operator-api
+// (ignored when the harness tests distribution, SKIFF_IT_DISTRIBUTION).
+func startRegistry(t *testing.T, extra ...string) *registry {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped in -short mode")
@@ -58,6 +65,7 @@ func startRegistry(t *testing.T) *registry {
 		t:       t,
 		host:    net.JoinHostPort("127.0.0.1", freePort(t)),
 		dataDir: t.TempDir(),
+		extra:   extra,
 		log:     &logBuffer{},
 	}
 	if serverKind == flavourDistribution {
@@ -69,6 +77,50 @@ func startRegistry(t *testing.T) *registry {
 		suffix := randomName()
 		r.bucket, r.table = "skiff-it-"+suffix, "skiff-it-"+suffix
 	}
+	r.cleanupAndStart()
+	return r
+}
+
+// startUpstream starts CNCF distribution (the `registry` tool of
+// scripts/tools.sh) with in-memory storage on a free loopback port, next to
+// the registry under test, whatever SKIFF_IT_BACKEND says: the source of a
+// mirror. It has no referrers API, so clients use the referrers tag schema.
+func startUpstream(t *testing.T) *registry {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped in -short mode")
+	}
+	r := &registry{
+		t:    t,
+		host: net.JoinHostPort("127.0.0.1", freePort(t)),
+		bin:  requireTool(t, "registry"),
+		log:  &logBuffer{},
+	}
+	r.config = filepath.Join(t.TempDir(), "upstream.yml")
+	conf := fmt.Sprintf(`version: 0.1
+log:
+  level: info
+storage:
+  inmemory: {}
+  delete:
+    enabled: true
+http:
+  addr: %s
+  secret: skiff-integration-upstream-secret
+`, r.host)
+	if err := os.WriteFile(r.config, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.argv = []string{"serve", r.config}
+	r.cleanupAndStart()
+	return r
+}
+
+// cleanupAndStart registers the stop (and the log dump of a failed test),
+// then starts the server.
+func (r *registry) cleanupAndStart() {
+	t := r.t
+	t.Helper()
 	t.Cleanup(func() {
 		r.stop()
 		if races := r.log.count("WARNING: DATA RACE"); races > 0 {
@@ -79,26 +131,38 @@ func startRegistry(t *testing.T) *registry {
 				t.Logf("server log lines with errors, warnings or 5xx (%s):\n%s", r.host, bad)
 			}
 			where := "data " + r.dataDir
-			if r.bucket != "" {
+			switch {
+			case r.bin != "":
+				where = r.bin + " " + strings.Join(r.argv, " ")
+			case r.bucket != "":
 				where = "bucket " + r.bucket + ", table " + r.table
 			}
 			t.Logf("server log (%s, %s), last %d lines:\n%s", r.host, where, logTailLines, r.log.tail(logTailLines))
 		}
 	})
 	r.start()
-	return r
+}
+
+func (r *registry) binary() string {
+	if r.bin != "" {
+		return r.bin
+	}
+	return serverBin
 }
 
 func (r *registry) args() []string {
+	if r.argv != nil {
+		return r.argv
+	}
 	if serverKind == flavourDistribution {
 		return []string{"serve", r.config}
 	}
 	if backend == backendAWS {
 		// --create-resources: the first start creates the bucket and table,
 		// a restart finds them.
-		return []string{"serve", "--addr", r.host, "--backend", "aws", "--create-resources"}
+		return append([]string{"serve", "--addr", r.host, "--backend", "aws", "--create-resources"}, r.extra...)
 	}
-	return []string{"serve", "--addr", r.host, "--data", r.dataDir}
+	return append([]string{"serve", "--addr", r.host, "--data", r.dataDir}, r.extra...)
 }
 
 // env is the server's environment: the test's (AWS_* endpoints and
@@ -131,16 +195,16 @@ func claimsOutliveProcess() bool {
 // start brings it back on the same address and data directory.
 func (r *registry) start() {
 	r.t.Helper()
-	cmd := exec.Command(serverBin, r.args()...)
+	cmd := exec.Command(r.binary(), r.args()...)
 	cmd.Env = r.env()
 	cmd.Stdout = r.log
 	cmd.Stderr = r.log
 	setDeathSignal(cmd)
 	if r.bucket != "" {
 		fmt.Fprintf(r.log, "=== harness: start SKIFF_S3_BUCKET=%s SKIFF_DYNAMODB_TABLE=%s %s %s\n",
-			r.bucket, r.table, serverBin, strings.Join(r.args(), " "))
+			r.bucket, r.table, r.binary(), strings.Join(r.args(), " "))
 	} else {
-		fmt.Fprintf(r.log, "=== harness: start %s %s\n", serverBin, strings.Join(r.args(), " "))
+		fmt.Fprintf(r.log, "=== harness: start %s %s\n", r.binary(), strings.Join(r.args(), " "))
 	}
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start server: %v", err)

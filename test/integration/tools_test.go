@@ -127,6 +127,24 @@ func (tb *toolbox) run(name string, args ...string) string {
 // exec runs a tool and returns its output and error without failing the test.
 func (tb *toolbox) exec(name string, args ...string) (stdout, stderr string, err error) {
 	tb.t.Helper()
+	return tb.execEnv(nil, name, args...)
+}
+
+// runEnv is run with extra environment variables (NAME=value) for this
+// command only.
+func (tb *toolbox) runEnv(env []string, name string, args ...string) string {
+	tb.t.Helper()
+	stdout, stderr, err := tb.execEnv(env, name, args...)
+	if err != nil {
+		tb.t.Fatalf("command failed: %s %s\nerror: %v\nstdout:\n%s\nstderr:\n%s",
+			strings.Join(env, " "), commandLine(name, args), err, indent(stdout), indent(stderr))
+	}
+	return stdout
+}
+
+// execEnv is exec with extra environment variables for this command only.
+func (tb *toolbox) execEnv(env []string, name string, args ...string) (stdout, stderr string, err error) {
+	tb.t.Helper()
 	path, ok := tb.paths[name]
 	if !ok {
 		tb.t.Fatalf("harness bug: tool %q was not requested in newToolbox", name)
@@ -135,7 +153,7 @@ func (tb *toolbox) exec(name string, args ...string) (stdout, stderr string, err
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Dir = tb.dir
-	cmd.Env = tb.env
+	cmd.Env = append(append([]string{}, tb.env...), env...)
 	var outBuf, errBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
 	start := time.Now()
@@ -143,7 +161,11 @@ func (tb *toolbox) exec(name string, args ...string) (stdout, stderr string, err
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("timed out after %s: %w", toolTimeout, err)
 	}
-	tb.t.Logf("$ %s  (%s)", commandLine(name, args), time.Since(start).Round(time.Millisecond))
+	prefix := ""
+	if len(env) > 0 {
+		prefix = strings.Join(env, " ") + " "
+	}
+	tb.t.Logf("$ %s%s  (%s)", prefix, commandLine(name, args), time.Since(start).Round(time.Millisecond))
 	return outBuf.String(), errBuf.String(), err
 }
 
