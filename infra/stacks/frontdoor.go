@@ -49,6 +49,31 @@ var routes = []route{
 // defaultRoute is the function behind the default behaviour.
 const defaultRoute = "catalog"
 
+// forwardedHostCode is the CloudFront Function (cloudfront-js-2.0) every
+// behaviour runs on viewer request. CloudFront replaces Host with the
+// Function URL's domain, so without it a function can't tell which name
+// clients used, and the token realm it puts in WWW-Authenticate
+// (internal/httpapi realm(): X-Forwarded-Host when forwarded headers are
+// trusted, as they are in Lambda) would name the Function URL.
+//
+// It sets only X-Forwarded-Host. X-Forwarded-Proto is one of the headers
+// CloudFront calls disallowed for edge functions: it is not shown to them,
+// a function that adds it fails validation (502 to the viewer), CloudFront
+// removes a client's X-Forwarded-Proto before the origin request, and the
+// Function URL adds its own (https: CloudFront reaches the origins over
+// HTTPS only), which is also the viewer's scheme, since viewer HTTP is
+// redirected to HTTPS.
+const forwardedHostCode = `// Skiff: tell the functions the public host (CloudFront sends the Function URL's as Host).
+function handler(event) {
+  var h = event.request.headers;
+  // Only this function sets it: drop what the client sent.
+  delete h['x-forwarded-host'];
+  // Host is read-only here but readable; CloudFront maps HTTP/2's :authority to it.
+  h['x-forwarded-host'] = { value: h.host ? h.host.value : event.context.distributionDomainName };
+  return event.request;
+}
+`
+
 func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []function, sec secrets) awscloudfront.Distribution {
 	// CloudFront keeps custom origin header values as plain strings, and
 	// CDK can only put a literal or a token in the template. A Secrets
@@ -76,6 +101,16 @@ func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []func
 		})
 	}
 
+	forwardedHost := awscloudfront.NewFunction(scope, jsii.String("ForwardedHost"), &awscloudfront.FunctionProps{
+		Comment: jsii.String("Skiff: X-Forwarded-Host from the viewer's Host, for the token realm"),
+		Code:    awscloudfront.FunctionCode_FromInline(jsii.String(forwardedHostCode)),
+		Runtime: awscloudfront.FunctionRuntime_JS_2_0(),
+	})
+	associations := &[]*awscloudfront.FunctionAssociation{{
+		Function:  forwardedHost,
+		EventType: awscloudfront.FunctionEventType_VIEWER_REQUEST,
+	}}
+
 	// Registry traffic is per-request and authenticated: nothing is cached
 	// (manifest tags move, blobs are served by presigned S3 redirects), and
 	// the functions see every viewer header but Host, which must name the
@@ -83,6 +118,12 @@ func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []func
 	// managed policy may forward it because caching is off), and every
 	// query string (?digest=, ?mount=, ?n=&last=). Compression is off:
 	// manifests must reach clients byte for byte.
+	//
+	// The viewer-request function runs before CloudFront builds the origin
+	// request, and what it returns is the viewer request from then on, so
+	// "all viewer headers except Host" includes the X-Forwarded-Host it
+	// sets: no policy of our own is needed (AWS's own CloudFront Functions
+	// examples add origin-bound headers the same way).
 	behavior := func(origin awscloudfront.IOrigin) *awscloudfront.BehaviorOptions {
 		return &awscloudfront.BehaviorOptions{
 			Origin:               origin,
@@ -91,6 +132,7 @@ func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []func
 			OriginRequestPolicy:  awscloudfront.OriginRequestPolicy_ALL_VIEWER_EXCEPT_HOST_HEADER(),
 			ViewerProtocolPolicy: awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
 			Compress:             jsii.Bool(false),
+			FunctionAssociations: associations,
 		}
 	}
 
@@ -124,6 +166,7 @@ func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []func
 			OriginRequestPolicy:  b.OriginRequestPolicy,
 			ViewerProtocolPolicy: b.ViewerProtocolPolicy,
 			Compress:             b.Compress,
+			FunctionAssociations: b.FunctionAssociations,
 		})
 	}
 	return dist

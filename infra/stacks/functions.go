@@ -25,6 +25,11 @@ const (
 	redirectMin = 1 << 20
 )
 
+// tokenPath is internal/httpapi.TokenPath, the token endpoint a realm
+// names; repeated rather than imported so this module doesn't take the
+// server's dependencies (TestTokenPath compares the two).
+const tokenPath = "/v2/_skiff/token"
+
 // fnSpec is what differs between the three functions.
 type fnSpec struct {
 	name        string
@@ -153,6 +158,26 @@ func newFunction(scope constructs.Construct, s settings, st storage, sec secrets
 	sec.origin.GrantRead(role, nil)
 	sec.authKey.GrantRead(role, nil)
 
+	env := map[string]*string{
+		"SKIFF_S3_BUCKET":           st.bucket.BucketName(),
+		"SKIFF_DYNAMODB_TABLE":      st.table.TableName(),
+		"SKIFF_MAX_BODY":            jsii.String(strconv.Itoa(maxBody)),
+		"SKIFF_REDIRECT_MIN":        jsii.String(strconv.Itoa(redirectMin)),
+		"SKIFF_ORIGIN_SECRET_ARN":   sec.origin.SecretArn(),
+		"SKIFF_AUTH_KEY_SECRET_ARN": sec.authKey.SecretArn(),
+		"SKIFF_ANONYMOUS_PULL":      jsii.String(s.anonymousPull),
+		"SKIFF_DEFAULT_POLICIES":    jsii.String(s.defaultPolicies),
+		"LOG_LEVEL":                 jsii.String(s.LogLevel),
+	}
+	// The realm in WWW-Authenticate normally comes from the X-Forwarded-Host
+	// the front door's CloudFront Function sets; with a custom domain the
+	// public URL is known here, so it is pinned as well (a fixed realm wins
+	// over forwarded headers). Without one it can't be: the distribution's
+	// domain depends on the functions.
+	if d := s.CustomDomain; d != nil {
+		env["SKIFF_REALM"] = jsii.String("https://" + d.DomainName + tokenPath)
+	}
+
 	fn := awslambda.NewFunction(scope, id("Function"), &awslambda.FunctionProps{
 		Description:  jsii.String(spec.description),
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
@@ -163,17 +188,7 @@ func newFunction(scope constructs.Construct, s settings, st storage, sec secrets
 		Timeout:      awscdk.Duration_Seconds(jsii.Number(spec.timeout)),
 		Role:         role,
 		LogGroup:     logGroup,
-		Environment: &map[string]*string{
-			"SKIFF_S3_BUCKET":           st.bucket.BucketName(),
-			"SKIFF_DYNAMODB_TABLE":      st.table.TableName(),
-			"SKIFF_MAX_BODY":            jsii.String(strconv.Itoa(maxBody)),
-			"SKIFF_REDIRECT_MIN":        jsii.String(strconv.Itoa(redirectMin)),
-			"SKIFF_ORIGIN_SECRET_ARN":   sec.origin.SecretArn(),
-			"SKIFF_AUTH_KEY_SECRET_ARN": sec.authKey.SecretArn(),
-			"SKIFF_ANONYMOUS_PULL":      jsii.String(s.anonymousPull),
-			"SKIFF_DEFAULT_POLICIES":    jsii.String(s.defaultPolicies),
-			"LOG_LEVEL":                 jsii.String(s.LogLevel),
-		},
+		Environment:  &env,
 	})
 	// AuthType NONE: IAM auth (or CloudFront OAC, which signs with SigV4)
 	// would need the payload hash of PUT and PATCH bodies from the

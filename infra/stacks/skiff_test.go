@@ -46,6 +46,7 @@ func TestSkiffStack(t *testing.T) {
 			"AWS::S3::BucketPolicy":         2,
 			"AWS::SecretsManager::Secret":   2,
 			"AWS::CloudFront::Distribution": 1,
+			"AWS::CloudFront::Function":     1,
 		} {
 			check(t, func() { template.ResourceCountIs(str(typ), jsii.Number(float64(want))) })
 		}
@@ -182,6 +183,10 @@ func TestSkiffStack(t *testing.T) {
 				if got := n.resource(vars[k]); got != name {
 					t.Errorf("%s: %s refers to %s, want %s", fn, k, got, name)
 				}
+			}
+			// Without a custom domain the realm comes from X-Forwarded-Host.
+			if v, ok := vars["SKIFF_REALM"]; ok {
+				t.Errorf("%s: SKIFF_REALM = %v without a custom domain, want none", fn, v)
 			}
 			memory[fn], _ = p["MemorySize"].(float64)
 			timeout[fn], _ = p["Timeout"].(float64)
@@ -346,6 +351,49 @@ func TestSkiffStack(t *testing.T) {
 		}
 	})
 
+	t.Run("forwarded host function", func(t *testing.T) {
+		check(t, func() {
+			template.HasResourceProperties(str("AWS::CloudFront::Function"), map[string]any{
+				"AutoPublish":    true,
+				"FunctionConfig": assertions.Match_ObjectLike(&map[string]any{"Runtime": "cloudfront-js-2.0"}),
+				// The client's value is deleted, then the viewer's Host set.
+				"FunctionCode": assertions.Match_StringLikeRegexp(str(
+					`delete h\['x-forwarded-host'\];[\s\S]*h\['x-forwarded-host'\] = \{ value: h\.host \? h\.host\.value`)),
+			})
+		})
+		code := assertions.NewCapture(nil)
+		check(t, func() {
+			template.HasResourceProperties(str("AWS::CloudFront::Function"), map[string]any{"FunctionCode": code})
+		})
+		js := *code.AsString()
+		// X-Forwarded-Proto is disallowed for edge functions: adding it
+		// makes CloudFront answer 502. Only comments may name it.
+		for _, line := range strings.Split(js, "\n") {
+			if c, _, _ := strings.Cut(line, "//"); strings.Contains(strings.ToLower(c), "x-forwarded-proto") {
+				t.Errorf("function code touches X-Forwarded-Proto: %q", line)
+			}
+		}
+		runForwardedHost(t, js)
+
+		// Associated on viewer request with the default behaviour and every
+		// cache behaviour.
+		fnID := tj.only(t, "AWS::CloudFront::Function", func(resource) bool { return true })
+		dist := tj.Resources[tj.only(t, "AWS::CloudFront::Distribution", func(resource) bool { return true })]
+		cfg, _ := dist.Properties["DistributionConfig"].(map[string]any)
+		behaviours := append([]any{cfg["DefaultCacheBehavior"]}, list(cfg["CacheBehaviors"])...)
+		if len(behaviours) != len(routes)+1 {
+			t.Fatalf("%d behaviours, want %d", len(behaviours), len(routes)+1)
+		}
+		for _, b := range behaviours {
+			bm, _ := b.(map[string]any)
+			fa := list(bm["FunctionAssociations"])
+			a, _ := fa[0].(map[string]any)
+			if len(fa) != 1 || a["EventType"] != "viewer-request" || refID(a["FunctionARN"], "FunctionARN") != fnID {
+				t.Errorf("behaviour %v: function associations %v, want the forwarded host function on viewer-request", bm["PathPattern"], bm["FunctionAssociations"])
+			}
+		}
+	})
+
 	t.Run("CloudFront distribution", func(t *testing.T) {
 		check(t, func() {
 			template.HasResourceProperties(str("AWS::CloudFront::Distribution"), map[string]any{
@@ -442,6 +490,8 @@ func TestSkiffStackOptions(t *testing.T) {
 				`{"prefix":"sparse","indexChildren":"none","imageBlobs":"optional"}]`,
 			"SKIFF_ANONYMOUS_PULL": "public,mirror/library",
 			"LOG_LEVEL":            "debug",
+			// Pinned with a custom domain, in case X-Forwarded-Host is lost.
+			"SKIFF_REALM": "https://registry.example.com/v2/_skiff/token",
 		}
 		for _, fn := range FunctionNames {
 			env, _ := tj.Resources[tj.function(t, fn)].Properties["Environment"].(map[string]any)
