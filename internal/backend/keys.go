@@ -44,20 +44,12 @@ func LoadTokenKey(ctx context.Context, cfg config.Config) ([]byte, error) {
 	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		var k [32]byte
-		_, _ = rand.Read(k[:])
-		key := hex.EncodeToString(k[:])
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
-			_, err = f.WriteString(key + "\n")
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
+		key, cerr := createKeyFile(path)
+		if !errors.Is(cerr, fs.ErrExist) {
+			return key, cerr
 		}
-		if err != nil {
-			return nil, fmt.Errorf("create token signing key %s: %w", path, err)
-		}
-		return []byte(key), nil
+		// Another process created it first: use theirs.
+		b, err = os.ReadFile(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read token signing key %s: %w", path, err)
@@ -65,6 +57,34 @@ func LoadTokenKey(ctx context.Context, cfg config.Config) ([]byte, error) {
 	key := strings.TrimSpace(string(b))
 	if len(key) < 32 {
 		return nil, fmt.Errorf("token signing key %s must hold at least 32 characters", path)
+	}
+	return []byte(key), nil
+}
+
+// createKeyFile writes a new random key to path, failing with fs.ErrExist
+// if the file exists. The key is written to a temporary file first and
+// linked into place, so no reader ever sees a partial key.
+func createKeyFile(path string) ([]byte, error) {
+	var k [32]byte
+	_, _ = rand.Read(k[:])
+	key := hex.EncodeToString(k[:])
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".token-key-*")
+	if err != nil {
+		return nil, fmt.Errorf("create token signing key %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(key + "\n")
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Link(tmp.Name(), path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create token signing key %s: %w", path, err)
 	}
 	return []byte(key), nil
 }

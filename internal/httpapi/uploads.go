@@ -67,12 +67,16 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) erro
 	return nil
 }
 
-// chunkMin is the chunk size advertised to clients: a whole part, unless
-// the body cap is smaller.
+// chunkMin is the chunk size advertised to clients: a whole part, so
+// chunks need no buffering, unless the body cap is small (Lambda). Then a
+// third of the cap: clients size blobs and chunks in multiples of it (the
+// conformance suite sends blobs of three minimum chunks in one request),
+// and every request must stay under the cap. The registry accepts any
+// chunk size; smaller chunks only cost a buffered tail.
 func (a *API) chunkMin() int64 {
 	n := a.reg.ChunkMinLength()
-	if a.opts.maxBody > 0 {
-		n = min(n, a.opts.maxBody)
+	if a.opts.maxBody > 0 && a.opts.maxBody < 3*n {
+		n = min(n, a.opts.maxBody/3)
 	}
 	return n
 }
