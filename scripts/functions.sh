@@ -11,7 +11,8 @@
 # Options: --arch arm64|amd64 (default arm64), --out DIR (default build/functions),
 # --no-zip (binaries only; the default with --arch amd64), --zip (force zips).
 # Binaries are static (CGO_ENABLED=0), built with -tags lambda.norpc (no legacy
-# RPC runtime), -trimpath and -ldflags "-s -w". Zips are reproducible
+# RPC runtime), -trimpath, -buildvcs=false (no commit stamp: the bytes depend
+# on the source alone) and -ldflags "-s -w". Zips are reproducible
 # (tools/fnzip: fixed dates), so the CDK asset hash only moves with the code.
 # Make target: `make functions` (the CDK app reads build/functions/*.zip).
 set -euo pipefail
@@ -53,15 +54,15 @@ trap 'rm -rf "$work"' EXIT
 
 if [[ "$zip" == 1 ]]; then
 	# The zipper runs here, so it is built for this machine.
-	GOFLAGS= go build -o "$work/fnzip" ./tools/fnzip
+	GOFLAGS='' go build -o "$work/fnzip" ./tools/fnzip
 fi
 
 start=$SECONDS
 for fn in "${fns[@]}"; do
 	mkdir -p "$out/$fn"
 	# GOFLAGS cleared: a caller's -race (which needs cgo) must not leak in.
-	GOFLAGS= GOOS=linux GOARCH="$arch" CGO_ENABLED=0 \
-		go build -tags lambda.norpc -trimpath -ldflags "-s -w" -o "$out/$fn/bootstrap" "./functions/$fn"
+	GOFLAGS='' GOOS=linux GOARCH="$arch" CGO_ENABLED=0 \
+		go build -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w" -o "$out/$fn/bootstrap" "./functions/$fn"
 done
 log "built ${fns[*]} for linux/$arch in $((SECONDS - start))s into $out"
 

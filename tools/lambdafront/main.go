@@ -1,0 +1,181 @@
+// Command lambdafront is the local front door of Skiff's Lambda functions:
+// it stands in for CloudFront and the three Function URLs, so the built
+// bootstraps can be tested end to end without AWS.
+//
+//	lambdafront -functions DIR [-addr 127.0.0.1:0] [-pool 2] [-rie PATH] [-log-dir DIR]
+//
+// For each function (manifest, blob, catalog; DIR/<fn>/bootstrap, built by
+// scripts/functions.sh --arch amd64 --out DIR) it runs -pool
+// aws-lambda-rie emulators, each on its own pair of loopback ports: an
+// emulator serves one invocation at a time, as a Lambda execution
+// environment does, and starts its bootstrap on the first one (a cold
+// start). Each request is
+//
+//   - routed by the CDK stack's CloudFront behaviours, in their order
+//     (routes.go; a test keeps them equal to infra/stacks/frontdoor.go);
+//   - refused with 413 when its event would exceed Lambda's 6 MB payload;
+//   - turned into the Function URL event (payload 2.0) the real service
+//     would send: lower-cased headers, cookies, rawPath and rawQueryString
+//     as sent, binary bodies base64-encoded, X-Forwarded-For extended with
+//     the viewer's address, Host naming the Function URL, and the origin
+//     secret header CloudFront adds;
+//   - sent to a free emulator of that function, and its response event
+//     turned back into HTTP. Nothing is followed: a 307 to a presigned S3
+//     URL goes to the client as it is.
+//
+// The functions get lambdafront's own environment (AWS_* for the
+// stand-ins, SKIFF_S3_BUCKET, SKIFF_DYNAMODB_TABLE, SKIFF_AUTH_KEY_FILE,
+// LOG_LEVEL, ...) plus SKIFF_ORIGIN_SECRET (-origin-secret, random by
+// default), SKIFF_REALM (this front door's token URL; empty with
+// -realm=false, so the realm comes from X-Forwarded-Host as in a stack
+// without a custom domain), SKIFF_AUTH (-auth) and the Lambda variables
+// the stack sets (name, memory, timeout).
+//
+// It logs one JSON line per request (function, instance, status, duration)
+// to stderr, prints "lambdafront: ready on http://ADDR" to stdout once
+// every emulator listens (and writes ADDR to -addr-file), and on SIGTERM or
+// SIGINT stops serving and stops every emulator and bootstrap.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/skiff-registry/skiff/internal/httpapi"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "lambdafront:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:0", "listen address (port 0: any free port)")
+	addrFile := flag.String("addr-file", "", "write the listen address (host:port) to this file once ready")
+	fnDir := flag.String("functions", "", "directory holding manifest/bootstrap, blob/bootstrap and catalog/bootstrap")
+	rie := flag.String("rie", "", "the aws-lambda-rie binary (default: .tools/bin/aws-lambda-rie, then PATH)")
+	size := flag.Int("pool", 2, "emulators per function (each serves one invocation at a time)")
+	logDir := flag.String("log-dir", "", "where each emulator's output goes, as <fn>-<n>.log (default: a temp dir)")
+	secret := flag.String("origin-secret", "", "the origin secret (default: random)")
+	authOn := flag.Bool("auth", true, "SKIFF_AUTH for the functions")
+	setRealm := flag.Bool("realm", true, "set SKIFF_REALM to this front door's token URL (false: the functions derive it "+
+		"from X-Forwarded-Host and -Proto, as in a stack without a custom domain)")
+	grace := flag.Duration("grace", 10*time.Second, "how long shutdown waits for requests in flight")
+	flag.Parse()
+	if *fnDir == "" {
+		return errors.New("-functions DIR is required")
+	}
+	if *size < 1 {
+		return errors.New("-pool must be at least 1")
+	}
+	rieBin, err := findRIE(*rie)
+	if err != nil {
+		return err
+	}
+	if *secret == "" {
+		b := make([]byte, 24)
+		_, _ = rand.Read(b)
+		*secret = hex.EncodeToString(b)
+	}
+	if *logDir == "" {
+		if *logDir, err = os.MkdirTemp("", "lambdafront-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(*logDir, 0o755); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	// Listen first: the functions' realm names the address.
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	hostport := l.Addr().String()
+
+	extraEnv := map[string]string{
+		"SKIFF_ORIGIN_SECRET": *secret,
+		"SKIFF_REALM":         "http://" + hostport + httpapi.TokenPath,
+		"SKIFF_AUTH":          strconv.FormatBool(*authOn),
+	}
+	if !*setRealm {
+		extraEnv["SKIFF_REALM"] = ""
+	}
+	start := time.Now()
+	p, err := startPool(ctx, poolConfig{
+		rie: rieBin, fnDir: *fnDir, size: *size, env: os.Environ(), logDir: *logDir, startWait: 15 * time.Second,
+		extraEnv: extraEnv,
+	})
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	for _, in := range p.all {
+		fmt.Printf("lambdafront: instance %s invoke=%s log=%s\n", in, in.invoke, in.logPath)
+	}
+
+	srv := &http.Server{
+		Handler:           &front{inv: p, originSecret: *secret, log: log, now: time.Now},
+		ReadHeaderTimeout: 30 * time.Second,
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	if *addrFile != "" {
+		if err := os.WriteFile(*addrFile, []byte(hostport+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("lambdafront: ready on http://%s (%d emulators per function, started in %s; auth=%v, realm=%q; logs in %s)\n",
+		hostport, *size, time.Since(start).Round(time.Millisecond), *authOn, extraEnv["SKIFF_REALM"], *logDir)
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Println("lambdafront: stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "error", err.Error())
+	}
+	return nil
+}
+
+// findRIE returns the emulator binary: flag, then .tools/bin under the
+// working directory, then PATH.
+func findRIE(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if p, err := filepath.Abs(filepath.Join(".tools", "bin", "aws-lambda-rie")); err == nil {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("aws-lambda-rie")
+	if err != nil {
+		return "", errors.New("aws-lambda-rie not found in .tools/bin or PATH (scripts/e2e-lambda.sh installs it): set -rie")
+	}
+	return p, nil
+}
