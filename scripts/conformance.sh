@@ -35,6 +35,28 @@
 #                      --backend aws and no SKIFF_S3_BUCKET/SKIFF_DYNAMODB_TABLE
 #                      set, each run gets fresh random names (pass
 #                      --create-resources, or create them first).
+#                      With --auth among them the run is authenticated:
+#                      the script creates a user (OCI_USERNAME, default
+#                      "conformance"; password OCI_PASSWORD, default random)
+#                      with pull,push,delete on OCI_REPO1 and OCI_REPO2 and
+#                      nothing else (not an admin), and the suite logs in as
+#                      it. On the embedded backend the user goes into the
+#                      store before the server starts (skiff user add/grant
+#                      --data); on --backend aws, whose table the server
+#                      creates, right after it answers (--table), and the
+#                      server gets --token-key-file in the temp dir unless a
+#                      key flag is given. Start-up then waits for GET /v2/ to
+#                      answer 401 (a 200 to an anonymous caller is an error)
+#                      and checks the user's Basic credentials get 200 there.
+#                      With CONFORMANCE_POLICY too, an admin
+#                      (conformance-admin, random password) sets the policy.
+#                      The users (never a password or hash) are saved as
+#                      users.json in the results.
+#   CONFORMANCE_EXPECT_SKIP REGEXP: expected-skips mode (scripts/junitsum
+#                      -expect-skip): the run passes only when some test was
+#                      skipped and every skipped test matches REGEXP, matched
+#                      against "<test name>: <the suite's reason>". Skipped
+#                      tests are always listed with their reason.
 #   CONFORMANCE_LABEL  names the run: results go to results/conformance/<label>/
 #                      (unless OCI_RESULTS_DIR says otherwise) and every summary
 #                      line starts with [<label>]. Default: embedded, or custom
@@ -93,6 +115,21 @@ if [[ ${#policy_args[@]} -gt 0 ]]; then
 	[[ -n "$has_operator_api" ]] || serve_args+=(--operator-api)
 fi
 expect_fail="${CONFORMANCE_EXPECT_FAIL:-}"
+expect_skip="${CONFORMANCE_EXPECT_SKIP:-}"
+
+# --auth among the serve flags: an authenticated run (see the header).
+auth=""
+has_key_flag=""
+for a in "${serve_args[@]}"; do
+	case "$a" in
+	--auth | -auth | --auth=true | -auth=true) auth=1 ;;
+	--token-key-file* | -token-key-file* | --token-key-secret* | -token-key-secret*) has_key_flag=1 ;;
+	esac
+done
+if [[ -n "$auth" && $# -eq 1 ]]; then
+	log "ERROR: --auth in SKIFF_SERVE_ARGS is for a server this script starts; for HOST:PORT set OCI_USERNAME and OCI_PASSWORD"
+	exit 2
+fi
 
 results_dir="${OCI_RESULTS_DIR:-$root/results/conformance/$label}"
 rm -rf "$results_dir"
@@ -116,15 +153,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# http_status HOST PORT PATH: prints the status code of a plain-HTTP GET, or
-# 000 when nothing answers. Uses bash's /dev/tcp so the script needs no curl.
+# http_status HOST PORT PATH [USER:PASSWORD]: prints the status code of a
+# plain-HTTP GET (with those Basic credentials), or 000 when nothing answers.
+# Uses bash's /dev/tcp so the script needs no curl.
 http_status() {
-	local host="$1" port="$2" path="$3" line
+	local host="$1" port="$2" path="$3" cred="${4:-}" line authz=""
 	if ! exec 3<>"/dev/tcp/$host/$port"; then
 		echo 000
 		return
 	fi 2>/dev/null
-	printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\nConnection: close\r\n\r\n' "$path" "$host" "$port" >&3
+	if [[ -n "$cred" ]]; then
+		authz="Authorization: Basic $(printf '%s' "$cred" | base64 -w0)"$'\r\n'
+	fi
+	printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\n%sConnection: close\r\n\r\n' "$path" "$host" "$port" "$authz" >&3
 	IFS=' ' read -r -t 5 _ line _ <&3 || line=000
 	exec 3<&- 3>&-
 	echo "${line:-000}"
@@ -144,6 +185,59 @@ build_skiff() {
 	fi
 }
 
+# random_password: 32 hex digits.
+random_password() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# The users of an authenticated run (see the header).
+auth_user="${OCI_USERNAME:-conformance}"
+auth_pass="${OCI_PASSWORD:-}"
+admin_user=conformance-admin
+admin_pass=""
+
+# skiff_user ARGS...: `skiff user ARGS`, output appended to users.log.
+skiff_user() {
+	{
+		printf '$ skiff user'
+		printf ' %s' "$@"
+		printf '\n'
+	} >>"$results_dir/users.log"
+	"$work/skiff" user "$@" >>"$results_dir/users.log" 2>&1
+}
+
+# create_users STORE_FLAGS...: the suite's user (pull, push and delete on
+# both repositories, nothing else) and, with a policy to set, an admin.
+# STORE_FLAGS: --data DIR (no server running on it) or --table NAME.
+create_users() {
+	local repo granted=""
+	[[ -n "$auth_pass" ]] || auth_pass="$(random_password)"
+	log "[$label] skiff user add $auth_user --password-stdin $*"
+	if ! printf '%s\n' "$auth_pass" | skiff_user add "$auth_user" --password-stdin "$@"; then
+		log "ERROR: skiff user add failed:"
+		cat "$results_dir/users.log" >&2
+		return 1
+	fi
+	for repo in "$OCI_REPO1" "$OCI_REPO2"; do
+		[[ " $granted " != *" $repo "* ]] || continue
+		granted+=" $repo"
+		log "[$label] skiff user grant $auth_user $repo --actions=pull,push,delete $*"
+		if ! skiff_user grant "$auth_user" "$repo" --actions=pull,push,delete "$@"; then
+			log "ERROR: skiff user grant failed:"
+			cat "$results_dir/users.log" >&2
+			return 1
+		fi
+	done
+	if [[ ${#policy_args[@]} -gt 0 ]]; then
+		admin_pass="$(random_password)"
+		log "[$label] skiff user add $admin_user --admin --password-stdin $* (sets the policy)"
+		if ! printf '%s\n' "$admin_pass" | skiff_user add "$admin_user" --admin --password-stdin "$@"; then
+			log "ERROR: skiff user add failed:"
+			cat "$results_dir/users.log" >&2
+			return 1
+		fi
+	fi
+	"$work/skiff" user list --json "$@" >"$results_dir/users.json"
+}
+
 start_skiff() {
 	build_skiff
 	local i aws=""
@@ -159,12 +253,22 @@ start_skiff() {
 		export SKIFF_DYNAMODB_TABLE="${SKIFF_DYNAMODB_TABLE:-skiff-conformance-$(random_suffix)}"
 		log "aws backend: bucket $SKIFF_S3_BUCKET, table $SKIFF_DYNAMODB_TABLE" \
 			"(S3 ${AWS_ENDPOINT_URL_S3:-<AWS default>}, DynamoDB ${AWS_ENDPOINT_URL_DYNAMODB:-<AWS default>})"
+		if [[ -n "$auth" && -z "$has_key_flag" ]]; then
+			serve_args+=(--token-key-file "$work/token.key")
+		fi
 	fi
-	local attempt port
+	mkdir -p "$work/data"
+	if [[ -n "$auth" && -z "$aws" ]]; then
+		# Into the store before the server opens it (bbolt: one process).
+		create_users --data "$work/data"
+	fi
+	# Ready: 200 on GET /v2/, or with --auth the 401 of an anonymous caller.
+	local ready=200
+	[[ -z "$auth" ]] || ready=401
+	local attempt port status
 	for attempt in 1 2 3 4 5; do
 		port=$((20000 + RANDOM % 40000))
 		port_free "$port" || continue
-		mkdir -p "$work/data"
 		log "skiff serve --addr 127.0.0.1:$port --data $work/data ${serve_args[*]}"
 		"$work/skiff" serve --addr "127.0.0.1:$port" --data "$work/data" "${serve_args[@]}" \
 			>"$results_dir/server.log" 2>&1 &
@@ -173,15 +277,29 @@ start_skiff() {
 			if ! kill -0 "$server_pid" 2>/dev/null; then
 				break
 			fi
-			if [[ "$(http_status 127.0.0.1 "$port" /v2/)" == 200 ]]; then
+			status="$(http_status 127.0.0.1 "$port" /v2/)"
+			if [[ -n "$auth" && "$status" == 200 ]]; then
+				log "ERROR: skiff serve ${serve_args[*]} answered 200 to an anonymous GET /v2/: authentication is not on"
+				return 1
+			fi
+			if [[ "$status" == "$ready" ]]; then
 				registry="127.0.0.1:$port"
 				log "skiff serving on $registry (pid $server_pid, log $results_dir/server.log)"
+				if [[ -n "$auth" ]]; then
+					[[ -z "$aws" ]] || create_users --table "$SKIFF_DYNAMODB_TABLE"
+					status="$(http_status 127.0.0.1 "$port" /v2/ "$auth_user:$auth_pass")"
+					if [[ "$status" != 200 ]]; then
+						log "ERROR: GET /v2/ with $auth_user's Basic credentials answered $status, want 200"
+						return 1
+					fi
+					log "[$label] anonymous GET /v2/: 401; as $auth_user: 200"
+				fi
 				return 0
 			fi
 			sleep 0.1
 		done
 		if kill -0 "$server_pid" 2>/dev/null; then
-			log "ERROR: skiff did not answer 200 on /v2/ within 30s; server log:"
+			log "ERROR: skiff did not answer $ready on /v2/ within 30s; server log:"
 			tail -n 50 "$results_dir/server.log" >&2 || true
 			return 1
 		fi
@@ -194,6 +312,9 @@ start_skiff() {
 	return 1
 }
 
+export OCI_REPO1="${OCI_REPO1:-conformance/one}"
+export OCI_REPO2="${OCI_REPO2:-conformance/two}"
+
 if [[ $# -eq 1 ]]; then
 	registry="$1"
 else
@@ -202,8 +323,9 @@ fi
 
 export OCI_REGISTRY="$registry"
 export OCI_TLS="${OCI_TLS:-disabled}"
-export OCI_REPO1="${OCI_REPO1:-conformance/one}"
-export OCI_REPO2="${OCI_REPO2:-conformance/two}"
+if [[ -n "$auth" ]]; then
+	export OCI_USERNAME="$auth_user" OCI_PASSWORD="$auth_pass"
+fi
 export OCI_API_BLOBS_DIGEST_HEADER="${OCI_API_BLOBS_DIGEST_HEADER:-true}"
 export OCI_API_BLOBS_UPLOAD_CANCEL="${OCI_API_BLOBS_UPLOAD_CANCEL:-true}"
 export OCI_API_MANIFESTS_DIGEST_HEADER="${OCI_API_MANIFESTS_DIGEST_HEADER:-true}"
@@ -229,13 +351,16 @@ if [[ ${#policy_args[@]} -gt 0 ]]; then
 		fi
 	done
 	build_skiff
-	log "[$label] skiff policy set ${policy_args[*]} --registry=http://$registry"
-	if ! "$work/skiff" policy set "${policy_args[@]}" --registry="http://$registry" >"$results_dir/policy-set.txt" 2>&1; then
+	# With --auth, as the admin create_users made (the env reaches only skiff).
+	policy_env=()
+	[[ -z "$admin_pass" ]] || policy_env=(SKIFF_USERNAME="$admin_user" SKIFF_PASSWORD="$admin_pass")
+	log "[$label] skiff policy set ${policy_args[*]} --registry=http://$registry${admin_pass:+ (as $admin_user)}"
+	if ! env "${policy_env[@]}" "$work/skiff" policy set "${policy_args[@]}" --registry="http://$registry" >"$results_dir/policy-set.txt" 2>&1; then
 		log "ERROR: skiff policy set failed:"
 		cat "$results_dir/policy-set.txt" >&2
 		exit 1
 	fi
-	"$work/skiff" policy get "$prefix" --json --registry="http://$registry" >"$results_dir/policy.json"
+	env "${policy_env[@]}" "$work/skiff" policy get "$prefix" --json --registry="http://$registry" >"$results_dir/policy.json"
 	sed "s/^/conformance.sh: [$label]   /" "$results_dir/policy-set.txt" >&2
 fi
 
@@ -255,6 +380,7 @@ min_tests="${CONFORMANCE_MIN_TESTS:-$default_min}"
 
 log "[$label] running $conformance_bin against $registry (results in $results_dir)"
 env | grep -E '^OCI_(API|DATA)_' | sort | sed "s/^/conformance.sh: [$label]   /" >&2 || true
+[[ -z "${OCI_USERNAME:-}" ]] || log "[$label]   OCI_USERNAME=$OCI_USERNAME (and OCI_PASSWORD)"
 set +e
 "$conformance_bin" >"$results_dir/conformance.log" 2>&1
 suite_rc=$?
@@ -273,6 +399,10 @@ if [[ -n "$expect_fail" ]]; then
 	# The server's side of each refusal, when this script started the server.
 	[[ -z "$server_pid" ]] || junitsum_args+=(-server-log "$results_dir/server.log")
 	log "[$label] expected-failures mode: failures must all match $expect_fail and be refused with MANIFEST_BLOB_UNKNOWN"
+fi
+if [[ -n "$expect_skip" ]]; then
+	junitsum_args+=(-expect-skip "$expect_skip")
+	log "[$label] expected-skips mode: some test must be skipped, and every skip match $expect_skip"
 fi
 set +e
 "$work/junitsum" "${junitsum_args[@]}" "$results_dir/junit.xml" | sed "s/^/[$label] /" | tee "$results_dir/summary.full"

@@ -24,6 +24,17 @@
 //
 // The first line then ends with "as expected (...)" or "NOT as expected
 // (...)"; the failed tests are listed as XFAIL (expected) or FAIL.
+//
+// Skipped tests are listed as SKIP with the suite's reason. Expected-skips
+// mode (-expect-skip REGEXP) makes skips part of the verdict, for a run where
+// a skip is the registry's deliberate answer (e.g. the anonymous blob mount
+// an authenticated registry refuses, which the suite reports as a skip when
+// the registry falls back to an upload): it passes only when at least one
+// test was skipped and every skipped test matches REGEXP, which is matched
+// against "<test name>: <first line of the suite's reason>", so it can pin
+// the reason as well as the test. The first
+// line then also says "skips as expected (...)" or "skips NOT as expected
+// (...)".
 package main
 
 import (
@@ -61,6 +72,7 @@ type testCase struct {
 	Status    string  `xml:"status,attr"`
 	Failure   *result `xml:"failure"`
 	Error     *result `xml:"error"`
+	Skipped   *result `xml:"skipped"`
 	SystemOut string  `xml:"system-out"`
 	SystemErr string  `xml:"system-err"`
 }
@@ -77,18 +89,20 @@ type options struct {
 	expectFail *regexp.Regexp // nil: normal mode
 	expectCode string
 	serverLog  string
+	expectSkip *regexp.Regexp // nil: skips are not part of the verdict
 }
 
 func main() {
 	var o options
-	var expect string
+	var expect, expectSkip string
 	flag.IntVar(&o.minTests, "min", 1, "fail when the suite reports fewer tests than this")
 	flag.IntVar(&o.maxList, "list", 400, "list at most this many failed tests")
 	flag.StringVar(&expect, "expect-fail", "", "expected-failures mode: pass only when every failed test's name matches this regexp (see the package doc)")
 	flag.StringVar(&o.expectCode, "expect-code", "MANIFEST_BLOB_UNKNOWN", "with -expect-fail: the error code every refused manifest PUT of the expected tests must carry")
 	flag.StringVar(&o.serverLog, "server-log", "", "with -expect-fail: skiff's JSON request log, to check the refusals on the server side too")
+	flag.StringVar(&expectSkip, "expect-skip", "", "expected-skips mode: pass only when some test was skipped and every skipped test matches this regexp (matched against \"NAME: REASON\")")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: junitsum [-min N] [-list N] [-expect-fail REGEXP [-expect-code CODE] [-server-log FILE]] junit.xml\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: junitsum [-min N] [-list N] [-expect-fail REGEXP [-expect-code CODE] [-server-log FILE]] [-expect-skip REGEXP] junit.xml\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -106,6 +120,14 @@ func main() {
 	} else if o.serverLog != "" {
 		fmt.Fprintf(os.Stderr, "junitsum: -server-log needs -expect-fail\n")
 		os.Exit(2)
+	}
+	if expectSkip != "" {
+		re, err := regexp.Compile(expectSkip)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "junitsum: -expect-skip: %v\n", err)
+			os.Exit(2)
+		}
+		o.expectSkip = re
 	}
 	code, err := run(os.Stdout, flag.Arg(0), o)
 	if err != nil {
@@ -129,6 +151,13 @@ func run(w io.Writer, path string, o options) (int, error) {
 
 	code := 0
 	var verdict *expectation
+	skipNote, skipsOK := "", true
+	if o.expectSkip != nil {
+		skipNote, skipsOK = checkSkips(ts, o.expectSkip)
+		if !skipsOK {
+			code = 1
+		}
+	}
 	if o.expectFail != nil {
 		v, err := checkExpected(ts, o)
 		if err != nil {
@@ -136,13 +165,13 @@ func run(w io.Writer, path string, o options) (int, error) {
 		}
 		verdict = &v
 		if len(v.problems) == 0 {
-			fmt.Fprintf(w, "%s: as expected (%s)\n", counts, v.summary)
+			fmt.Fprintf(w, "%s: as expected (%s)%s\n", counts, v.summary, prefixed("; ", skipNote))
 		} else {
-			fmt.Fprintf(w, "%s: NOT as expected (%s)\n", counts, strings.Join(v.problems, "; "))
+			fmt.Fprintf(w, "%s: NOT as expected (%s)%s\n", counts, strings.Join(v.problems, "; "), prefixed("; ", skipNote))
 			code = 1
 		}
 	} else {
-		fmt.Fprintln(w, counts)
+		fmt.Fprintf(w, "%s%s\n", counts, prefixed(": ", skipNote))
 		if failed > 0 {
 			code = 1
 		}
@@ -176,6 +205,21 @@ func run(w io.Writer, path string, o options) (int, error) {
 	if verdict != nil {
 		for _, d := range verdict.details {
 			fmt.Fprintln(w, d)
+		}
+	}
+	// Skipped tests with the suite's reason: a skip hides a test as well as
+	// a failure would, so each one is shown.
+	for _, s := range ts.Suites {
+		for _, c := range s.Cases {
+			if !c.skipped() {
+				continue
+			}
+			first, _, _ := strings.Cut(c.message(), "\n")
+			mark := "SKIP"
+			if o.expectSkip != nil && !o.expectSkip.MatchString(c.skipKey()) {
+				mark = "SKIP (unexpected)"
+			}
+			fmt.Fprintf(w, "%s %s\n    %s\n", mark, c.Name, truncate(first, 300))
 		}
 	}
 
@@ -401,6 +445,46 @@ func checkServerLog(path, code string, refused map[string]exchange) (problems, d
 		details = append(details, "server log: other manifest PUTs refused (the suite's own negative tests, passing): "+strings.Join(parts, ", "))
 	}
 	return problems, details, nil
+}
+
+// checkSkips is the expected-skips verdict: a note for the first line and
+// whether it holds.
+func checkSkips(ts testSuites, re *regexp.Regexp) (string, bool) {
+	var matching, other int
+	for _, s := range ts.Suites {
+		for _, c := range s.Cases {
+			if !c.skipped() {
+				continue
+			}
+			if re.MatchString(c.skipKey()) {
+				matching++
+			} else {
+				other++
+			}
+		}
+	}
+	switch {
+	case matching+other == 0:
+		return fmt.Sprintf("skips NOT as expected (no test was skipped; tests matching /%s/ were expected to be)", re), false
+	case other > 0:
+		return fmt.Sprintf("skips NOT as expected (%d of %d skipped tests do not match /%s/)", other, matching+other, re), false
+	}
+	return fmt.Sprintf("skips as expected (%d, all matching /%s/)", matching, re), true
+}
+
+func prefixed(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
+}
+
+func (c testCase) skipped() bool { return c.Status == "skipped" || c.Skipped != nil }
+
+// skipKey is what -expect-skip matches: the name and the reason's first line.
+func (c testCase) skipKey() string {
+	first, _, _ := strings.Cut(c.message(), "\n")
+	return c.Name + ": " + first
 }
 
 func (c testCase) failed() bool {

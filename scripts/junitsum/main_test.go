@@ -136,3 +136,41 @@ func TestExpectedFailures(t *testing.T) {
 		})
 	}
 }
+
+func TestExpectedSkips(t *testing.T) {
+	// The helper's cases all have the reason "msg".
+	re := regexp.MustCompile("mount anonymous/.*: msg$")
+	for _, tc := range []struct {
+		name  string
+		cases [][3]string
+		o     options
+		want  int
+		text  string
+	}{
+		{"as expected", [][3]string{{"T/mount anonymous/m", "skipped", ""}, {"T/other", "passed", ""}},
+			options{}, 0, "skips as expected (1, all matching /mount anonymous/.*: msg$/)"},
+		{"nothing skipped", [][3]string{{"T/mount anonymous/m", "passed", ""}},
+			options{}, 1, "skips NOT as expected (no test was skipped"},
+		{"another skip", [][3]string{{"T/mount anonymous/m", "skipped", ""}, {"T/other", "skipped", ""}},
+			options{}, 1, "skips NOT as expected (1 of 2 skipped tests do not match"},
+		{"a failure still fails", [][3]string{{"T/mount anonymous/m", "skipped", ""}, {"T/other", "failure", ""}},
+			options{}, 1, "1 failed, 0 skipped: skips as expected"}, // the helper always writes skipped="0"
+		{"with expected failures", [][3]string{{"T/mount anonymous/m", "skipped", ""}, {"T/sparse/pull", "failure", exchangeDump("PUT", "http://r/v2/c/one/manifests/x", 400, "id1", blobUnknown)}},
+			options{expectFail: regexp.MustCompile("/sparse/"), expectCode: "MANIFEST_BLOB_UNKNOWN"}, 0, "as expected (1 failures, all matching /sparse/; 1 manifest PUTs refused, all 400 MANIFEST_BLOB_UNKNOWN in the responses); skips as expected (1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.minTests, o.maxList, o.expectSkip = 1, 10, re
+			code, out := runSum(t, junit(t, tc.cases...), o)
+			first, _, _ := strings.Cut(out, "\n")
+			if code != tc.want || !strings.Contains(first, tc.text) {
+				t.Errorf("code %d (want %d), first line lacks %q; output:\n%s", code, tc.want, tc.text, out)
+			}
+			for _, c := range tc.cases {
+				if c[1] == "skipped" && !strings.Contains(out, "SKIP") {
+					t.Errorf("skipped test %s not listed:\n%s", c[0], out)
+				}
+			}
+		})
+	}
+}

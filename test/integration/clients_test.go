@@ -5,78 +5,103 @@ import (
 	"testing"
 )
 
-// regClient drives one registry client through the three operations the
-// round-trip test needs. Refs are HOST/repo:tag; layouts are OCI layout dirs.
+// regClient drives one registry client through the operations the
+// round-trip and login tests need. Refs are HOST/repo:tag; layouts are OCI
+// layout dirs. Each operation is its command's arguments, so a test can run
+// it expecting success (push, copy, pull, login) or a refusal (tryPush, ...).
 type regClient struct {
 	name  string
-	tools []string
+	tool  string
 	setup func(tb *toolbox, host string)
-	push  func(tb *toolbox, layoutDir, tag, dst string)
-	copy  func(tb *toolbox, src, dst string)
-	pull  func(tb *toolbox, src, layoutDir, tag string)
+	// login logs in to host as user, the password on stdin.
+	loginArgs func(host, user string) []string
+	pushArgs  func(layoutDir, tag, dst string) []string
+	copyArgs  func(src, dst string) []string
+	pullArgs  func(src, layoutDir, tag string) []string
 }
 
 var regClients = []regClient{
 	{
-		name:  "skopeo",
-		tools: []string{"skopeo"},
+		name: "skopeo",
+		tool: "skopeo",
+		loginArgs: func(host, user string) []string {
+			return []string{"login", "--tls-verify=false", "-u", user, "--password-stdin", host}
+		},
 		// --multi-arch all copies every child of an index (the default picks
 		// one platform); --preserve-digests fails rather than rewrite anything.
-		push: func(tb *toolbox, dir, tag, dst string) {
-			tb.skopeo("copy", "--multi-arch", "all", "--preserve-digests", "--dest-tls-verify=false",
-				"oci:"+dir+":"+tag, "docker://"+dst)
+		pushArgs: func(dir, tag, dst string) []string {
+			return []string{"copy", "--multi-arch", "all", "--preserve-digests", "--dest-tls-verify=false",
+				"oci:" + dir + ":" + tag, "docker://" + dst}
 		},
-		copy: func(tb *toolbox, src, dst string) {
-			tb.skopeo("copy", "--multi-arch", "all", "--preserve-digests", "--src-tls-verify=false",
-				"--dest-tls-verify=false", "docker://"+src, "docker://"+dst)
+		copyArgs: func(src, dst string) []string {
+			return []string{"copy", "--multi-arch", "all", "--preserve-digests", "--src-tls-verify=false",
+				"--dest-tls-verify=false", "docker://" + src, "docker://" + dst}
 		},
-		pull: func(tb *toolbox, src, dir, tag string) {
-			tb.skopeo("copy", "--multi-arch", "all", "--preserve-digests", "--src-tls-verify=false",
-				"docker://"+src, "oci:"+dir+":"+tag)
+		pullArgs: func(src, dir, tag string) []string {
+			return []string{"copy", "--multi-arch", "all", "--preserve-digests", "--src-tls-verify=false",
+				"docker://" + src, "oci:" + dir + ":" + tag}
 		},
 	},
 	{
 		name:  "regctl",
-		tools: []string{"regctl"},
+		tool:  "regctl",
 		setup: func(tb *toolbox, host string) { tb.regctlPlainHTTP(host) },
-		push: func(tb *toolbox, dir, tag, dst string) {
-			tb.run("regctl", "image", "copy", "ocidir://"+dir+":"+tag, dst)
+		loginArgs: func(host, user string) []string {
+			return []string{"registry", "login", host, "-u", user, "--pass-stdin"}
 		},
-		copy: func(tb *toolbox, src, dst string) {
-			tb.run("regctl", "image", "copy", src, dst)
+		pushArgs: func(dir, tag, dst string) []string {
+			return []string{"image", "copy", "ocidir://" + dir + ":" + tag, dst}
 		},
-		pull: func(tb *toolbox, src, dir, tag string) {
-			tb.run("regctl", "image", "copy", src, "ocidir://"+dir+":"+tag)
+		copyArgs: func(src, dst string) []string { return []string{"image", "copy", src, dst} },
+		pullArgs: func(src, dir, tag string) []string {
+			return []string{"image", "copy", src, "ocidir://" + dir + ":" + tag}
 		},
 	},
 	{
-		name:  "crane",
-		tools: []string{"crane"},
+		name: "crane",
+		tool: "crane",
+		loginArgs: func(host, user string) []string {
+			return []string{"auth", "login", host, "-u", user, "--password-stdin"}
+		},
 		// crane push reads a directory as an OCI layout and pushes its single
 		// entry (an image, or an index with all its children).
-		push: func(tb *toolbox, dir, _, dst string) {
-			tb.run("crane", "push", "--insecure", dir, dst)
-		},
-		copy: func(tb *toolbox, src, dst string) {
-			tb.run("crane", "copy", "--insecure", src, dst)
-		},
-		pull: func(tb *toolbox, src, dir, _ string) {
-			tb.run("crane", "pull", "--insecure", "--format=oci", src, dir)
+		pushArgs: func(dir, _, dst string) []string { return []string{"push", "--insecure", dir, dst} },
+		copyArgs: func(src, dst string) []string { return []string{"copy", "--insecure", src, dst} },
+		pullArgs: func(src, dir, _ string) []string {
+			return []string{"pull", "--insecure", "--format=oci", src, dir}
 		},
 	},
 	{
-		name:  "oras",
-		tools: []string{"oras"},
-		push: func(tb *toolbox, dir, tag, dst string) {
-			tb.run("oras", "cp", "--no-tty", "--to-plain-http", "--from-oci-layout", dir+":"+tag, dst)
+		name: "oras",
+		tool: "oras",
+		loginArgs: func(host, user string) []string {
+			return []string{"login", "--plain-http", "-u", user, "--password-stdin", host}
 		},
-		copy: func(tb *toolbox, src, dst string) {
-			tb.run("oras", "cp", "--no-tty", "--from-plain-http", "--to-plain-http", src, dst)
+		pushArgs: func(dir, tag, dst string) []string {
+			return []string{"cp", "--no-tty", "--to-plain-http", "--from-oci-layout", dir + ":" + tag, dst}
 		},
-		pull: func(tb *toolbox, src, dir, tag string) {
-			tb.run("oras", "cp", "--no-tty", "--from-plain-http", "--to-oci-layout", src, dir+":"+tag)
+		copyArgs: func(src, dst string) []string {
+			return []string{"cp", "--no-tty", "--from-plain-http", "--to-plain-http", src, dst}
+		},
+		pullArgs: func(src, dir, tag string) []string {
+			return []string{"cp", "--no-tty", "--from-plain-http", "--to-oci-layout", src, dir + ":" + tag}
 		},
 	},
+}
+
+func (c regClient) push(tb *toolbox, dir, tag, dst string) {
+	tb.t.Helper()
+	tb.run(c.tool, c.pushArgs(dir, tag, dst)...)
+}
+
+func (c regClient) copy(tb *toolbox, src, dst string) {
+	tb.t.Helper()
+	tb.run(c.tool, c.copyArgs(src, dst)...)
+}
+
+func (c regClient) pull(tb *toolbox, src, dir, tag string) {
+	tb.t.Helper()
+	tb.run(c.tool, c.pullArgs(src, dir, tag)...)
 }
 
 // TestClientRoundTrip pushes a three-layer image and a three-platform index
@@ -98,7 +123,7 @@ func TestClientRoundTrip(t *testing.T) {
 			}
 			for _, item := range items {
 				t.Run(item.kind, func(t *testing.T) {
-					tb := newToolbox(t, client.tools...)
+					tb := newToolbox(t, client.tool)
 					if client.setup != nil {
 						client.setup(tb, reg.host)
 					}

@@ -13,6 +13,14 @@
 // its own server on a free loopback port with a fresh data directory (or
 // bucket and table) and prints the server's log when it fails.
 //
+// TestClientLogin (auth_test.go) starts `skiff serve --auth` through
+// startAuthRegistry, which creates users with `skiff user add ...
+// --password-stdin` and `skiff user grant` (--data before the server starts;
+// --table on aws, once the server has created the table) and gives the
+// server a random --token-key-file, with which the harness signs the tokens
+// of its own checks. Each client logs in with its own login command, the
+// password on stdin, in its isolated HOME.
+//
 // Client tools are looked up in <repo>/.tools/bin (see scripts/tools.sh), then
 // in PATH. A missing tool skips the tests that need it, loudly, unless
 // SKIFF_REQUIRE_TOOLS=1 (set by `make test`), which turns the skip into a

@@ -482,10 +482,9 @@ func expectFailureRE(t *testing.T, what, output string, err error, re *regexp.Re
 	}
 }
 
-// execSkopeo is skopeo with the isolation flags of tb.skopeo, without
-// failing the test.
+// execSkopeo is skopeo (with the isolation flags of every skopeo command of
+// a toolbox), without failing the test.
 func (tb *toolbox) execSkopeo(args ...string) (stdout, stderr string, err error) {
 	tb.t.Helper()
-	global := []string{"--insecure-policy", "--registries.d", filepath.Join(tb.dir, "home", "registries.d")}
-	return tb.exec("skopeo", append(global, args...)...)
+	return tb.exec("skopeo", args...)
 }

@@ -81,7 +81,7 @@ func acceptManifests() http.Header {
 func (c *content) verifyRemote(t *testing.T, reg *registry, repo, ref string) {
 	t.Helper()
 	root := c.objects[c.root.Digest]
-	resp := send(t, http.MethodGet, reg.url("/v2/"+repo+"/manifests/"+ref), acceptManifests(), nil)
+	resp := send(t, http.MethodGet, reg.url("/v2/"+repo+"/manifests/"+ref), reg.authed(acceptManifests(), repo), nil)
 	if resp.status != http.StatusOK {
 		t.Errorf("GET %s:%s: want 200, got %s", repo, ref, resp)
 	} else {
@@ -104,13 +104,13 @@ func (c *content) verifyRemote(t *testing.T, reg *registry, repo, ref string) {
 			kind, header = "manifests", acceptManifests()
 		}
 		u := reg.url("/v2/" + repo + "/" + kind + "/" + d.String())
-		head := send(t, http.MethodHead, u, header, nil)
+		head := send(t, http.MethodHead, u, reg.authed(header, repo), nil)
 		if head.status != http.StatusOK {
 			t.Errorf("HEAD %s %s@%s: want 200, got %s", o.desc.MediaType, repo, d, head)
 		} else if cl := head.header.Get("Content-Length"); cl != strconv.FormatInt(o.desc.Size, 10) {
 			t.Errorf("HEAD %s %s@%s: Content-Length %q, want %d", o.desc.MediaType, repo, d, cl, o.desc.Size)
 		}
-		get := send(t, http.MethodGet, u, header, nil)
+		get := send(t, http.MethodGet, u, reg.authed(header, repo), nil)
 		switch {
 		case get.status != http.StatusOK:
 			t.Errorf("GET %s %s@%s: want 200, got %s", o.desc.MediaType, repo, d, get)
@@ -124,7 +124,7 @@ func (c *content) verifyRemote(t *testing.T, reg *registry, repo, ref string) {
 // readManifest fetches and decodes a manifest or index.
 func readManifest(t *testing.T, reg *registry, repo, ref string) (manifest, apiResponse) {
 	t.Helper()
-	resp := send(t, http.MethodGet, reg.url("/v2/"+repo+"/manifests/"+ref), acceptManifests(), nil)
+	resp := send(t, http.MethodGet, reg.url("/v2/"+repo+"/manifests/"+ref), reg.authed(acceptManifests(), repo), nil)
 	if resp.status != http.StatusOK {
 		t.Fatalf("GET %s:%s: want 200, got %s", repo, ref, resp)
 	}

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skiff-registry/skiff/internal/auth"
 )
 
 const (
@@ -47,6 +49,12 @@ type registry struct {
 	bin  string
 	argv []string
 	log  *logBuffer
+	// auth: skiff runs with --auth (startAuthRegistry); readiness is then
+	// the 401 an anonymous GET /v2/ gets, and the harness's own requests
+	// (verifyRemote, readManifest) carry the admin's tokens (authed).
+	auth                bool
+	adminUser, adminPwd string
+	issuer              *auth.Issuer // signs the harness's tokens (authed)
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -79,6 +87,146 @@ func startRegistry(t *testing.T, extra ...string) *registry {
 	}
 	r.cleanupAndStart()
 	return r
+}
+
+// authUser is a user startAuthRegistry creates before the test runs.
+type authUser struct {
+	name, password string
+	admin          bool
+	grants         []authGrant
+}
+
+// authGrant gives actions ("pull,push") on the repositories under prefix.
+type authGrant struct{ prefix, actions string }
+
+// newPassword returns a random 32-character password.
+func newPassword() string { return randomName() + randomName() + randomName()[:8] }
+
+// startAuthRegistry starts `skiff serve --auth` (plus extra flags) with a
+// fresh store holding users and a harness admin (it-admin; its Basic
+// credentials must open GET /v2/ once the server is up, and the harness's
+// own requests carry tokens in its name, see authed). The users are created with
+// `skiff user add NAME --password-stdin [--admin]` and `skiff user grant
+// NAME PREFIX --actions=...`: on the embedded backend with --data before the
+// server starts (bbolt: one process at a time), on aws with --table once the
+// server has created the table (users are read from the table on each
+// login). The token signing key is a random one in a file of the test's
+// temp dir (--token-key-file), so the harness can sign its own tokens.
+// Skipped with SKIFF_IT_DISTRIBUTION: the harness configures no
+// authentication for distribution.
+func startAuthRegistry(t *testing.T, users []authUser, extra ...string) *registry {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: skipped in -short mode")
+	}
+	if serverKind == flavourDistribution {
+		t.Skip("authentication test: skiff only (SKIFF_IT_DISTRIBUTION is set)")
+	}
+	r := &registry{
+		t:         t,
+		host:      net.JoinHostPort("127.0.0.1", freePort(t)),
+		dataDir:   t.TempDir(),
+		log:       &logBuffer{},
+		auth:      true,
+		adminUser: "it-admin",
+		adminPwd:  newPassword(),
+	}
+	users = append([]authUser{{name: r.adminUser, password: r.adminPwd, admin: true}}, users...)
+	key := []byte(newPassword() + newPassword())
+	keyFile := filepath.Join(t.TempDir(), "token.key")
+	if err := os.WriteFile(keyFile, append(key, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := auth.NewIssuer(key, "skiff", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.issuer = issuer
+	r.extra = append([]string{"--auth", "--token-key-file", keyFile}, extra...)
+	if backend == backendAWS {
+		suffix := randomName()
+		r.bucket, r.table = "skiff-it-"+suffix, "skiff-it-"+suffix
+	} else {
+		r.addUsers(users, "--data", r.dataDir)
+	}
+	r.cleanupAndStart()
+	if backend == backendAWS {
+		r.addUsers(users, "--table", r.table)
+	}
+	// Authentication is on: anonymous callers get the challenge, the
+	// harness admin gets in.
+	if resp := send(t, http.MethodGet, r.url("/v2/"), nil, nil); resp.status != http.StatusUnauthorized ||
+		!strings.HasPrefix(resp.header.Get("WWW-Authenticate"), "Bearer ") {
+		t.Fatalf("skiff serve --auth: anonymous GET /v2/: want 401 with a Bearer challenge, got %s", resp)
+	}
+	if resp := send(t, http.MethodGet, r.url("/v2/"), r.basicAdmin(), nil); resp.status != http.StatusOK {
+		t.Fatalf("skiff serve --auth: GET /v2/ as %s: want 200, got %s", r.adminUser, resp)
+	}
+	return r
+}
+
+// addUsers creates users with `skiff user` on a store (--data DIR or --table
+// NAME). The commands go to the server log; a password never does.
+func (r *registry) addUsers(users []authUser, store ...string) {
+	r.t.Helper()
+	for _, u := range users {
+		add := []string{"user", "add", u.name, "--password-stdin"}
+		if u.admin {
+			add = append(add, "--admin")
+		}
+		r.skiffCommand(u.password+"\n", append(add, store...)...)
+		for _, g := range u.grants {
+			r.skiffCommand("", append([]string{"user", "grant", u.name, g.prefix, "--actions=" + g.actions}, store...)...)
+		}
+	}
+}
+
+// skiffCommand runs the skiff binary (a CLI command) with the server's
+// environment, failing the test on an error.
+func (r *registry) skiffCommand(stdin string, args ...string) string {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, serverBin, args...)
+	cmd.Env = r.env()
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	fmt.Fprintf(r.log, "=== harness: skiff %s\n", strings.Join(args, " "))
+	if err := cmd.Run(); err != nil {
+		r.t.Fatalf("skiff %s: %v\n%s", strings.Join(args, " "), err, indent(out.String()))
+	}
+	return out.String()
+}
+
+// authed returns h (a new header when h is nil) with a bearer token for
+// pulling repo, on a registry with authentication; otherwise h itself. The
+// harness signs the token itself with the server's key (--token-key-file):
+// the token endpoint's bcrypt check would cost a race-built server most of a
+// second per token, and the clients under test go through it anyway.
+func (r *registry) authed(h http.Header, repo string) http.Header {
+	r.t.Helper()
+	if r.issuer == nil {
+		return h
+	}
+	out := http.Header{}
+	for k, v := range h {
+		out[k] = v
+	}
+	tok, _, _, err := r.issuer.Issue(r.adminUser, []auth.Scope{{Type: auth.TypeRepository, Name: repo, Actions: []string{auth.ActionPull}}})
+	if err != nil {
+		r.t.Fatalf("harness: sign a token for %s: %v", repo, err)
+	}
+	out.Set("Authorization", "Bearer "+tok)
+	return out
+}
+
+// basicAdmin is a header with the harness admin's Basic credentials.
+func (r *registry) basicAdmin() http.Header {
+	h := http.Header{}
+	req := http.Request{Header: h}
+	req.SetBasicAuth(r.adminUser, r.adminPwd)
+	return h
 }
 
 // startUpstream starts CNCF distribution (the `registry` tool of
@@ -229,7 +377,7 @@ func (r *registry) start() {
 		case <-exited:
 			r.t.Fatalf("server exited before answering GET /v2/; log:\n%s", r.log.tail(logTailLines))
 		case <-ctx.Done():
-			r.t.Fatalf("server did not answer 200 on GET /v2/ within %s; log:\n%s", readyTimeout, r.log.tail(logTailLines))
+			r.t.Fatalf("server did not answer GET /v2/ (200, or 401 with --auth) within %s; log:\n%s", readyTimeout, r.log.tail(logTailLines))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -247,6 +395,10 @@ func (r *registry) ping(ctx context.Context) bool {
 		return false
 	}
 	resp.Body.Close()
+	if r.auth {
+		// Users may not exist yet (aws: created once the table is there).
+		return resp.StatusCode == http.StatusUnauthorized && strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ")
+	}
 	return resp.StatusCode == http.StatusOK
 }
 

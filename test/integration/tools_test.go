@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,15 +146,49 @@ func (tb *toolbox) runEnv(env []string, name string, args ...string) string {
 // execEnv is exec with extra environment variables for this command only.
 func (tb *toolbox) execEnv(env []string, name string, args ...string) (stdout, stderr string, err error) {
 	tb.t.Helper()
+	return tb.execFull(env, nil, name, args...)
+}
+
+// runStdin is run with stdin (a password, for a login).
+func (tb *toolbox) runStdin(stdin, name string, args ...string) string {
+	tb.t.Helper()
+	stdout, stderr, err := tb.execStdin(stdin, name, args...)
+	if err != nil {
+		tb.t.Fatalf("command failed: %s  (stdin: %d bytes)\nerror: %v\nstdout:\n%s\nstderr:\n%s",
+			commandLine(name, args), len(stdin), err, indent(stdout), indent(stderr))
+	}
+	return stdout
+}
+
+// execStdin is exec with stdin. The log line shows its size, never its text.
+func (tb *toolbox) execStdin(stdin, name string, args ...string) (stdout, stderr string, err error) {
+	tb.t.Helper()
+	return tb.execFull(nil, strings.NewReader(stdin), name, args...)
+}
+
+// skopeoGlobal are skopeo's isolation flags: no signature policy, no
+// registries.d lookups, so the host's /etc/containers files can't change the
+// outcome. Every skopeo command of a toolbox gets them.
+func (tb *toolbox) skopeoGlobal() []string {
+	return []string{"--insecure-policy", "--registries.d", filepath.Join(tb.dir, "home", "registries.d")}
+}
+
+func (tb *toolbox) execFull(env []string, stdin io.Reader, name string, args ...string) (stdout, stderr string, err error) {
+	tb.t.Helper()
 	path, ok := tb.paths[name]
 	if !ok {
 		tb.t.Fatalf("harness bug: tool %q was not requested in newToolbox", name)
 	}
+	argv := args
+	if name == "skopeo" {
+		argv = append(tb.skopeoGlobal(), args...)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, args...)
+	cmd := exec.CommandContext(ctx, path, argv...)
 	cmd.Dir = tb.dir
 	cmd.Env = append(append([]string{}, tb.env...), env...)
+	cmd.Stdin = stdin
 	var outBuf, errBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outBuf, &errBuf
 	start := time.Now()
@@ -165,7 +200,11 @@ func (tb *toolbox) execEnv(env []string, name string, args ...string) (stdout, s
 	if len(env) > 0 {
 		prefix = strings.Join(env, " ") + " "
 	}
-	tb.t.Logf("$ %s%s  (%s)", prefix, commandLine(name, args), time.Since(start).Round(time.Millisecond))
+	suffix := ""
+	if stdin != nil {
+		suffix = " < (stdin)"
+	}
+	tb.t.Logf("$ %s%s%s  (%s)", prefix, commandLine(name, argv), suffix, time.Since(start).Round(time.Millisecond))
 	return outBuf.String(), errBuf.String(), err
 }
 
@@ -188,12 +227,11 @@ func indent(s string) string {
 	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
 }
 
-// skopeo runs skopeo without a signature policy or registries.d lookups, so
-// the host's /etc/containers files can't change the outcome.
+// skopeo runs skopeo (with skopeoGlobal's isolation flags, as every skopeo
+// command of a toolbox).
 func (tb *toolbox) skopeo(args ...string) string {
 	tb.t.Helper()
-	global := []string{"--insecure-policy", "--registries.d", filepath.Join(tb.dir, "home", "registries.d")}
-	return tb.run("skopeo", append(global, args...)...)
+	return tb.run("skopeo", args...)
 }
 
 // regctlPlainHTTP tells regctl that host speaks plain HTTP, plus extra

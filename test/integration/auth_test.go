@@ -1,0 +1,242 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// authErrorRE matches how the clients report a refusal by the registry's
+// access control (401 with a challenge, 401 insufficient_scope, 403 DENIED).
+var authErrorRE = regexp.MustCompile(`(?i)unauthori[sz]ed|authentication required|denied|insufficient_scope|\b40[13]\b`)
+
+// TestClientLogin: each real client (skopeo, regctl, crane, oras) logs in to
+// `skiff serve --auth` with a user's password on stdin, its configuration
+// isolated in a temp HOME, and then works through the token flow:
+//
+//   - without logging in, the client's push is refused with an auth error
+//     and nothing lands; after the push below, its pull is refused too;
+//   - logged in as pusher (pull,push on login/), it pushes an image from an
+//     OCI layout, copies it to another repository and pulls the copy back,
+//     with every digest and byte unchanged (oras also pushes and pulls a
+//     file artifact with oras push / oras pull);
+//   - logged in as puller (pull on login/), it pulls the image, and its push
+//     into login/ is refused with an auth error and writes nothing.
+//
+// Every refusal is also checked in the server log: the refused repository
+// got 401/403 answers and no write request there succeeded.
+func TestClientLogin(t *testing.T) {
+	t.Parallel()
+	const kib = 1024
+	pusher := authUser{name: "pusher", password: newPassword(), grants: []authGrant{{"login/", "pull,push"}}}
+	puller := authUser{name: "puller", password: newPassword(), grants: []authGrant{{"login/", "pull"}}}
+	reg := startAuthRegistry(t, []authUser{pusher, puller})
+
+	for _, client := range regClients {
+		t.Run(client.name, func(t *testing.T) {
+			t.Parallel() // separate repositories and HOMEs
+			img := newImage(t, "login/"+client.name+"/image", threePlatforms[0], 200*kib, 100*kib)
+			layout := filepath.Join(t.TempDir(), "push")
+			img.writeLayout(t, layout, "v1")
+			repo := "login/" + client.name + "/image"
+			copyRepo := repo + "-copy"
+			ref := reg.host + "/" + repo + ":v1"
+			copyRef := reg.host + "/" + copyRepo + ":v1"
+
+			// newClient is the client in a fresh isolated HOME, set up for
+			// plain HTTP, and logged in as user when user is not nil.
+			newClient := func(t *testing.T, user *authUser) *toolbox {
+				tb := newToolbox(t, client.tool)
+				if client.setup != nil {
+					client.setup(tb, reg.host)
+				}
+				if user != nil {
+					out := tb.runStdin(user.password+"\n", client.tool, client.loginArgs(reg.host, user.name)...)
+					if strings.Contains(out, user.password) {
+						t.Errorf("%s login printed the password", client.name)
+					}
+				}
+				return tb
+			}
+
+			ok := t.Run("anonymous-push-refused", func(t *testing.T) {
+				tb := newClient(t, nil)
+				anonRepo := "login/" + client.name + "/anonymous"
+				stdout, stderr, err := tb.exec(client.tool, client.pushArgs(layout, "v1", reg.host+"/"+anonRepo+":v1")...)
+				expectAuthRefusal(t, client.name+" push without login", stdout+stderr, err)
+				expectAbsent(t, reg, anonRepo, "v1", img)
+				expectRefusedInLog(t, reg, anonRepo, "")
+			})
+			ok = ok && t.Run("pusher-push-copy-pull", func(t *testing.T) {
+				tb := newClient(t, &pusher)
+				client.push(tb, layout, "v1", ref)
+				img.verifyRemote(t, reg, repo, "v1")
+				if t.Failed() {
+					return
+				}
+				client.copy(tb, ref, copyRef)
+				img.verifyRemote(t, reg, copyRepo, "v1")
+				if t.Failed() {
+					return
+				}
+				pulled := filepath.Join(t.TempDir(), "pull")
+				client.pull(tb, copyRef, pulled, "v1")
+				img.verifyLayout(t, pulled)
+				if client.name == "oras" {
+					orasArtifact(t, reg, tb)
+				}
+			})
+			if !ok {
+				return // the rest needs the pushed image
+			}
+			t.Run("anonymous-pull-refused", func(t *testing.T) {
+				tb := newClient(t, nil)
+				stdout, stderr, err := tb.exec(client.tool, client.pullArgs(ref, filepath.Join(t.TempDir(), "pull"), "v1")...)
+				expectAuthRefusal(t, client.name+" pull without login", stdout+stderr, err)
+			})
+			t.Run("puller-pull-ok-push-refused", func(t *testing.T) {
+				tb := newClient(t, &puller)
+				pulled := filepath.Join(t.TempDir(), "pull")
+				client.pull(tb, ref, pulled, "v1")
+				img.verifyLayout(t, pulled)
+
+				denied := "login/" + client.name + "/denied"
+				stdout, stderr, err := tb.exec(client.tool, client.pushArgs(layout, "v1", reg.host+"/"+denied+":v1")...)
+				expectAuthRefusal(t, client.name+" push as the pull-only user", stdout+stderr, err)
+				expectAbsent(t, reg, denied, "v1", img)
+				expectRefusedInLog(t, reg, denied, puller.name)
+
+			})
+		})
+	}
+}
+
+// expectAuthRefusal checks that a client command failed with an auth error
+// (authErrorRE) and logs the line that says so.
+func expectAuthRefusal(t *testing.T, what, output string, err error) {
+	t.Helper()
+	expectFailureRE(t, what, output, err, authErrorRE)
+	for _, line := range strings.Split(output, "\n") {
+		if err != nil && authErrorRE.MatchString(line) {
+			t.Logf("%s refused as expected: %s", what, truncate(strings.TrimSpace(line), 300))
+			return
+		}
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// orasArtifact pushes a file as an artifact with `oras push` (tb is logged
+// in as a user who may push under login/), pulls it back with `oras pull`,
+// and checks the file, its digest in the manifest and the manifest digest
+// oras reported.
+func orasArtifact(t *testing.T, reg *registry, tb *toolbox) {
+	t.Helper()
+	data := randomBytes(newRand("login/oras/artifact"), 64*1024)
+	if err := os.WriteFile(filepath.Join(tb.dir, "payload.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo := "login/oras/artifact"
+	ref := reg.host + "/" + repo + ":v1"
+	out := tb.run("oras", "push", "--no-tty", "--plain-http", "--artifact-type", "application/vnd.skiff.test.artifact",
+		ref, "payload.bin:application/octet-stream")
+	m := regexp.MustCompile(`Digest: (sha256:[0-9a-f]{64})`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("oras push printed no manifest digest:\n%s", indent(out))
+	}
+	man, resp := readManifest(t, reg, repo, "v1")
+	if got := digest.FromBytes(resp.body); got.String() != m[1] {
+		t.Errorf("oras push reported manifest %s, the registry serves %s", m[1], got)
+	}
+	if len(man.Layers) != 1 || man.Layers[0].Digest != digest.FromBytes(data) || man.Layers[0].Size != int64(len(data)) {
+		raw, _ := json.Marshal(man.Layers)
+		t.Errorf("artifact layers %s, want one of %d bytes with digest %s", raw, len(data), digest.FromBytes(data))
+	}
+	outDir := filepath.Join(t.TempDir(), "oras-pull")
+	tb.run("oras", "pull", "--no-tty", "--plain-http", "-o", outDir, ref)
+	got, err := os.ReadFile(filepath.Join(outDir, "payload.bin"))
+	if err != nil {
+		t.Fatalf("oras pull: %v", err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("oras pull: payload.bin differs: %d bytes with digest %s, want %d bytes with digest %s",
+			len(got), digest.FromBytes(got), len(data), digest.FromBytes(data))
+	}
+}
+
+// expectAbsent checks, as the harness admin, that nothing of c landed in
+// repo: no tag, no manifest, no blob.
+func expectAbsent(t *testing.T, reg *registry, repo, tag string, c *content) {
+	t.Helper()
+	resp := send(t, http.MethodGet, reg.url("/v2/"+repo+"/tags/list"), reg.authed(nil, repo), nil)
+	var list struct {
+		Tags []string `json:"tags"`
+	}
+	switch {
+	case resp.status == http.StatusNotFound:
+	case resp.status == http.StatusOK && json.Unmarshal(resp.body, &list) == nil && len(list.Tags) == 0:
+	default:
+		t.Errorf("GET %s tags/list after a refused write: want no tags, got %s", repo, resp)
+	}
+	if resp := send(t, http.MethodHead, reg.url("/v2/"+repo+"/manifests/"+tag), reg.authed(acceptManifests(), repo), nil); resp.status != http.StatusNotFound {
+		t.Errorf("HEAD %s:%s after a refused write: want 404, got %s", repo, tag, resp)
+	}
+	for _, d := range c.digests() {
+		kind := "blobs"
+		if c.objects[d].isManifest {
+			kind = "manifests"
+		}
+		if resp := send(t, http.MethodHead, reg.url("/v2/"+repo+"/"+kind+"/"+d.String()), reg.authed(acceptManifests(), repo), nil); resp.status != http.StatusNotFound {
+			t.Errorf("HEAD %s %s@%s after a refused write: want 404, got %s", kind, repo, d, resp)
+		}
+	}
+}
+
+// expectRefusedInLog checks the server log for repo: at least one request
+// was refused (401 or 403), with user as the caller of some refused request
+// when user is not "" (anonymous callers are logged with an empty user, a
+// token's bearer with its name), and no write request (POST, PUT, PATCH,
+// DELETE) there succeeded.
+func expectRefusedInLog(t *testing.T, reg *registry, repo, user string) {
+	t.Helper()
+	var refused, byUser int
+	for _, line := range strings.Split(reg.log.String(), "\n") {
+		var l struct {
+			Msg    string `json:"msg"`
+			Method string `json:"method"`
+			Repo   string `json:"repo"`
+			User   string `json:"user"`
+			Status int    `json:"status"`
+		}
+		if json.Unmarshal([]byte(line), &l) != nil || l.Msg != "request" || l.Repo != repo {
+			continue
+		}
+		switch {
+		case l.Status == http.StatusUnauthorized || l.Status == http.StatusForbidden:
+			refused++
+			if l.User == user {
+				byUser++
+			}
+		case l.Status < 300 && l.Method != http.MethodGet && l.Method != http.MethodHead:
+			t.Errorf("server log: a %s on %s succeeded (%d, user %q) although it should have been refused:\n%s", l.Method, repo, l.Status, l.User, line)
+		}
+	}
+	if refused == 0 {
+		t.Errorf("server log: no request on %s was refused with 401 or 403", repo)
+	}
+	if user != "" && byUser == 0 {
+		t.Errorf("server log: no request on %s by %s was refused (%d refused requests by others)", repo, user, refused)
+	}
+}
