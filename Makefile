@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 # Fuzz targets run briefly by `make test`: package:target.
 FUZZ_TARGETS := ./pkg/oci:FuzzParseManifest ./pkg/oci:FuzzValidateRepository
 
-.PHONY: run build tools test test-standins test-summary vet fmt-check unit integration-aws fuzz \
+.PHONY: functions e2e-lambda synth infra-test run build tools test test-standins test-summary vet fmt-check unit integration-aws fuzz \
 	conformance-all conformance conformance-aws conformance-aws-redirect \
 	conformance-sparse conformance-sparse-strict conformance-aws-sparse conformance-aws-sparse-strict \
 	conformance-auth conformance-aws-auth \
@@ -43,8 +43,9 @@ tools: ## install pinned conformance, crane, regctl, oras, distribution (registr
 # stand-ins start once and are stopped whatever happens.
 test: tools vet fmt-check
 	scripts/with-standins.sh $(MAKE) --no-print-directory test-standins
+	$(MAKE) --no-print-directory infra-test
 
-test-standins: unit integration-aws fuzz conformance-all
+test-standins: unit integration-aws fuzz conformance-all e2e-lambda
 
 # The conformance runs of `make test` (target:label). conformance-all runs
 # every one even when an earlier one fails, prints the summary line of each,
@@ -186,8 +187,23 @@ conformance-aws-auth: tools
 	CONFORMANCE_LABEL=aws-auth $(AUTH_ENV) SKIFF_SERVE_ARGS="$(AWS_SERVE_ARGS) --auth" \
 		$(WITH_STANDINS) scripts/conformance.sh
 
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+bench: ## AWS requests and store operations per operation, write amplification, peak heap (both backends)
+	scripts/bench.sh
+
+functions: ## the three Lambda zips (provided.al2023, arm64) in build/functions/
+	scripts/functions.sh
+
+# The functions under the Lambda runtime interface emulator behind
+# tools/lambdafront (the stack's CloudFront routes), over the stand-ins:
+# origin-secret and body-limit checks, OCI conformance, real clients.
+e2e-lambda: tools
+	E2E_SKIP_TOOLS=1 scripts/e2e-lambda.sh
+
+synth: functions ## the CDK app's template in infra/cdk.out (real function zips)
+	$(MAKE) -C infra synth
+
+infra-test: ## the CDK app: vet, gofmt, template assertions, cdk-nag
+	$(MAKE) -C infra check
 
 clean:
 	rm -rf bin results
