@@ -89,3 +89,40 @@ func TestServeOperatorAPI(t *testing.T) {
 		t.Errorf("without --operator-api: %v", err)
 	}
 }
+
+// TestServeRefusesOpenAddressWithoutAuth: without authentication, skiff
+// serve listens on loopback only unless told --insecure-no-auth.
+func TestServeRefusesOpenAddressWithoutAuth(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"all interfaces", []string{"--addr", "0.0.0.0:0"}},
+		{"a LAN-style name", []string{"--addr", "registry.internal:0"}},
+		{"anonymous pull needs auth", []string{"--addr", "127.0.0.1:0", "--anonymous-pull", "public"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stderr bytes.Buffer
+			args := append([]string{"serve", "--data", t.TempDir()}, tc.args...)
+			err := run(context.Background(), args, func(string) string { return "" }, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+			if err == nil || !strings.Contains(err.Error(), "invalid configuration") {
+				t.Fatalf("got %v, want a refused configuration", err)
+			}
+		})
+	}
+	// With --insecure-no-auth the same address is accepted: the server
+	// starts, and stops when its context ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--data", t.TempDir(), "--addr", "0.0.0.0:0", "--insecure-no-auth"}, func(string) string { return "" }, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("--insecure-no-auth: %v", err)
+	}
+}
