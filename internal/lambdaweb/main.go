@@ -1,0 +1,40 @@
+package lambdaweb
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/skiff-registry/skiff/internal/backend"
+	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/httpapi"
+	"github.com/skiff-registry/skiff/internal/server"
+)
+
+// Main is the whole of a function's main: configuration from the
+// environment, stores, the server for group, the origin secret, all once
+// per cold start, then lambda.Start. The three functions differ only in
+// their route group.
+func Main(group httpapi.Group) {
+	start, ctx := time.Now(), context.Background()
+	cfg, err := config.FromEnv(os.Getenv)
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	must := func(what string, err error) {
+		if err != nil {
+			log.Error("init failed: "+what, "error", err)
+			os.Exit(1)
+		}
+	}
+	must("configuration", err)
+	stores, err := backend.Open(ctx, cfg)
+	must("open stores", err)
+	srv, err := server.New(ctx, cfg, stores, group, log)
+	must("assemble server", err)
+	origin, err := OriginSecret(ctx, cfg)
+	must("origin secret", err)
+	LogInit(ctx, log, start)
+	lambda.Start(Handler(srv.Handler, WithLogger(log), WithOrigin(origin)))
+}
