@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 # Fuzz targets run briefly by `make test`: package:target.
 FUZZ_TARGETS := ./pkg/oci:FuzzParseManifest ./pkg/oci:FuzzValidateRepository
 
-.PHONY: functions e2e-lambda synth infra-test run build tools test test-standins test-summary vet fmt-check unit integration-aws fuzz \
+.PHONY: functions e2e-lambda localstack-test synth infra-test run build tools test test-standins test-summary vet fmt-check unit integration-aws fuzz \
 	conformance-all conformance conformance-aws conformance-aws-redirect \
 	conformance-sparse conformance-sparse-strict conformance-aws-sparse conformance-aws-sparse-strict \
 	conformance-auth conformance-aws-auth \
@@ -198,6 +198,12 @@ functions: ## the three Lambda zips (provided.al2023, arm64) in build/functions/
 # origin-secret and body-limit checks, OCI conformance, real clients.
 e2e-lambda: tools
 	E2E_SKIP_TOOLS=1 scripts/e2e-lambda.sh
+
+# The stack deployed into LocalStack, end to end, with the same checks as
+# e2e-lambda (scripts/lambda-checks.sh). Needs a Docker engine, so neither
+# CI nor `make test` runs it: see localstack/README.md.
+localstack-test:
+	localstack/test.sh
 
 synth: functions ## the CDK app's template in infra/cdk.out (real function zips)
 	$(MAKE) -C infra synth

@@ -18,17 +18,18 @@
 #      functions configured as the stack configures them (auth on, 4 MiB body
 #      cap, 1 MiB redirect threshold, origin secret) unless SKIFF_* says
 #      otherwise;
-#   5. checks: a direct call without the origin secret is refused; the body
+#   5-7. scripts/lambda-checks.sh HOST:PORT, the checks shared with the
+#      LocalStack run (localstack/test.sh): through the front door, the body
 #      limits answer 413 (Lambda's 6 MB payload at the front door, the
-#      function's 4 MiB cap with advice to chunk);
-#   6. the OCI conformance suite through the front door (scripts/conformance.sh
-#      HOST:PORT, label "lambda"): every optional test on but the blob
-#      Docker-Content-Digest check (blob GETs of >= 1 MiB are 307s to S3,
-#      which can't send that header), sha512 data, with the admin's
-#      credentials; zero failures required;
-#   7. real clients through the front door: crane, regctl (chunked), oras and
-#      skopeo push, copy and pull; pushes that must exceed the limits are
-#      checked to fail with 413;
+#      function's 4 MiB cap with advice to chunk); the OCI conformance suite
+#      (scripts/conformance.sh HOST:PORT, label "lambda"): every optional
+#      test on but the blob Docker-Content-Digest check (blob GETs of
+#      >= 1 MiB are 307s to S3, which can't send that header), sha512 data,
+#      with the admin's credentials, zero failures required; real clients:
+#      crane, regctl (chunked), oras and skopeo push, copy and pull, and
+#      pushes that must exceed the limits are checked to fail with 413;
+#      then, here, a direct call to a function without the origin secret
+#      must be refused;
 #   8. a report: zip sizes, each instance's cold-start init time (the
 #      functions' "init" line and the emulator's REPORT), conformance counts,
 #      client results. Also in results/e2e-lambda/summary.txt.
@@ -146,21 +147,24 @@ done
 addr="$(cat "$work/addr")"
 grep ready "$out/lambdafront.out" >&2
 
-# curl_status ARGS...: the status code of a request through the front door.
-curl_status() { curl -s -o "$work/body" -w '%{http_code}' "$@" || true; }
-basic=()
-if [[ "$auth" == true ]]; then basic=(-u "$user:$password"); fi
-
-# ---- 5. checks of the Lambda wiring
-# The first request of each function is a cold start.
-st="$(curl_status "${basic[@]}" "http://$addr/v2/")"
-[[ "$st" == 200 ]] || fail "GET /v2/ through the front door: $st $(cat "$work/body")"
-if [[ "$auth" == true ]]; then
-	st="$(curl_status "http://$addr/v2/")"
-	[[ "$st" == 401 ]] || fail "GET /v2/ without credentials: $st, want 401"
+# ---- 5-7. the checks shared with the LocalStack run: the front door and
+# its body limits, conformance, real clients
+# (results/e2e-lambda/clients.txt, failures.txt).
+checks_user=""
+if [[ "$auth" == true ]]; then checks_user="$user"; fi
+checks_rc=0
+LAMBDA_CHECKS_USER="$checks_user" LAMBDA_CHECKS_PASSWORD="$password" scripts/lambda-checks.sh "$addr" "$out" lambda || checks_rc=$?
+if [[ -s "$out/failures.txt" ]]; then
+	while IFS= read -r line; do
+		if [[ -n "$line" ]]; then failures+=("$line"); fi
+	done <"$out/failures.txt"
+elif [[ "$checks_rc" != 0 ]]; then
+	fail "scripts/lambda-checks.sh exited $checks_rc without a list of failures"
 fi
 
-# A direct call to a function (not through CloudFront) lacks the origin secret.
+# A direct call to a function (not through CloudFront) lacks the origin
+# secret. (After the checks: the front door's first request of each
+# instance stays its cold start, for the report.)
 invoke="$(sed -n 's/^lambdafront: instance catalog\/0 invoke=\([^ ]*\) .*/\1/p' "$out/lambdafront.out")"
 direct='{"version":"2.0","rawPath":"/v2/","rawQueryString":"","headers":{"host":"x.lambda-url.us-east-1.on.aws"},"requestContext":{"http":{"method":"GET","path":"/v2/","sourceIp":"192.0.2.1"}},"isBase64Encoded":false}'
 resp="$(curl -s -X POST --data-binary "$direct" "$invoke" || true)"
@@ -169,141 +173,6 @@ if [[ "$resp" == *'"statusCode":403'* && "$resp" == *DENIED* ]]; then
 else
 	fail "direct call without the origin secret: $resp"
 fi
-
-# Body limits: an event over 6 MB is refused by Lambda (at the front door);
-# a body over the functions' 4 MiB cap by the function, with advice.
-head -c $((5 << 20)) /dev/urandom >"$work/5mib"
-head -c $(((4 << 20) + (256 << 10))) /dev/urandom >"$work/4.25mib"
-st="$(curl_status "${basic[@]}" -X POST -D "$work/headers" "http://$addr/v2/e2e/limits/blobs/uploads/")"
-location="$(sed -n 's/^[Ll]ocation: *\(.*\)\r$/\1/p' "$work/headers")"
-if [[ "$st" != 202 || -z "$location" ]]; then
-	fail "POST upload session: $st"
-else
-	[[ "$location" == http* ]] || location="http://$addr$location"
-	st="$(curl_status "${basic[@]}" -X PATCH -H 'Content-Type: application/octet-stream' --data-binary @"$work/5mib" "$location")"
-	if [[ "$st" == 413 ]] && grep -q 'Request must be smaller than' "$work/body"; then
-		log "ok: a 5 MiB PATCH (6.7 MB as base64) is refused by Lambda's payload limit: 413"
-	else
-		fail "5 MiB PATCH: $st $(head -c 300 "$work/body"), want 413 from the front door"
-	fi
-	st="$(curl_status "${basic[@]}" -X PATCH -H 'Content-Type: application/octet-stream' --data-binary @"$work/4.25mib" "$location")"
-	if [[ "$st" == 413 ]] && grep -q 'SIZE_INVALID' "$work/body"; then
-		log "ok: a 4.25 MiB PATCH is refused by the function's body cap: 413 SIZE_INVALID"
-	else
-		fail "4.25 MiB PATCH: $st $(head -c 300 "$work/body"), want 413 SIZE_INVALID from the function"
-	fi
-fi
-
-# ---- 6. conformance
-conformance_env=(OCI_API_BLOBS_DIGEST_HEADER=false OCI_DATA_SHA512=true CONFORMANCE_LABEL=lambda)
-if [[ "$auth" == true ]]; then conformance_env+=(OCI_USERNAME="$user" OCI_PASSWORD="$password"); fi
-if ! env "${conformance_env[@]}" scripts/conformance.sh "$addr"; then
-	fail "OCI conformance through the front door (results/conformance/lambda/)"
-fi
-
-# ---- 7. real clients
-clients=()
-# step NAME CMD...: runs one client step, output in results/e2e-lambda/clients/NAME.log.
-step() {
-	local name="$1"
-	shift
-	if "$@" >"$out/clients/$name.log" 2>&1; then
-		clients+=("ok    $name")
-		return 0
-	fi
-	clients+=("FAIL  $name (results/e2e-lambda/clients/$name.log)")
-	fail "client step $name: $(tail -n 3 "$out/clients/$name.log" | tr '\n' ' ')"
-	return 1
-}
-# must_refuse NAME CMD...: the step must fail, saying 413 or the body limit.
-must_refuse() {
-	local name="$1"
-	shift
-	if "$@" >"$out/clients/$name.log" 2>&1; then
-		clients+=("FAIL  $name: succeeded, want a refusal (413)")
-		fail "client step $name succeeded but must exceed the body limit"
-		return 1
-	fi
-	if grep -Eqi '413|Request Entity Too Large|SIZE_INVALID|must be smaller' "$out/clients/$name.log"; then
-		clients+=("ok    $name (refused with 413, as expected)")
-		return 0
-	fi
-	clients+=("FAIL  $name: failed, but not with 413 (results/e2e-lambda/clients/$name.log)")
-	fail "client step $name failed without a 413: $(tail -n 3 "$out/clients/$name.log" | tr '\n' ' ')"
-}
-same() { [[ "$1" == "$2" ]] || { echo "digest mismatch: $1 != $2"; return 1; }; }
-
-export HOME="$work/home" DOCKER_CONFIG="$work/home/.docker" REGISTRY_AUTH_FILE="$work/home/auth.json"
-mkdir -p "$HOME" "$DOCKER_CONFIG"
-printf 'unqualified-search-registries = []\n' >"$work/registries.conf"
-export CONTAINERS_REGISTRIES_CONF="$work/registries.conf" NO_PROXY="127.0.0.1,localhost" no_proxy="127.0.0.1,localhost"
-src_creds=()
-dest_creds=()
-if [[ "$auth" == true ]]; then
-	src_creds=(--src-creds "$user:$password")
-	dest_creds=(--dest-creds "$user:$password")
-	crane auth login "$addr" -u "$user" -p "$password" >/dev/null 2>&1 || fail "crane auth login"
-	printf '%s\n' "$password" | oras login --plain-http -u "$user" --password-stdin "$addr" >/dev/null 2>&1 || fail "oras login"
-fi
-regctl registry set "$addr" --tls disabled --blob-chunk $((4 << 20)) --blob-max $((4 << 20)) >/dev/null
-if [[ "$auth" == true ]]; then
-	printf '%s\n' "$password" | regctl registry login "$addr" -u "$user" --pass-stdin >/dev/null 2>&1 || fail "regctl registry login"
-fi
-
-# Content: a 2 MiB layer (above the 1 MiB redirect threshold: pulls follow a
-# 307 to S3) and a 12 MiB one (three 4 MiB chunks).
-mkdir -p "$work/small" "$work/big"
-head -c $((2 << 20)) /dev/urandom >"$work/small/data.bin"
-head -c $((12 << 20)) /dev/urandom >"$work/big/data.bin"
-tar -C "$work/small" -cf "$work/small.tar" data.bin
-tar -C "$work/big" -cf "$work/big.tar" data.bin
-big_sha="$(sha256sum "$work/big/data.bin" | cut -d' ' -f1)"
-small_sha="$(sha256sum "$work/small/data.bin" | cut -d' ' -f1)"
-
-crane_flow() {
-	crane append --insecure --oci-empty-base -f "$work/small.tar" -t "$addr/e2e/crane:v1"
-	crane copy --insecure "$addr/e2e/crane:v1" "$addr/e2e/crane-copy:v1"
-	same "$(crane digest --insecure "$addr/e2e/crane:v1")" "$(crane digest --insecure "$addr/e2e/crane-copy:v1")"
-	crane pull --insecure --format=oci "$addr/e2e/crane-copy:v1" "$work/crane-pull"
-	crane export --insecure "$addr/e2e/crane-copy:v1" - | tar -xO data.bin | sha256sum | grep -q "$small_sha"
-}
-regctl_flow() {
-	# 12 MiB in chunked PATCHes of at most 4 MiB, then a mount and a pull.
-	regctl artifact put --artifact-type application/vnd.skiff.e2e --file "$work/big/data.bin" "$addr/e2e/regctl:big"
-	regctl image copy "$addr/e2e/regctl:big" "$addr/e2e/regctl-copy:big"
-	regctl artifact get "$addr/e2e/regctl-copy:big" | sha256sum | grep -q "$big_sha"
-	# A 12 MiB image from a tarball, for the clients that cannot push it.
-	crane append --oci-empty-base -f "$work/big.tar" -t "$addr/e2e/big:v1" -o "$work/big-image.tar"
-	regctl image import "$addr/e2e/big:v1" "$work/big-image.tar"
-	regctl image copy "$addr/e2e/crane:v1" "$addr/e2e/regctl:small"
-	same "$(regctl image digest "$addr/e2e/crane:v1")" "$(regctl image digest "$addr/e2e/regctl:small")"
-}
-oras_flow() {
-	(cd "$work/small" && oras push --no-tty --plain-http "$addr/e2e/oras:v1" data.bin:application/octet-stream)
-	oras cp --no-tty --from-plain-http --to-plain-http "$addr/e2e/oras:v1" "$addr/e2e/oras-copy:v1"
-	mkdir -p "$work/oras-pull"
-	oras pull --no-tty --plain-http -o "$work/oras-pull" "$addr/e2e/oras-copy:v1"
-	sha256sum "$work/oras-pull/data.bin" | grep -q "$small_sha"
-}
-skopeo_flow() {
-	skopeo copy --src-tls-verify=false --dest-tls-verify=false --preserve-digests "${src_creds[@]}" "${dest_creds[@]}" \
-		"docker://$addr/e2e/crane:v1" "docker://$addr/e2e/skopeo:v1"
-	# The 12 MiB image pushed by regctl: pulled (307 to S3), then copied
-	# inside the registry (mounted, no upload).
-	skopeo copy --src-tls-verify=false "${src_creds[@]}" "docker://$addr/e2e/big:v1" "oci:$work/skopeo-pull:v1"
-	skopeo copy --src-tls-verify=false --dest-tls-verify=false --preserve-digests "${src_creds[@]}" "${dest_creds[@]}" \
-		"docker://$addr/e2e/big:v1" "docker://$addr/e2e/skopeo-big:v1"
-	same "$(crane digest --insecure "$addr/e2e/big:v1")" "$(crane digest --insecure "$addr/e2e/skopeo-big:v1")"
-}
-step crane crane_flow || true
-step regctl-chunked regctl_flow || true
-step oras oras_flow || true
-step skopeo skopeo_flow || true
-# Pushes from outside that send a 12 MiB layer in one request.
-must_refuse crane-push-12MiB crane push --insecure "$work/big-image.tar" "$addr/e2e/crane-big:v1" || true
-must_refuse oras-push-12MiB bash -c "cd '$work/big' && oras push --no-tty --plain-http '$addr/e2e/oras-big:v1' data.bin:application/octet-stream" || true
-must_refuse skopeo-push-12MiB skopeo copy --dest-tls-verify=false "${dest_creds[@]}" \
-	"docker-archive:$work/big-image.tar" "docker://$addr/e2e/skopeo-archive:v1" || true
 
 # ---- 8. report
 {
@@ -331,7 +200,7 @@ must_refuse skopeo-push-12MiB skopeo copy --dest-tls-verify=false "${dest_creds[
 	cat "$root/results/conformance/lambda/summary.txt" 2>/dev/null || echo "[lambda] no summary"
 	echo
 	echo "== real clients through the front door (body limit: ${SKIFF_MAX_BODY:-4194304} bytes)"
-	printf '%s\n' "${clients[@]}"
+	cat "$out/clients.txt" 2>/dev/null || echo "(no client results: see the output of scripts/lambda-checks.sh)"
 	echo "test/integration: not run against the harness (it starts its own skiff serve; it has no hook for an external registry)"
 	echo
 	echo "== requests per function (lambdafront.log)"

@@ -40,8 +40,11 @@ type invoker interface {
 // front is the local stand-in for CloudFront plus the three Function URLs:
 // it routes like the distribution's behaviours, builds the event a
 // Function URL would, and turns the function's answer back into HTTP.
+// With fwd set (proxy mode, proxy.go) it forwards each request to the
+// function's deployed Function URL instead of invoking an emulator.
 type front struct {
 	inv          invoker
+	fwd          *forwarder
 	originSecret string
 	log          *slog.Logger
 	now          func() time.Time
@@ -66,6 +69,9 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	attrs = append(attrs, "status", status, "bytes_in", bytesIn, "bytes_out", bytesOut, "dur_ms", f.now().Sub(start).Milliseconds())
 	if inst != nil {
 		attrs = append(attrs, "instance", inst.String())
+	}
+	if f.fwd != nil {
+		attrs = append(attrs, "upstream", f.fwd.upstreams[fn].Host)
 	}
 	if err != nil {
 		f.log.Warn("request", append(attrs, "error", err.Error())...)
@@ -94,6 +100,10 @@ func (f *front) serve(w http.ResponseWriter, r *http.Request, fn, rawPath string
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), fnSpecs[fn].readTimeout)
 	defer cancel()
+	if f.fwd != nil {
+		status, bytesOut, err = f.forward(ctx, w, r, fn, rawPath, body)
+		return status, nil, bytesIn, bytesOut, err
+	}
 	st, out, inst, err := f.inv.invoke(ctx, fn, payload)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):

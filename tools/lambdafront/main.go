@@ -35,6 +35,18 @@
 // to stderr, prints "lambdafront: ready on http://ADDR" to stdout once
 // every emulator listens (and writes ADDR to -addr-file), and on SIGTERM or
 // SIGINT stops serving and stops every emulator and bootstrap.
+//
+// Proxy mode, for functions deployed with their Function URLs but no
+// CloudFront in front (LocalStack: localstack/test.sh):
+//
+//	lambdafront -proxy manifest=URL,blob=URL,catalog=URL -origin-secret-file FILE [-connect HOST:PORT] [-addr ...]
+//
+// routes the same way and refuses the same oversized events, but forwards
+// each request over HTTP to the function's URL, with the headers
+// CloudFront would send (proxy.go), instead of running emulators. The
+// origin secret must be the deployed one; the functions' configuration
+// (realm, auth) is the stack's, so -auth, -realm, -pool and -rie don't
+// apply. -connect dials one address (LocalStack's gateway) for every URL.
 package main
 
 import (
@@ -52,6 +64,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -72,14 +85,39 @@ func run() error {
 	rie := flag.String("rie", "", "the aws-lambda-rie binary (default: .tools/bin/aws-lambda-rie, then PATH)")
 	size := flag.Int("pool", 2, "emulators per function (each serves one invocation at a time)")
 	logDir := flag.String("log-dir", "", "where each emulator's output goes, as <fn>-<n>.log (default: a temp dir)")
-	secret := flag.String("origin-secret", "", "the origin secret (default: random)")
+	secret := flag.String("origin-secret", "", "the origin secret (default: random; required in proxy mode, or -origin-secret-file)")
+	secretFile := flag.String("origin-secret-file", "", "read the origin secret from this file (white space trimmed)")
+	proxySpec := flag.String("proxy", "", "proxy mode: forward to deployed Function URLs, manifest=URL,blob=URL,catalog=URL, "+
+		"instead of running emulators (-functions, -pool, -rie, -auth and -realm don't apply)")
+	connect := flag.String("connect", "", "proxy mode: dial this host:port for every Function URL instead of resolving its host")
 	authOn := flag.Bool("auth", true, "SKIFF_AUTH for the functions")
 	setRealm := flag.Bool("realm", true, "set SKIFF_REALM to this front door's token URL (false: the functions derive it "+
 		"from X-Forwarded-Host and -Proto, as in a stack without a custom domain)")
 	grace := flag.Duration("grace", 10*time.Second, "how long shutdown waits for requests in flight")
 	flag.Parse()
+	if *secretFile != "" {
+		if *secret != "" {
+			return errors.New("set -origin-secret or -origin-secret-file, not both")
+		}
+		b, err := os.ReadFile(*secretFile)
+		if err != nil {
+			return err
+		}
+		if *secret = strings.TrimSpace(string(b)); *secret == "" {
+			return fmt.Errorf("-origin-secret-file %s is empty", *secretFile)
+		}
+	}
+	if *proxySpec != "" {
+		if *fnDir != "" {
+			return errors.New("-proxy and -functions are exclusive")
+		}
+		return runProxy(*proxySpec, *connect, *addr, *addrFile, *secret, *grace)
+	}
+	if *connect != "" {
+		return errors.New("-connect applies to -proxy only")
+	}
 	if *fnDir == "" {
-		return errors.New("-functions DIR is required")
+		return errors.New("-functions DIR (or -proxy) is required")
 	}
 	if *size < 1 {
 		return errors.New("-pool must be at least 1")
@@ -134,19 +172,52 @@ func run() error {
 		fmt.Printf("lambdafront: instance %s invoke=%s log=%s\n", in, in.invoke, in.logPath)
 	}
 
-	srv := &http.Server{
-		Handler:           &front{inv: p, originSecret: *secret, log: log, now: time.Now},
-		ReadHeaderTimeout: 30 * time.Second,
+	ready := fmt.Sprintf("%d emulators per function, started in %s; auth=%v, realm=%q; logs in %s",
+		*size, time.Since(start).Round(time.Millisecond), *authOn, extraEnv["SKIFF_REALM"], *logDir)
+	return serve(ctx, l, &front{inv: p, originSecret: *secret, log: log, now: time.Now}, *addrFile, ready, *grace)
+}
+
+// runProxy is proxy mode: the front door of functions already deployed
+// behind Function URLs (proxy.go).
+func runProxy(spec, connect, addr, addrFile, secret string, grace time.Duration) error {
+	if secret == "" {
+		return errors.New("proxy mode needs the deployed functions' origin secret: -origin-secret-file FILE (or -origin-secret)")
 	}
+	ups, err := parseUpstreams(spec)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	for _, fn := range functions {
+		fmt.Printf("lambdafront: upstream %s url=%s\n", fn, ups[fn])
+	}
+	ready := "proxy to the deployed Function URLs"
+	if connect != "" {
+		ready += ", connecting to " + connect
+	}
+	h := &front{fwd: newForwarder(ups, connect), originSecret: secret, log: slog.New(slog.NewJSONHandler(os.Stderr, nil)), now: time.Now}
+	return serve(ctx, l, h, addrFile, ready, grace)
+}
+
+// serve serves h on l until ctx ends, after writing the address to
+// addrFile (when set) and printing the ready line.
+func serve(ctx context.Context, l net.Listener, h *front, addrFile, detail string, grace time.Duration) error {
+	hostport := l.Addr().String()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
-	if *addrFile != "" {
-		if err := os.WriteFile(*addrFile, []byte(hostport+"\n"), 0o644); err != nil {
+	if addrFile != "" {
+		if err := os.WriteFile(addrFile, []byte(hostport+"\n"), 0o644); err != nil {
 			return err
 		}
 	}
-	fmt.Printf("lambdafront: ready on http://%s (%d emulators per function, started in %s; auth=%v, realm=%q; logs in %s)\n",
-		hostport, *size, time.Since(start).Round(time.Millisecond), *authOn, extraEnv["SKIFF_REALM"], *logDir)
+	fmt.Printf("lambdafront: ready on http://%s (%s)\n", hostport, detail)
 
 	select {
 	case err := <-served:
@@ -154,10 +225,10 @@ func run() error {
 	case <-ctx.Done():
 	}
 	fmt.Println("lambdafront: stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("shutdown", "error", err.Error())
+		h.log.Warn("shutdown", "error", err.Error())
 	}
 	return nil
 }
