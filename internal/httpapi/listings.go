@@ -104,8 +104,11 @@ func (a *API) tags(w http.ResponseWriter, r *http.Request, rt route) error {
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, contentType string, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
-		// Only our own value types reach here; they always marshal.
-		panic(fmt.Sprintf("marshal response: %v", err))
+		// Only our own value types reach here; should one ever fail to
+		// marshal, the client gets a generic 500, not a dropped connection.
+		requestInfo(r.Context()).err = "marshal response: " + err.Error()
+		status, contentType = http.StatusInternalServerError, "application/json"
+		body = oci.Envelope(oci.Errorf(oci.CodeUnknown, "internal error"))
 	}
 	h := w.Header()
 	h.Set("Content-Type", contentType)

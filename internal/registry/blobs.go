@@ -85,14 +85,11 @@ func blobWriteError(d digest.Digest, size int64, err error) error {
 	switch {
 	case errors.Is(err, storage.ErrDigestMismatch):
 		return oci.Errorf(oci.CodeDigestInvalid, "the uploaded bytes do not hash to %s", d)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, errSizeMismatch):
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		return oci.Errorf(oci.CodeSizeInvalid, "the body is not the %d bytes announced for %s", size, d)
 	}
 	return fmt.Errorf("write blob %s: %w", d, err)
 }
-
-// errSizeMismatch reports a body longer or shorter than announced.
-var errSizeMismatch = errors.New("body size differs from the announced size")
 
 // Mount links blob d from repository from into repo without moving bytes.
 // It reports false (no error) when the blob cannot be mounted, so the
