@@ -187,7 +187,7 @@ fi
 		[[ -n "$line" ]] || { printf '%-12s %8s\n' "$inst" "(never invoked)"; continue; }
 		init_ms="$(sed -n 's/.*"init_ms":\([0-9]*\).*/\1/p' <<<"$line")"
 		main_ms="$(sed -n 's/.*"main_ms":\([0-9]*\).*/\1/p' <<<"$line")"
-		rie_ms="$(sed -n 's/.*INIT REPORT(durationMs: \([0-9]*\.[0-9]\)[0-9]*).*/\1/p' "$f" | head -n 1)"
+		rie_ms="$(sed -n 's/.*INIT REPORT(durationMs: \([0-9]*\.[0-9]\)[0-9]*).*/\1/p' "$f" | sed -n 1p)"
 		first_ms="$(grep -m1 "\"instance\":\"${inst%-*}/${inst##*-}\"" "$out/lambdafront.log" | sed -n 's/.*"dur_ms":\([0-9]*\).*/\1/p')"
 		printf '%-12s %8s %8s %12s %17s\n' "$inst" "${init_ms:-?}" "${main_ms:-?}" "${rie_ms:-?}" "${first_ms:-?}"
 	done
