@@ -7,6 +7,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/skiff-registry/skiff/internal/storage"
+	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
 // MaxPage caps one listing page: bounded work per request.
@@ -23,11 +24,23 @@ func clampPage(p storage.Page) storage.Page {
 }
 
 // ListTags returns a page of repo's tag names and whether more follow.
+// A repository no manifest was ever pushed to is NAME_UNKNOWN, as in
+// distribution and the spec's error table; one whose tags were all
+// deleted lists none. Only an empty first page pays the existence check.
 func (r *Registry) ListTags(ctx context.Context, repo string, p storage.Page) ([]string, bool, error) {
 	q := clampPage(p)
 	tags, err := r.meta.ListTags(ctx, repo, q)
 	if err != nil {
 		return nil, false, fmt.Errorf("list tags of %s: %w", repo, err)
+	}
+	if len(tags) == 0 && p.After == "" {
+		ok, err := r.meta.HasRepository(ctx, repo)
+		if err != nil {
+			return nil, false, fmt.Errorf("list tags of %s: %w", repo, err)
+		}
+		if !ok {
+			return nil, false, oci.Errorf(oci.CodeNameUnknown, "repository %s is not known to this registry: no manifest was pushed to it", repo)
+		}
 	}
 	more := len(tags) == q.Limit
 	if more {

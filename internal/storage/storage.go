@@ -230,6 +230,8 @@ type Manifests interface {
 type Repositories interface {
 	// PutRepository records repo (idempotent).
 	PutRepository(ctx context.Context, repo string) error
+	// HasRepository reports whether repo was recorded.
+	HasRepository(ctx context.Context, repo string) (bool, error)
 	// ListRepositories lists repositories in lexical order.
 	ListRepositories(ctx context.Context, p Page) ([]string, error)
 }

@@ -257,6 +257,11 @@ func (m countingMeta) PutRepository(ctx context.Context, repo string) error {
 	return m.MetaStore.PutRepository(ctx, repo)
 }
 
+func (m countingMeta) HasRepository(ctx context.Context, repo string) (bool, error) {
+	m.c.count("Meta.HasRepository")
+	return m.MetaStore.HasRepository(ctx, repo)
+}
+
 func (m countingMeta) ListRepositories(ctx context.Context, p storage.Page) ([]string, error) {
 	m.c.count("Meta.ListRepositories")
 	return m.MetaStore.ListRepositories(ctx, p)

@@ -63,7 +63,8 @@
 // the registry reads its own writes.
 //
 //	GetBlob, GetManifest, GetTag,      1 GetItem
-//	GetUpload, GetSetting
+//	GetUpload, GetSetting,
+//	HasRepository
 //	GetBlobs, GetManifests             ceil(distinct digests / 100) BatchGetItem (0 for none),
 //	                                   plus resends of UnprocessedKeys with backoff
 //	PutBlob, PutManifest, PutTag,      1 PutItem, unconditional (idempotent; the last tag

@@ -237,6 +237,16 @@ func (s *MetaStore) PutRepository(ctx context.Context, repo string) error {
 	return nil
 }
 
+// HasRepository reports whether repo is in the catalog: one GetItem.
+func (s *MetaStore) HasRepository(ctx context.Context, repo string) (bool, error) {
+	var it repoItem
+	ok, err := s.getItem(ctx, pkRepos, repo, &it)
+	if err != nil {
+		return false, fmt.Errorf("has repository %s: %w", repo, err)
+	}
+	return ok, nil
+}
+
 // ListRepositories lists repositories in lexical order: one Query on the
 // REPOS partition per page.
 func (s *MetaStore) ListRepositories(ctx context.Context, p storage.Page) ([]string, error) {

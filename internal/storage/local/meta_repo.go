@@ -238,6 +238,16 @@ func (s *MetaStore) PutRepository(ctx context.Context, repo string) error {
 	})
 }
 
+// HasRepository implements storage.Repositories.
+func (s *MetaStore) HasRepository(ctx context.Context, repo string) (bool, error) {
+	var exists bool
+	err := s.view(ctx, "has repository "+repo, func(tx *bbolt.Tx) error {
+		exists = tx.Bucket(bucketRepos).Get([]byte(repo)) != nil
+		return nil
+	})
+	return exists, err
+}
+
 // ListRepositories implements storage.Repositories.
 func (s *MetaStore) ListRepositories(ctx context.Context, p storage.Page) ([]string, error) {
 	var repos []string

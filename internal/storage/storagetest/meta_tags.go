@@ -275,6 +275,18 @@ func testMetaRepositories(t *testing.T, ms storage.MetaStore) {
 		noErr(t, ms.PutRepository(ctx, n))
 		noErr(t, ms.PutRepository(ctx, n)) // idempotent
 	}
+	// Existence is exact: neither a prefix nor an extension of a recorded
+	// name counts.
+	for _, tc := range []struct {
+		repo string
+		want bool
+	}{{"library/alpine", true}, {"b", true}, {"library", false}, {"library/alpine/x", false}, {"library/alpin", false}, {"c", false}} {
+		got, err := ms.HasRepository(ctx, tc.repo)
+		noErr(t, err)
+		if got != tc.want {
+			t.Errorf("HasRepository(%q) = %v, want %v", tc.repo, got, tc.want)
+		}
+	}
 	want := slices.Clone(names)
 	slices.Sort(want)
 
