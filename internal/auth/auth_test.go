@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -275,5 +276,88 @@ func TestDummyHashCost(t *testing.T) {
 	cost, err := bcrypt.Cost([]byte(dummyHash))
 	if err != nil || cost != bcryptCost {
 		t.Errorf("dummy hash cost %d (%v), want %d", cost, err, bcryptCost)
+	}
+}
+
+// TestAuthenticateRemembersSuccess: a password that passed is not
+// bcrypt-checked again within verifiedTTL, while a changed password, a
+// deleted user and a wrong password are still refused (and failures
+// always cost a check).
+func TestAuthenticateRemembersSuccess(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	meta, err := local.OpenMetaStore(t.TempDir() + "/m.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	us := NewUsers(meta)
+	us.now = func() time.Time { return now }
+	const pw, pw2 = "a long enough password", "the next long password"
+	if _, err := us.Add(ctx, "bob", pw, false, false); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name      string
+		do        func()
+		password  string
+		ok        bool
+		newChecks int64
+	}{
+		{"first login checks", nil, pw, true, 1},
+		{"second login is remembered", nil, pw, true, 0},
+		{"wrong password checks", nil, "wrong password!!", false, 1},
+		{"wrong password again checks", nil, "wrong password!!", false, 1},
+		{"after the TTL checks again", func() { now = now.Add(verifiedTTL + time.Second) }, pw, true, 1},
+		{"password changed: old refused", func() {
+			if _, err := us.SetPassword(ctx, "bob", pw2); err != nil {
+				t.Fatal(err)
+			}
+		}, pw, false, 1},
+		{"password changed: new accepted", nil, pw2, true, 1},
+		{"user deleted: refused", func() {
+			if err := us.Delete(ctx, "bob"); err != nil {
+				t.Fatal(err)
+			}
+		}, pw2, false, 1},
+		{"user re-added with the same password: checked", func() {
+			if _, err := us.Add(ctx, "bob", pw2, false, false); err != nil {
+				t.Fatal(err)
+			}
+		}, pw2, true, 1},
+	}
+	for _, s := range steps {
+		if s.do != nil {
+			s.do()
+		}
+		before := us.checks.Load()
+		_, err := us.Authenticate(ctx, "bob", s.password)
+		if (err == nil) != s.ok {
+			t.Errorf("%s: err = %v, want ok=%v", s.name, err, s.ok)
+		}
+		if got := us.checks.Load() - before; got != s.newChecks {
+			t.Errorf("%s: %d bcrypt checks, want %d", s.name, got, s.newChecks)
+		}
+	}
+}
+
+func TestVerifiedBounded(t *testing.T) {
+	t.Parallel()
+	v := newVerified()
+	now := time.Now()
+	for i := range verifiedMax + 100 {
+		v.add("u", "h", strconv.Itoa(i), now)
+	}
+	if n := len(v.at); n > verifiedMax {
+		t.Errorf("%d entries, want at most %d", n, verifiedMax)
+	}
+	if !v.seen("u", "h", strconv.Itoa(verifiedMax+99), now) {
+		t.Error("the newest entry was dropped")
+	}
+	// Distinct triples never share an entry, even when they concatenate
+	// to the same text.
+	if v.entry("ab", "c", "d") == v.entry("a", "bc", "d") {
+		t.Error("entries collide on concatenation")
 	}
 }
