@@ -161,22 +161,47 @@ func TestUsers(t *testing.T) {
 
 func TestLimiter(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := NewLimiter(3, time.Minute)
-	l.now = func() time.Time { return now }
-	for range 3 {
-		if _, blocked := l.Blocked("user:a"); blocked {
-			t.Fatal("blocked too early")
+	meta, err := local.OpenMetaStore(t.TempDir() + "/m.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	// Two limiters on one store: two processes (function instances).
+	a, b := NewLimiter(meta, 3, time.Minute), NewLimiter(meta, 3, time.Minute)
+	a.now = func() time.Time { return now }
+	b.now = a.now
+	blocked := func(l *Limiter, keys ...string) time.Duration {
+		t.Helper()
+		wait, err := l.Blocked(ctx, keys...)
+		if err != nil {
+			t.Fatal(err)
 		}
-		l.Fail("user:a", "addr:1")
+		return wait
 	}
-	wait, blocked := l.Blocked("user:b", "addr:1")
-	if !blocked || wait != time.Minute {
-		t.Errorf("source address must be blocked for the window: %v %v", wait, blocked)
+	for i, l := range []*Limiter{a, b, a} {
+		if wait := blocked(l, "user:a"); wait != 0 {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		if err := l.Fail(ctx, "user:a", "addr:1"); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(10 * time.Second)
 	}
-	now = now.Add(time.Minute)
-	if _, blocked := l.Blocked("user:a"); blocked {
-		t.Error("still blocked after the window")
+	// The window opened at the first failure, 30 s ago: 30 s are left, on
+	// either instance.
+	for _, l := range []*Limiter{a, b} {
+		if wait := blocked(l, "user:b", "addr:1"); wait != 30*time.Second {
+			t.Errorf("source address: blocked for %v, want the window's remaining 30s", wait)
+		}
+	}
+	if wait := blocked(b, "user:b", "addr:2"); wait != 0 {
+		t.Errorf("unrelated keys blocked for %v", wait)
+	}
+	now = now.Add(30 * time.Second)
+	if wait := blocked(a, "user:a"); wait != 0 {
+		t.Errorf("still blocked after the window: %v", wait)
 	}
 }
 

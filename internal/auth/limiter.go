@@ -1,74 +1,59 @@
 package auth
 
 import (
-	"sync"
+	"context"
+	"fmt"
 	"time"
+
+	"github.com/skiff-registry/skiff/internal/storage"
 )
 
 // Limiter counts failed logins per key (a user name, a source address) and
-// refuses a key that failed max times within window until the window has
-// passed since its first failure. State is per process: in AWS mode each
-// function instance counts on its own (a WAF rate rule at the front door
-// is the shared limit).
+// refuses a key that failed max times in a window until that window ends;
+// a key's window opens at its first failure. The counts live in the
+// metadata store (storage.Counters), so every process on it shares them:
+// in AWS mode, every instance of every function counts into the same
+// DynamoDB items, and adding instances does not add guesses.
+//
+// Blocked and Fail are separate steps, so requests already past Blocked
+// when the limit is reached still get their answer: at most the number of
+// logins in flight at that moment exceed it.
 type Limiter struct {
-	max    int
-	window time.Duration
-	now    func() time.Time
-
-	mu   sync.Mutex
-	keys map[string]*failures
+	counters storage.Counters
+	max      int64
+	window   time.Duration
+	now      func() time.Time
 }
 
-type failures struct {
-	first time.Time
-	n     int
+// NewLimiter allows max failures per key per window, counted in counters.
+func NewLimiter(counters storage.Counters, max int, window time.Duration) *Limiter {
+	return &Limiter{counters: counters, max: int64(max), window: window, now: time.Now}
 }
 
-// NewLimiter allows max failures per key per window.
-func NewLimiter(max int, window time.Duration) *Limiter {
-	return &Limiter{max: max, window: window, now: time.Now, keys: map[string]*failures{}}
-}
-
-// Blocked reports whether any of keys is blocked and for how long.
-func (l *Limiter) Blocked(keys ...string) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// Blocked returns how long the most constrained of keys stays blocked, 0
+// when none is: one read of the store.
+func (l *Limiter) Blocked(ctx context.Context, keys ...string) (time.Duration, error) {
 	now := l.now()
+	counts, err := l.counters.GetCounts(ctx, keys, now)
+	if err != nil {
+		return 0, fmt.Errorf("read failed-login counts: %w", err)
+	}
 	var wait time.Duration
-	for _, k := range keys {
-		f, ok := l.keys[k]
-		if !ok {
-			continue
-		}
-		if now.Sub(f.first) >= l.window {
-			delete(l.keys, k)
-			continue
-		}
-		if f.n >= l.max {
-			wait = max(wait, l.window-now.Sub(f.first))
+	for _, c := range counts {
+		if c.N >= l.max {
+			wait = max(wait, c.Ends.Sub(now))
 		}
 	}
-	return wait, wait > 0
+	return wait, nil
 }
 
 // Fail records a failed login for each of keys.
-func (l *Limiter) Fail(keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *Limiter) Fail(ctx context.Context, keys ...string) error {
 	now := l.now()
-	if len(l.keys) > 100_000 { // bound memory under a flood of distinct keys
-		for k, f := range l.keys {
-			if now.Sub(f.first) >= l.window {
-				delete(l.keys, k)
-			}
-		}
-	}
 	for _, k := range keys {
-		f, ok := l.keys[k]
-		if !ok || now.Sub(f.first) >= l.window {
-			f = &failures{first: now}
-			l.keys[k] = f
+		if _, err := l.counters.CountEvent(ctx, k, now, l.window); err != nil {
+			return fmt.Errorf("count a failed login: %w", err)
 		}
-		f.n++
 	}
+	return nil
 }

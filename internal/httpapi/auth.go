@@ -188,16 +188,29 @@ func (a *API) authenticate(r *http.Request) (auth.Principal, error) {
 }
 
 // login checks a user name and password, rate limited per user and per
-// source address. Credentials never reach a log line.
+// source address (shared by every process on the store: auth.Limiter).
+// Credentials never reach a log line.
 func (a *API) login(r *http.Request, user, pass string) (auth.User, error) {
 	c := a.opts.auth
-	keys := []string{"user:" + user, "addr:" + a.clientAddr(r)}
-	if wait, blocked := c.Limiter.Blocked(keys...); blocked {
+	keys := []string{"addr:" + a.clientAddr(r)}
+	// A name no user can have is not counted: junk names from a flood
+	// would only add counters. The address still counts its failure.
+	if auth.ValidateName(user) == nil {
+		keys = append(keys, "user:"+user)
+	}
+	wait, err := c.Limiter.Blocked(r.Context(), keys...)
+	if err != nil {
+		return auth.User{}, err
+	}
+	if wait > 0 {
 		return auth.User{}, tooMany(wait)
 	}
 	u, err := c.Users.Authenticate(r.Context(), user, pass)
 	if errors.Is(err, auth.ErrBadPassword) {
-		c.Limiter.Fail(keys...)
+		if err := c.Limiter.Fail(r.Context(), keys...); err != nil {
+			// The client still gets its 401; the log says counting failed.
+			requestInfo(r.Context()).err = err.Error()
+		}
 		return auth.User{}, a.challenge(r, nil, "", "wrong user name or password")
 	}
 	if err != nil {

@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 		apiOpts = append(apiOpts, httpapi.WithAuth(httpapi.AuthConfig{
 			Users:          users,
 			Issuer:         issuer,
-			Limiter:        auth.NewLimiter(failedLoginsAllowed, failedLoginWindow),
+			Limiter:        auth.NewLimiter(stores.Meta, failedLoginsAllowed, failedLoginWindow),
 			AnonymousPull:  cfg.AnonymousPull,
 			Realm:          cfg.Realm,
 			TrustForwarded: cfg.TrustForwarded,

@@ -264,6 +264,26 @@ type Settings interface {
 	ListSettings(ctx context.Context, p Page) ([]Setting, error)
 }
 
+// Count is a key's count in its open window, which ends at Ends.
+type Count struct {
+	N    int64
+	Ends time.Time
+}
+
+// Counters count events per key in fixed windows, in the store, so every
+// process on it shares them (failed logins: in AWS mode every function
+// instance sees the same counts). A key's window opens at its first event
+// and lasts the window given then; the next event after it ends opens a
+// new one. Stores may forget a key soon after its window ended.
+type Counters interface {
+	// CountEvent adds one to key's count in the window open at now, or
+	// opens [now, now+window) with a count of one, and returns the count.
+	// Concurrent events on a key are all counted.
+	CountEvent(ctx context.Context, key string, now time.Time, window time.Duration) (Count, error)
+	// GetCounts returns the counts of those keys whose window is open at now.
+	GetCounts(ctx context.Context, keys []string, now time.Time) (map[string]Count, error)
+}
+
 // MetaStore is the whole metadata port.
 type MetaStore interface {
 	Blobs
@@ -271,4 +291,5 @@ type MetaStore interface {
 	Repositories
 	Uploads
 	Settings
+	Counters
 }

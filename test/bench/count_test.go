@@ -257,6 +257,16 @@ func (m countingMeta) PutRepository(ctx context.Context, repo string) error {
 	return m.MetaStore.PutRepository(ctx, repo)
 }
 
+func (m countingMeta) CountEvent(ctx context.Context, key string, now time.Time, window time.Duration) (storage.Count, error) {
+	m.c.count("Meta.CountEvent")
+	return m.MetaStore.CountEvent(ctx, key, now, window)
+}
+
+func (m countingMeta) GetCounts(ctx context.Context, keys []string, now time.Time) (map[string]storage.Count, error) {
+	m.c.count("Meta.GetCounts")
+	return m.MetaStore.GetCounts(ctx, keys, now)
+}
+
 func (m countingMeta) HasRepository(ctx context.Context, repo string) (bool, error) {
 	m.c.count("Meta.HasRepository")
 	return m.MetaStore.HasRepository(ctx, repo)

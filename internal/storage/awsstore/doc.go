@@ -30,8 +30,10 @@
 //	│                                           key, multipartId, parts (L), tail (L),
 //	│                                           claim, claimUntil, started, expires,
 //	│                                           expiresAt (N, epoch seconds: the TTL)
-//	└── PK "SETTINGS"
-//	    └── SK <setting key>                    value (B), version
+//	├── PK "SETTINGS"
+//	│   └── SK <setting key>                    value (B), version
+//	└── PK "C#<counter key>"                    one partition per counter (failed logins)
+//	    └── SK "C"                              n (N), ends (N, epoch ms), expiresAt (TTL)
 //
 // Names held by the key (digest, tag, upload id, setting key) are not
 // repeated as attributes. Times are RFC 3339 strings in UTC with
@@ -81,6 +83,10 @@
 //	CreateUpload                       1 PutItem if attribute_not_exists(PK), else ErrExists
 //	UpdateUpload                       1 PutItem if version = prev (stores prev+1), else
 //	                                   ErrConflict (a deleted session fails too)
+//	CountEvent                         1 UpdateItem ADD n if ends > now; if that
+//	                                   condition fails, 1 PutItem (n = 1) if the item is
+//	                                   missing or ends <= now; a lost race starts over
+//	GetCounts                          ceil(keys / 100) BatchGetItem
 //	PutSetting                         1 PutItem if attribute_not_exists(PK) (prev 0) or
 //	                                   version = prev; stores prev+1, else ErrConflict
 //	DeleteSetting                      1 DeleteItem if attribute_not_exists(PK) OR

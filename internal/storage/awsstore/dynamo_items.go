@@ -26,6 +26,8 @@ const (
 	pkRepo     = "R#"       // + repository name
 	pkUpload   = "U#"       // + upload id
 	skUpload   = "U"        // an upload session is alone in its partition
+	pkCounter  = "C#"       // + counter key
+	skCounter  = "C"        // a counter is alone in its partition
 
 	skBlob     = "B#" // + digest
 	skManifest = "M#" // + digest

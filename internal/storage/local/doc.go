@@ -63,8 +63,10 @@
 //	└── <upload id>                             storage.Upload
 //	settings/
 //	└── <key>                                   storage.Setting
+//	counters/
+//	└── <key>                                   {n, ends}: a window's count
 //
 // Conditional writes (UpdateUpload, PutSetting, DeleteSetting, CreateUpload)
-// read and write in one bbolt transaction; bbolt runs one writer at a time,
-// so the check and the write are atomic.
+// and CountEvent read and write in one bbolt transaction; bbolt runs one
+// writer at a time, so the check and the write are atomic.
 package local

@@ -24,6 +24,7 @@ var (
 	bucketAbsent    = []byte("absent")
 	bucketUploads   = []byte("uploads")
 	bucketSettings  = []byte("settings")
+	bucketCounters  = []byte("counters")
 )
 
 const (
@@ -53,7 +54,7 @@ func OpenMetaStore(path string) (*MetaStore, error) {
 		return nil, fmt.Errorf("open meta store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketRepos, bucketBlobs, bucketManifests, bucketTags, bucketReferrers, bucketAbsent, bucketUploads, bucketSettings} {
+		for _, name := range [][]byte{bucketMeta, bucketRepos, bucketBlobs, bucketManifests, bucketTags, bucketReferrers, bucketAbsent, bucketUploads, bucketSettings, bucketCounters} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -37,6 +37,7 @@ func RunMetaStore(t *testing.T, newStore func(t *testing.T) storage.MetaStore) {
 		{"Settings", testMetaSettings},
 		{"SettingsConcurrentPut", testMetaSettingsConcurrent},
 		{"SettingsList", testMetaSettingsList},
+		{"Counters", testMetaCounters},
 		{"Cancelled", testMetaCancelled},
 	}
 	for _, tc := range tests {
@@ -219,4 +220,12 @@ func testMetaCancelled(t *testing.T, ms storage.MetaStore) {
 	wantErr(t, ms.CreateUpload(ctx, storage.Upload{ID: "u", Repo: "r"}), context.Canceled)
 	_, err = ms.GetUpload(t.Context(), "u")
 	wantErr(t, err, storage.ErrNotFound)
+	now := time.Now()
+	_, err = ms.CountEvent(ctx, "k", now, time.Minute)
+	wantErr(t, err, context.Canceled)
+	counts, err := ms.GetCounts(t.Context(), []string{"k"}, now)
+	noErr(t, err)
+	if len(counts) != 0 {
+		t.Errorf("a cancelled CountEvent counted: %v", counts)
+	}
 }
