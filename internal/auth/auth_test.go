@@ -108,11 +108,7 @@ func TestTokens(t *testing.T) {
 func TestUsers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	meta, err := local.OpenMetaStore(t.TempDir() + "/m.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
+	meta := openMeta(t)
 	us := NewUsers(meta)
 	if _, err := us.Add(ctx, "alice", "short", false, false); err == nil {
 		t.Error("short password accepted")
@@ -163,11 +159,7 @@ func TestLimiter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	meta, err := local.OpenMetaStore(t.TempDir() + "/m.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
+	meta := openMeta(t)
 	// Two limiters on one store: two processes (function instances).
 	a, b := NewLimiter(meta, 3, time.Minute), NewLimiter(meta, 3, time.Minute)
 	a.now = func() time.Time { return now }
@@ -211,11 +203,7 @@ func TestLimiter(t *testing.T) {
 func TestUsersErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	meta, err := local.OpenMetaStore(t.TempDir() + "/m.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
+	meta := openMeta(t)
 	us := NewUsers(meta)
 	const pw = "a long enough password"
 	if _, err := us.Add(ctx, "bob", pw, false, false); err != nil {
@@ -262,11 +250,7 @@ func TestUsersErrors(t *testing.T) {
 func TestGrantAccessMerge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	meta, err := local.OpenMetaStore(t.TempDir() + "/m.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
+	meta := openMeta(t)
 	us := NewUsers(meta)
 	if _, err := us.Add(ctx, "ci", "a long enough password", true, false); err != nil {
 		t.Fatal(err)
@@ -311,11 +295,7 @@ func TestDummyHashCost(t *testing.T) {
 func TestAuthenticateRemembersSuccess(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	meta, err := local.OpenMetaStore(t.TempDir() + "/m.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer meta.Close()
+	meta := openMeta(t)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	us := NewUsers(meta)
 	us.now = func() time.Time { return now }
@@ -385,4 +365,15 @@ func TestVerifiedBounded(t *testing.T) {
 	if v.entry("ab", "c", "d") == v.entry("a", "bc", "d") {
 		t.Error("entries collide on concatenation")
 	}
+}
+
+// openMeta opens an embedded metadata store in the test's temp dir.
+func openMeta(t *testing.T) *local.MetaStore {
+	t.Helper()
+	meta, err := local.OpenMetaStore(t.TempDir() + "/m.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { meta.Close() })
+	return meta
 }
