@@ -25,17 +25,21 @@ type route struct {
 }
 
 // routes are the distribution's cache behaviours in CloudFront's order
-// (first match wins). CloudFront's `*` matches any characters, `/`
-// included, so the list follows the order in which
-// internal/httpapi.parseRoute tests a path: the operator API first (its
-// paths embed repository names and prefixes), then by the last segments:
-// upload sessions, tags/list, manifests and referrers, blobs. Everything
-// else (/v2/, /v2/_catalog, the token endpoint) takes the default
-// behaviour, the catalog function. A glob can't say "one segment", so a
-// repository name with a component named like a route keyword can still
-// be misrouted: see infra/README.md and routes_test.go. API Gateway can't
-// route these paths at all: its greedy {proxy+} only matches at the end
-// of a path, and repository names contain slashes.
+// (first match wins). They do not decide where a request goes: the
+// viewer-request function (viewerRequestCode), associated with every
+// behaviour, selects the origin of the path's route group, and that
+// choice overrides the matched behaviour's origin. They stay because
+// CDK's Distribution adds an origin only through a behaviour (the
+// function can select only origins of the distribution), and as a
+// fallback that routes ordinary repository names right should the
+// function's association ever be removed. Every behaviour has the same
+// policies and the same function, so which one matches changes nothing
+// else. On its own a glob can't say "one segment" (CloudFront's `*`
+// matches `/` too), which is why the function routes: a repository named
+// like a route keyword (a/blobs/b, x/manifests/y) would be misrouted by
+// these patterns alone. API Gateway can't route these paths at all: its
+// greedy {proxy+} only matches at the end of a path, and repository names
+// contain slashes.
 var routes = []route{
 	{"/v2/_skiff/*", "catalog"},
 	{"/v2/*/blobs/uploads", "blob"},
@@ -46,31 +50,76 @@ var routes = []route{
 	{"/v2/*/blobs/*", "blob"},
 }
 
-// defaultRoute is the function behind the default behaviour.
+// defaultRoute is the function behind the default behaviour, and the one
+// the viewer-request function picks for a path that is no registry route.
 const defaultRoute = "catalog"
 
-// forwardedHostCode is the CloudFront Function (cloudfront-js-2.0) every
-// behaviour runs on viewer request. CloudFront replaces Host with the
-// Function URL's domain, so without it a function can't tell which name
-// clients used, and the token realm it puts in WWW-Authenticate
-// (internal/httpapi realm(): X-Forwarded-Host when forwarded headers are
-// trusted, as they are in Lambda) would name the Function URL.
+// originID is the ID of a function's origin in the distribution, which
+// viewerRequestCode names in its `origins` table. Explicit, so the IDs are
+// stable and the function can name them (CDK would generate them).
+func originID(fn string) string { return "skiff-" + fn }
+
+// viewerRequestCode is the CloudFront Function (cloudfront-js-2.0) every
+// behaviour runs on viewer request. It does two things.
 //
-// It sets only X-Forwarded-Host. X-Forwarded-Proto is one of the headers
-// CloudFront calls disallowed for edge functions: it is not shown to them,
-// a function that adds it fails validation (502 to the viewer), CloudFront
-// removes a client's X-Forwarded-Proto before the origin request, and the
-// Function URL adds its own (https: CloudFront reaches the origins over
-// HTTPS only), which is also the viewer's scheme, since viewer HTTP is
+// It routes: it reads the route group from the end of the path, as
+// internal/httpapi parseRoute does (httpapi.RouteGroup; tools/lambdafront
+// runs this code under Node against it, over tricky repository names and
+// random ones), and selects that group's origin by ID with
+// cf.selectRequestOriginById, which needs runtime 2.0, the import on the
+// first line, a viewer-request trigger and an origin of this
+// distribution. A path that is no registry route goes to the catalog,
+// like the default behaviour. The path is percent-decoded first, because
+// the functions route the decoded path (net/http's URL.Path: %2F is a
+// slash to them), byte by byte: only ASCII ('/' and the keywords) matters
+// to the grammar, and a UTF-8 byte above 0x7f can't decode to one. A
+// malformed escape, which the functions refuse whatever the route, goes
+// to the catalog. No regular expression runs on a path without '%': the
+// code stays well inside a function's 1 ms compute budget and 10 KB.
+//
+// It sets X-Forwarded-Host. CloudFront replaces Host with the Function
+// URL's domain, so without it a function can't tell which name clients
+// used, and the token realm it puts in WWW-Authenticate
+// (internal/httpapi realm(): X-Forwarded-Host when forwarded headers are
+// trusted, as they are in Lambda) would name the Function URL. It sets
+// only that: X-Forwarded-Proto is one of the headers CloudFront calls
+// disallowed for edge functions: it is not shown to them, a function that
+// adds it fails validation (502 to the viewer), CloudFront removes a
+// client's X-Forwarded-Proto before the origin request, and the Function
+// URL adds its own (https: CloudFront reaches the origins over HTTPS
+// only), which is also the viewer's scheme, since viewer HTTP is
 // redirected to HTTPS.
-const forwardedHostCode = `// Skiff: tell the functions the public host (CloudFront sends the Function URL's as Host).
+const viewerRequestCode = `import cf from 'cloudfront';
+// Skiff: route by the registry's grammar and tell the functions the public host.
+var origins = { manifest: 'skiff-manifest', blob: 'skiff-blob', catalog: 'skiff-catalog' };
+
+// The route group of a path, read from the end as internal/httpapi parseRoute does.
+function group(uri) {
+  var bad = false;
+  var p = uri.indexOf('%') < 0 ? uri : uri.replace(/%([0-9A-Fa-f]{2})?/g, function (m, h) {
+    if (!h) { bad = true; return m; }
+    return String.fromCharCode(parseInt(h, 16));
+  });
+  if (bad || p.slice(0, 4) !== '/v2/') return 'catalog';
+  p = p.slice(4);
+  if (p === '_skiff' || p.slice(0, 7) === '_skiff/') return 'catalog'; // operator API, token endpoint
+  var s = p.split('/'), n = s.length, a = s[n - 3], b = s[n - 2], c = s[n - 1];
+  if (n >= 4 && a === 'blobs' && b === 'uploads') return 'blob';
+  if (n >= 3 && b === 'blobs' && c === 'uploads') return 'blob';
+  if (n >= 3 && b === 'tags' && c === 'list') return 'catalog';
+  if (n >= 3 && (b === 'manifests' || b === 'referrers')) return 'manifest';
+  if (n >= 3 && b === 'blobs') return 'blob';
+  return 'catalog';
+}
+
 function handler(event) {
-  var h = event.request.headers;
+  var r = event.request, h = r.headers;
+  cf.selectRequestOriginById(origins[group(r.uri)]);
   // Only this function sets it: drop what the client sent.
   delete h['x-forwarded-host'];
   // Host is read-only here but readable; CloudFront maps HTTP/2's :authority to it.
   h['x-forwarded-host'] = { value: h.host ? h.host.value : event.context.distributionDomainName };
-  return event.request;
+  return r;
 }
 `
 
@@ -96,18 +145,20 @@ func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []func
 	origins := map[string]awscloudfront.IOrigin{}
 	for _, f := range fns {
 		origins[f.spec.name] = awscloudfrontorigins.NewFunctionUrlOrigin(f.url, &awscloudfrontorigins.FunctionUrlOriginProps{
+			OriginId:      jsii.String(originID(f.spec.name)),
 			CustomHeaders: header,
 			ReadTimeout:   awscdk.Duration_Seconds(jsii.Number(f.spec.readTimeout)),
 		})
 	}
 
-	forwardedHost := awscloudfront.NewFunction(scope, jsii.String("ForwardedHost"), &awscloudfront.FunctionProps{
-		Comment: jsii.String("Skiff: X-Forwarded-Host from the viewer's Host, for the token realm"),
-		Code:    awscloudfront.FunctionCode_FromInline(jsii.String(forwardedHostCode)),
+	// JS 2.0: origin selection (the cloudfront module) needs it.
+	viewerRequest := awscloudfront.NewFunction(scope, jsii.String("ViewerRequest"), &awscloudfront.FunctionProps{
+		Comment: jsii.String("Skiff: origin by route group; X-Forwarded-Host from the viewer's Host, for the token realm"),
+		Code:    awscloudfront.FunctionCode_FromInline(jsii.String(viewerRequestCode)),
 		Runtime: awscloudfront.FunctionRuntime_JS_2_0(),
 	})
 	associations := &[]*awscloudfront.FunctionAssociation{{
-		Function:  forwardedHost,
+		Function:  viewerRequest,
 		EventType: awscloudfront.FunctionEventType_VIEWER_REQUEST,
 	}}
 

@@ -104,6 +104,21 @@ const (
 	routeUpload    = "upload"
 )
 
+// RouteGroup returns the group whose function serves path, a decoded URL
+// path (r.URL.Path), or 0 when path is no registry route (every group
+// answers it 404). It is parseRoute's classification, so the front door
+// (tools/lambdafront, and the CloudFront Function in
+// infra/stacks/frontdoor.go, which a test runs against it) routes with the
+// grammar the functions serve. The token endpoint is under the operator
+// root, so it is in GroupCatalog like the rest of /v2/_skiff/.
+func RouteGroup(path string) Group {
+	rt, ok := parseRoute(path)
+	if !ok {
+		return 0
+	}
+	return rt.group
+}
+
 // parseRoute matches a /v2/ path. Repository names contain slashes, so the
 // route is found from the end: the keyword sits just before the last
 // element (or two before it for upload sessions), and what precedes it is

@@ -18,6 +18,19 @@ func TestGroups(t *testing.T) {
 		"/v2/a/b/referrers/sha256:" + zeros: httpapi.GroupManifest,
 		"/v2/a/b/blobs/sha256:" + zeros:     httpapi.GroupBlob,
 		"/v2/a/b/blobs/uploads/abc":         httpapi.GroupBlob,
+		// Repository names with route keywords as components: the route
+		// is read from the end.
+		"/v2/a/blobs/b/manifests/latest":          httpapi.GroupManifest,
+		"/v2/x/manifests/y/blobs/sha256:" + zeros: httpapi.GroupBlob,
+		"/v2/u/blobs/uploads/v/tags/list":         httpapi.GroupCatalog,
+		"/v2/r/referrers/blobs/uploads/abc":       httpapi.GroupBlob,
+	}
+	// RouteGroup, which the front door routes with, names the group that
+	// serves each path.
+	for path, owner := range paths {
+		if got := httpapi.RouteGroup(path); got != owner {
+			t.Errorf("RouteGroup(%q) = %d, want %d", path, got, owner)
+		}
 	}
 	for _, g := range []httpapi.Group{httpapi.GroupCatalog, httpapi.GroupManifest, httpapi.GroupBlob} {
 		srv := newServer(t, httpapi.WithGroups(g))

@@ -43,6 +43,48 @@ func TestParseRoute(t *testing.T) {
 	}
 }
 
+func TestRouteGroup(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		path string
+		want Group
+	}{
+		{"/v2", GroupCatalog},
+		{"/v2/", GroupCatalog},
+		{"/v2/_catalog", GroupCatalog},
+		{TokenPath, GroupCatalog},
+		{"/v2/_skiff", GroupCatalog},
+		{"/v2/_skiff/policies/mirror/blobs/uploads/", GroupCatalog},
+		{"/v2/_skiff/index/a/manifests/v1", GroupCatalog},
+		{"/v2/a/tags/list", GroupCatalog},
+		{"/v2/a/manifests/v1", GroupManifest},
+		{"/v2/a/referrers/sha256:ab", GroupManifest},
+		{"/v2/a/blobs/sha256:ab", GroupBlob},
+		{"/v2/a/blobs/uploads", GroupBlob},
+		{"/v2/a/blobs/uploads/", GroupBlob},
+		{"/v2/a/blobs/uploads/id", GroupBlob},
+		// Names with keyword components: only the last segments count.
+		{"/v2/a/blobs/b/manifests/latest", GroupManifest},
+		{"/v2/a/blobs/uploads/b/manifests/latest", GroupManifest},
+		{"/v2/x/manifests/y/blobs/sha256:ab", GroupBlob},
+		{"/v2/t/tags/list/z/tags/list", GroupCatalog},
+		{"/v2/uploads/blobs/uploads/blobs/uploads/", GroupBlob},
+		{"/v2/referrers/referrers/referrers/sha256:ab", GroupManifest},
+		{"/v2/_skiffx/manifests/v1", GroupManifest}, // not the operator root; the name is refused later
+		// No route: the front door's default.
+		{"/", 0},
+		{"/v2/a", 0},
+		{"/v2/a/tags/list/", 0},
+		{"/v2/manifests/v1", 0},
+		{"/v3/a/manifests/v1", 0},
+	}
+	for _, tc := range tests {
+		if got := RouteGroup(tc.path); got != tc.want {
+			t.Errorf("RouteGroup(%q) = %d, want %d", tc.path, got, tc.want)
+		}
+	}
+}
+
 func TestParseContentRange(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

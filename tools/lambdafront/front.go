@@ -38,7 +38,8 @@ type invoker interface {
 }
 
 // front is the local stand-in for CloudFront plus the three Function URLs:
-// it routes like the distribution's behaviours, builds the event a
+// it routes like the distribution (its viewer-request function selects the
+// origin of the path's route group), builds the event a
 // Function URL would, and turns the function's answer back into HTTP.
 // With fwd set (proxy mode, proxy.go) it forwards each request to the
 // function's deployed Function URL instead of invoking an emulator.
@@ -63,8 +64,13 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && u.IsAbs() {
 		rawPath = u.EscapedPath()
 	}
-	fn := route(rawPath)
+	fn, byBehavior := route(rawPath)
 	attrs := []any{"fn", fn, "method", r.Method, "path", rawPath}
+	if byBehavior != fn {
+		// The viewer-request function overrode the behaviour's origin: a
+		// repository name with a route keyword as a component.
+		attrs = append(attrs, "behavior_fn", byBehavior)
+	}
 	status, inst, bytesIn, bytesOut, err := f.serve(w, r, fn, rawPath)
 	attrs = append(attrs, "status", status, "bytes_in", bytesIn, "bytes_out", bytesOut, "dur_ms", f.now().Sub(start).Milliseconds())
 	if inst != nil {

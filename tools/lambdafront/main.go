@@ -11,8 +11,12 @@
 // environment does, and starts its bootstrap on the first one (a cold
 // start). Each request is
 //
-//   - routed by the CDK stack's CloudFront behaviours, in their order
-//     (routes.go; a test keeps them equal to infra/stacks/frontdoor.go);
+//   - routed as the CDK stack's distribution routes it: its viewer-request
+//     CloudFront Function selects the function of the path's route group,
+//     read from the end as internal/httpapi does (routes.go: the same
+//     httpapi.RouteGroup; a test runs the stack's JavaScript against it),
+//     whichever behaviour matched (the log names the behaviour's function
+//     as behavior_fn when the two differ);
 //   - refused with 413 when its event would exceed Lambda's 6 MB payload;
 //   - turned into the Function URL event (payload 2.0) the real service
 //     would send: lower-cased headers, cookies, rawPath and rawQueryString

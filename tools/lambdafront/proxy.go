@@ -23,8 +23,8 @@ import (
 // functions and Function URLs are real but CloudFront is not (LocalStack's
 // free edition has none).
 //
-// What it does as the distribution does: the same behaviours in the same
-// order (routes.go); every viewer header but Host (managed policy
+// What it does as the distribution does: the same origin selection as
+// its viewer-request function (routes.go); every viewer header but Host (managed policy
 // AllViewerExceptHostHeader), Host naming the Function URL; the
 // viewer-request CloudFront Function's X-Forwarded-Host (the viewer's
 // Host, replacing a client's); X-Forwarded-For extended with the viewer's

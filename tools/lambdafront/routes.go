@@ -1,5 +1,11 @@
 package main
 
+import (
+	"net/url"
+
+	"github.com/skiff-registry/skiff/internal/httpapi"
+)
+
 // behavior is one CloudFront cache behaviour: a path pattern and the
 // function behind it.
 type behavior struct {
@@ -9,7 +15,9 @@ type behavior struct {
 
 // behaviors are the CloudFront behaviours of the CDK stack
 // (infra/stacks/frontdoor.go, `routes`), in the same order: first match
-// wins. TestBehaviorsMatchStack keeps the two lists equal.
+// wins. TestBehaviorsMatchStack keeps the two lists equal. In the stack
+// they only attach the origins and pick the (identical) policies: the
+// viewer-request function selects the origin (route).
 var behaviors = []behavior{
 	{"/v2/_skiff/*", "catalog"},
 	{"/v2/*/blobs/uploads", "blob"},
@@ -20,16 +28,50 @@ var behaviors = []behavior{
 	{"/v2/*/blobs/*", "blob"},
 }
 
-// defaultFunction serves what no behaviour matches (/v2/, _catalog, the
-// operator API, the token endpoint).
+// defaultFunction serves what no behaviour matches, and what the
+// viewer-request function finds no registry route in (/v2/ and _catalog
+// are catalog routes anyway).
 const defaultFunction = "catalog"
 
 // functions are the three function names, in start order.
 var functions = []string{"manifest", "blob", "catalog"}
 
-// route picks the function for a request path as CloudFront does: the
-// first behaviour whose pattern matches the path, else the default.
-func route(path string) string {
+// groupFunctions names the function of each route group.
+var groupFunctions = map[httpapi.Group]string{
+	httpapi.GroupManifest: "manifest",
+	httpapi.GroupBlob:     "blob",
+	httpapi.GroupCatalog:  "catalog",
+}
+
+// route picks the function for a raw (escaped) request path as the
+// distribution does. Its viewer-request function, which every behaviour
+// runs, selects the origin of the path's route group, and that choice
+// overrides the matched behaviour's origin; so the behaviour (glob) is
+// only reported, for the log. The group is httpapi.RouteGroup of the
+// decoded path, what the function serving it routes by; a test runs the
+// stack's JavaScript against this over tricky and random paths.
+func route(rawPath string) (fn, byBehavior string) {
+	return viewerRequestOrigin(rawPath), behaviorFunction(rawPath)
+}
+
+// viewerRequestOrigin is the function the viewer-request function selects:
+// the route group's, the default for a path that is no registry route or
+// has a malformed escape (which every function refuses).
+func viewerRequestOrigin(rawPath string) string {
+	path, err := url.PathUnescape(rawPath)
+	if err != nil {
+		return defaultFunction
+	}
+	if fn, ok := groupFunctions[httpapi.RouteGroup(path)]; ok {
+		return fn
+	}
+	return defaultFunction
+}
+
+// behaviorFunction is the function of the first behaviour whose pattern
+// matches the path, else the default: where CloudFront would send it
+// without the viewer-request function.
+func behaviorFunction(path string) string {
 	for _, b := range behaviors {
 		if matchPattern(b.pattern, path) {
 			return b.fn

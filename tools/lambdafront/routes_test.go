@@ -40,28 +40,48 @@ func TestMatchPattern(t *testing.T) {
 
 func TestRoute(t *testing.T) {
 	t.Parallel()
-	tests := []struct{ path, want string }{
-		{"/v2/", "catalog"},
-		{"/v2/_catalog", "catalog"},
-		{"/v2/_skiff/token", "catalog"},
-		{"/v2/_skiff/policies/mirror", "catalog"},
-		{"/v2/a/b/tags/list", "catalog"},
-		{"/v2/a/b/manifests/v1", "manifest"},
-		{"/v2/a/referrers/sha256:abc", "manifest"},
-		{"/v2/a/blobs/sha256:abc", "blob"},
-		{"/v2/a/blobs/uploads/", "blob"},
-		{"/v2/a/blobs/uploads/id.1.sig", "blob"},
-		// Repository names may hold the keywords: order decides, as in
-		// internal/httpapi.parseRoute.
-		{"/v2/x/manifests/y/blobs/uploads/", "blob"},
-		{"/v2/x/blobs/y/tags/list", "catalog"},
-		{"/v2/x/blobs/y/manifests/z", "manifest"},
+	tests := []struct{ path, want, byBehavior string }{
+		{"/v2/", "catalog", "catalog"},
+		{"/v2", "catalog", "catalog"},
+		{"/v2/_catalog", "catalog", "catalog"},
+		{"/v2/_skiff/token", "catalog", "catalog"},
+		{"/v2/_skiff/policies/mirror", "catalog", "catalog"},
+		{"/v2/_skiff/policies/mirror/blobs/uploads/", "catalog", "catalog"},
+		{"/v2/a/b/tags/list", "catalog", "catalog"},
+		{"/v2/a/b/manifests/v1", "manifest", "manifest"},
+		{"/v2/a/referrers/sha256:abc", "manifest", "manifest"},
+		{"/v2/a/blobs/sha256:abc", "blob", "blob"},
+		{"/v2/a/blobs/uploads", "blob", "blob"},
+		{"/v2/a/blobs/uploads/", "blob", "blob"},
+		{"/v2/a/blobs/uploads/id.1.sig", "blob", "blob"},
+		// Repository names holding route keywords: the function reads the
+		// route from the end, as internal/httpapi does, where the globs
+		// alone misrouted them.
+		{"/v2/x/manifests/y/blobs/uploads/", "blob", "blob"},
+		{"/v2/x/manifests/y/blobs/sha256:abc", "blob", "manifest"},
+		{"/v2/r/referrers/blobs/sha256:abc", "blob", "manifest"},
+		{"/v2/a/blobs/uploads/b/manifests/latest", "manifest", "blob"},
+		{"/v2/a/blobs/uploads/b/tags/list", "catalog", "blob"},
+		{"/v2/uploads/blobs/uploads/manifests/v1", "manifest", "blob"},
+		{"/v2/a/blobs/b/manifests/latest", "manifest", "manifest"},
+		{"/v2/x/blobs/y/tags/list", "catalog", "catalog"},
+		{"/v2/t/tags/list/z/manifests/v1", "manifest", "manifest"},
+		{"/v2/t/tags/list/z/blobs/uploads/", "blob", "blob"},
 		// The operator API embeds repository names and prefixes.
-		{"/v2/_skiff/index/a/manifests/v1", "catalog"},
+		{"/v2/_skiff/index/a/manifests/v1", "catalog", "catalog"},
+		// The functions route the decoded path.
+		{"/v2/a%2Fmanifests/blobs/sha256:abc", "blob", "blob"},
+		{"/v2/a/manifests%2Fblobs/sha256:abc", "blob", "catalog"},
+		{"/v2/a/%62lobs/sha256:abc", "blob", "catalog"},
+		{"/v2/a/blobs/x%zz", "catalog", "blob"},
+		// No route: the default.
+		{"/v2/a/tags/list/", "catalog", "catalog"},
+		{"/token", "catalog", "catalog"},
 	}
 	for _, tc := range tests {
-		if got := route(tc.path); got != tc.want {
-			t.Errorf("route(%q) = %s, want %s", tc.path, got, tc.want)
+		fn, byBehavior := route(tc.path)
+		if fn != tc.want || byBehavior != tc.byBehavior {
+			t.Errorf("route(%q) = %s (behaviour: %s), want %s (behaviour: %s)", tc.path, fn, byBehavior, tc.want, tc.byBehavior)
 		}
 	}
 }
