@@ -139,6 +139,17 @@ func newFunction(scope constructs.Construct, s settings, st storage, sec secrets
 	})
 	logGroup.GrantWrite(role)
 	st.table.Grant(role, *jsii.Strings(spec.tableActions...)...)
+	// Every function checks Basic credentials, so every one counts failed
+	// logins (awsstore.CountEvent: UpdateItem ADD). UpdateItem is allowed
+	// on the counter partitions ("C#<key>") only: no other item of the
+	// table can be changed that way.
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("dynamodb:UpdateItem"),
+		Resources: jsii.Strings(*st.table.TableArn()),
+		Conditions: &map[string]any{
+			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{counterKeyPrefix + "*"}},
+		},
+	}))
 	if len(spec.objectActions) > 0 {
 		var resources []*string
 		for _, p := range spec.objectPrefixes {

@@ -214,15 +214,19 @@ func TestSkiffStack(t *testing.T) {
 	t.Run("IAM is least privilege per function", func(t *testing.T) {
 		logs := []string{"logs:CreateLogStream", "logs:PutLogEvents"}
 		secrets := []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}
+		// Failed-login counters only: UpdateItem on no other partition.
+		counters := []string{`dynamodb:UpdateItem on table if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["C#*"]}}`}
 		want := map[string][]string{
 			"manifest": slices.Concat(
 				pairs(logs, "logs:manifest"),
+				counters,
 				pairs([]string{"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, "table"),
 				pairs([]string{"s3:GetObject", "s3:PutObject"}, "bucket/blobs/*"),
 				pairs(secrets, "secret:authkey", "secret:origin"),
 			),
 			"blob": slices.Concat(
 				pairs(logs, "logs:blob"),
+				counters,
 				pairs([]string{"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, "table"),
 				pairs([]string{"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"},
 					"bucket/blobs/*", "bucket/uploads/*"),
@@ -232,6 +236,7 @@ func TestSkiffStack(t *testing.T) {
 			),
 			"catalog": slices.Concat(
 				pairs(logs, "logs:catalog"),
+				counters,
 				// BatchGetItem and the read of large index bodies: the
 				// operator API's index status.
 				pairs([]string{"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, "table"),
@@ -296,7 +301,12 @@ func TestSkiffStack(t *testing.T) {
 			if url.Type != "AWS::Lambda::Url" {
 				t.Fatalf("origin %v is not a Function URL", om["Id"])
 			}
-			origins[om["Id"].(string)] = strings.TrimPrefix(n[refID(url.Properties["TargetFunctionArn"], "Arn")], "function:")
+			fn := strings.TrimPrefix(n[refID(url.Properties["TargetFunctionArn"], "Arn")], "function:")
+			origins[om["Id"].(string)] = fn
+			// Explicit and stable: the viewer-request function names it.
+			if om["Id"] != originID(fn) {
+				t.Errorf("origin of %s has ID %v, want %s", fn, om["Id"], originID(fn))
+			}
 
 			// HTTPS to the origin, with the secret header as a dynamic
 			// reference to the origin secret (never a literal).
@@ -351,10 +361,11 @@ func TestSkiffStack(t *testing.T) {
 		}
 	})
 
-	t.Run("forwarded host function", func(t *testing.T) {
+	t.Run("viewer request function", func(t *testing.T) {
 		check(t, func() {
 			template.HasResourceProperties(str("AWS::CloudFront::Function"), map[string]any{
-				"AutoPublish":    true,
+				"AutoPublish": true,
+				// Origin selection needs runtime 2.0.
 				"FunctionConfig": assertions.Match_ObjectLike(&map[string]any{"Runtime": "cloudfront-js-2.0"}),
 				// The client's value is deleted, then the viewer's Host set.
 				"FunctionCode": assertions.Match_StringLikeRegexp(str(
@@ -366,6 +377,36 @@ func TestSkiffStack(t *testing.T) {
 			template.HasResourceProperties(str("AWS::CloudFront::Function"), map[string]any{"FunctionCode": code})
 		})
 		js := *code.AsString()
+
+		// The origin IDs the code selects are exactly the distribution's,
+		// each the origin of the function of that route group.
+		dist := tj.Resources[tj.only(t, "AWS::CloudFront::Distribution", func(resource) bool { return true })]
+		cfg, _ := dist.Properties["DistributionConfig"].(map[string]any)
+		var distIDs []string
+		for _, o := range list(cfg["Origins"]) {
+			om, _ := o.(map[string]any)
+			distIDs = append(distIDs, fmt.Sprint(om["Id"]))
+		}
+		sort.Strings(distIDs)
+		table := codeOrigins(t, js)
+		var codeIDs []string
+		for _, fn := range FunctionNames {
+			if table[fn] != originID(fn) {
+				t.Errorf("the code's origin for %s is %q, want %s", fn, table[fn], originID(fn))
+			}
+		}
+		for _, id := range table {
+			codeIDs = append(codeIDs, id)
+		}
+		sort.Strings(codeIDs)
+		if diff := cmp.Diff(distIDs, codeIDs); diff != "" {
+			t.Errorf("origin IDs (-distribution +function code):\n%s", diff)
+		}
+		// Every selection goes through the table: no other ID is named.
+		if all, viaTable := strings.Count(js, "selectRequestOriginById("), strings.Count(js, "cf.selectRequestOriginById(origins["); all != 1 || viaTable != 1 {
+			t.Errorf("the code selects an origin %d times, %d through its origins table; want once, through it", all, viaTable)
+		}
+		checkViewerRouting(t, js)
 		// X-Forwarded-Proto is disallowed for edge functions: adding it
 		// makes CloudFront answer 502. Only comments may name it.
 		for _, line := range strings.Split(js, "\n") {
@@ -378,8 +419,6 @@ func TestSkiffStack(t *testing.T) {
 		// Associated on viewer request with the default behaviour and every
 		// cache behaviour.
 		fnID := tj.only(t, "AWS::CloudFront::Function", func(resource) bool { return true })
-		dist := tj.Resources[tj.only(t, "AWS::CloudFront::Distribution", func(resource) bool { return true })]
-		cfg, _ := dist.Properties["DistributionConfig"].(map[string]any)
 		behaviours := append([]any{cfg["DefaultCacheBehavior"]}, list(cfg["CacheBehaviors"])...)
 		if len(behaviours) != len(routes)+1 {
 			t.Fatalf("%d behaviours, want %d", len(behaviours), len(routes)+1)
@@ -389,7 +428,7 @@ func TestSkiffStack(t *testing.T) {
 			fa := list(bm["FunctionAssociations"])
 			a, _ := fa[0].(map[string]any)
 			if len(fa) != 1 || a["EventType"] != "viewer-request" || refID(a["FunctionARN"], "FunctionARN") != fnID {
-				t.Errorf("behaviour %v: function associations %v, want the forwarded host function on viewer-request", bm["PathPattern"], bm["FunctionAssociations"])
+				t.Errorf("behaviour %v: function associations %v, want the viewer-request function", bm["PathPattern"], bm["FunctionAssociations"])
 			}
 		}
 	})

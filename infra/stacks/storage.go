@@ -19,8 +19,12 @@ const (
 	uploadsPrefix = "uploads/"
 )
 
-// ttlAttribute is the DynamoDB TTL attribute of upload sessions
-// (internal/storage/awsstore/doc.go: expiresAt, epoch seconds).
+// counterKeyPrefix starts the partition key of every counter item (failed
+// logins; internal/storage/awsstore/doc.go: "C#<key>").
+const counterKeyPrefix = "C#"
+
+// ttlAttribute is the DynamoDB TTL attribute of upload sessions and
+// counters (internal/storage/awsstore/doc.go: expiresAt, epoch seconds).
 const ttlAttribute = "expiresAt"
 
 type storage struct {
