@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/skiff-registry/skiff/internal/cffunc"
 )
 
 // TestTokenPath: tokenPath repeats internal/httpapi.TokenPath (this module
@@ -25,12 +27,12 @@ func TestTokenPath(t *testing.T) {
 func runForwardedHost(t *testing.T, code string) {
 	t.Helper()
 	events := []map[string]any{
-		viewerEvent("/v2/", map[string]map[string]any{
+		cffunc.Event("/v2/", map[string]map[string]any{
 			"host":             {"value": "registry.example.com"},
 			"x-forwarded-host": {"value": "evil.example", "multiValue": []any{map[string]any{"value": "evil.example"}, map[string]any{"value": "other"}}},
 			"authorization":    {"value": "Bearer x"},
 		}),
-		viewerEvent("/v2/", map[string]map[string]any{}), // no Host: the distribution's domain
+		cffunc.Event("/v2/", map[string]map[string]any{}), // no Host: the distribution's domain
 	}
 	got := runViewerRequest(t, code, events)
 	want := []string{"registry.example.com", "d111111abcdef8.cloudfront.net"}

@@ -1,115 +1,60 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/skiff-registry/skiff/internal/cffunc"
 )
 
 // The viewer-request CloudFront Function of the stack routes in
 // production; route (httpapi.RouteGroup) routes here. These tests run the
-// function's JavaScript, as written in infra/stacks/frontdoor.go, under
+// function's JavaScript, infra/stacks/viewer-request.js (which the stack embeds), under
 // Node and check that it selects the origin of the function route picks:
 // the harness and the distribution must route alike, and both as the
 // functions' own router.
 
-// cloudfrontImport is the function's first line; Node has no cloudfront
-// module, so the tests put a recorder in its place.
-const cloudfrontImport = "import cf from 'cloudfront';"
-
-// viewerRequestSource returns the function's code from the stack's source.
+// viewerRequestSource returns the function's code, the file the stack
+// embeds.
 func viewerRequestSource(t *testing.T) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "..", "infra", "stacks", "frontdoor.go"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "infra", "stacks", "viewer-request.js"))
 	if err != nil {
 		t.Fatalf("read the CDK stack's viewer-request function: %v", err)
 	}
-	m := regexp.MustCompile("(?s)const viewerRequestCode = `(.*?)`").FindSubmatch(src)
-	if m == nil {
-		t.Fatal("infra/stacks/frontdoor.go: no const viewerRequestCode = `...` found; update this test with the stack")
-	}
-	return string(m[1])
-}
-
-// requireNode returns the path of node: missing, it fails the test under
-// SKIFF_REQUIRE_TOOLS=1 (make test, CI) and skips it loudly otherwise.
-func requireNode(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("node"); err == nil {
-		return p
-	}
-	msg := "!!! node not found in PATH: the stack's CloudFront Function can't be checked against the Go router !!!"
-	if os.Getenv("SKIFF_REQUIRE_TOOLS") == "1" {
-		t.Fatalf("%s (SKIFF_REQUIRE_TOOLS=1 makes a missing tool a failure)", msg)
-	}
-	fmt.Fprintf(os.Stderr, "\n%s\n!!! SKIPPING %s\n\n", msg, t.Name())
-	t.Skipf("%s: SKIPPED, this test did not run", msg)
-	return ""
+	return string(src)
 }
 
 // selectOrigins runs code on a viewer request for each uri and returns,
 // per uri, the origin IDs it selected, in order.
 func selectOrigins(t *testing.T, code string, uris []string) [][]string {
 	t.Helper()
-	node := requireNode(t)
-	body, ok := strings.CutPrefix(code, cloudfrontImport+"\n")
-	if !ok {
-		t.Fatalf("the function code does not start with %q (origin selection needs it on the first line)", cloudfrontImport)
+	events := make([]map[string]any, len(uris))
+	for i, uri := range uris {
+		events[i] = cffunc.Event(uri, map[string]map[string]any{"host": {"value": "registry.example.com"}})
 	}
-	const stub = `var selected = [];
-var cf = { selectRequestOriginById: function (id) { selected.push(id); } };
-`
-	const driver = `
-var uris = JSON.parse(require('fs').readFileSync(0, 'utf8'));
-console.log(JSON.stringify(uris.map(function (uri) {
-  selected = [];
-  handler({ version: '1.0', context: { distributionDomainName: 'd111111abcdef8.cloudfront.net', eventType: 'viewer-request' },
-    viewer: { ip: '198.51.100.7' },
-    request: { method: 'GET', uri: uri, querystring: {}, headers: { host: { value: 'registry.example.com' } }, cookies: {} } });
-  return selected;
-})));
-`
-	in, err := json.Marshal(uris)
+	res, err := cffunc.Run(cffunc.RequireNode(t), code, events)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, "-e", stub+body+driver)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.Bytes())
+	out := make([][]string, len(res))
+	for i, r := range res {
+		out[i] = r.Origins
 	}
-	var got [][]string
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("node output %.300q: %v", out, err)
-	}
-	if len(got) != len(uris) {
-		t.Fatalf("node answered %d requests, want %d", len(got), len(uris))
-	}
-	return got
+	return out
 }
 
 // codeOrigins returns the function's `origins` table: function -> origin
 // ID. It must name each function once.
 func codeOrigins(t *testing.T, code string) map[string]string {
 	t.Helper()
-	table := regexp.MustCompile(`var origins = \{([^}]*)\};`).FindStringSubmatch(code)
-	if table == nil {
-		t.Fatal("the function code has no `var origins = {...};` table")
-	}
-	got := map[string]string{}
-	for _, m := range regexp.MustCompile(`(\w+): '([^']*)'`).FindAllStringSubmatch(table[1], -1) {
-		got[m[1]] = m[2]
+	got, err := cffunc.Origins(code)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var names []string
 	for fn := range got {
