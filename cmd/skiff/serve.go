@@ -43,6 +43,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.StringVar(&cfg.TokenKeySecret, "token-key-secret", getenv("SKIFF_AUTH_KEY_SECRET_ARN"), "Secrets Manager secret holding the token signing key (aws backend)")
 	fs.StringVar(&cfg.Realm, "realm", "", "public URL of the token endpoint in challenges (default: derived from each request)")
 	fs.BoolVar(&cfg.TrustForwarded, "trust-forwarded", false, "believe X-Forwarded-For/Proto/Host (behind a proxy that sets them)")
+	fs.StringVar(&cfg.ClientIPHeader, "client-ip-header", "", "with --trust-forwarded: the header your proxy sets to the client's address, replacing a client's (e.g. X-Real-IP); default: the last X-Forwarded-For entry")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	fs.BoolVar(&cfg.OperatorAPI, "operator-api", false, "serve the operator API (index policies, index status, users) under /v2/_skiff/; with --auth it needs an admin, without it anyone who reaches it may use it")
 	if err := fs.Parse(args); err != nil {

@@ -62,7 +62,7 @@ const defaultRoute = "catalog"
 func originID(fn string) string { return "skiff-" + fn }
 
 // viewerRequestCode is the CloudFront Function (cloudfront-js-2.0) every
-// behaviour runs on viewer request. It does two things.
+// behaviour runs on viewer request. It does three things.
 //
 // It routes: it reads the route group from the end of the path, as
 // internal/httpapi parseRoute does (httpapi.RouteGroup; tools/lambdafront
@@ -91,6 +91,14 @@ func originID(fn string) string { return "skiff-" + fn }
 // URL adds its own (https: CloudFront reaches the origins over HTTPS
 // only), which is also the viewer's scheme, since viewer HTTP is
 // redirected to HTTPS.
+//
+// It sets X-Skiff-Viewer-Ip to event.viewer.ip, replacing a client's. A
+// function sees a CloudFront edge as the request's source, and the last
+// X-Forwarded-For entry may be an edge too; the failed-login limit counts
+// per source address, and an edge's address would let one attacker
+// block every client behind it. The functions read this header instead
+// (internal/config ViewerIPHeader, trusted in Lambda); only CloudFront
+// reaches them (the origin secret), and this function always sets it.
 //
 // The code is in viewer-request.js, embedded here.
 //

@@ -28,9 +28,10 @@ func runForwardedHost(t *testing.T, code string) {
 	t.Helper()
 	events := []map[string]any{
 		cffunc.Event("/v2/", map[string]map[string]any{
-			"host":             {"value": "registry.example.com"},
-			"x-forwarded-host": {"value": "evil.example", "multiValue": []any{map[string]any{"value": "evil.example"}, map[string]any{"value": "other"}}},
-			"authorization":    {"value": "Bearer x"},
+			"host":              {"value": "registry.example.com"},
+			"x-forwarded-host":  {"value": "evil.example", "multiValue": []any{map[string]any{"value": "evil.example"}, map[string]any{"value": "other"}}},
+			"authorization":     {"value": "Bearer x"},
+			"x-skiff-viewer-ip": {"value": "192.0.2.66"},
 		}),
 		cffunc.Event("/v2/", map[string]map[string]any{}), // no Host: the distribution's domain
 	}
@@ -40,6 +41,12 @@ func runForwardedHost(t *testing.T, code string) {
 		xfh := r.Request.Headers["x-forwarded-host"]
 		if len(xfh) != 1 || xfh["value"] != want[i] {
 			t.Errorf("event %d: x-forwarded-host %v, want only {value: %s}", i, xfh, want[i])
+		}
+	}
+	for i, r := range got {
+		// cffunc.Event's viewer.ip; the client's own value is dropped.
+		if ip := r.Request.Headers["x-skiff-viewer-ip"]; len(ip) != 1 || ip["value"] != "198.51.100.7" {
+			t.Errorf("event %d: x-skiff-viewer-ip %v, want only {value: 198.51.100.7}", i, ip)
 		}
 	}
 	if h := got[0].Request.Headers; h["authorization"]["value"] != "Bearer x" || h["host"]["value"] != "registry.example.com" {

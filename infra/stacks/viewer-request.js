@@ -1,5 +1,5 @@
 import cf from 'cloudfront';
-// Skiff: route by the registry's grammar and tell the functions the public host.
+// Skiff: route by the registry's grammar; tell the functions the public host and the client's address.
 var origins = { manifest: 'skiff-manifest', blob: 'skiff-blob', catalog: 'skiff-catalog' };
 
 // The route group of a path, read from the end as internal/httpapi parseRoute does.
@@ -24,9 +24,12 @@ function group(uri) {
 function handler(event) {
   var r = event.request, h = r.headers;
   cf.selectRequestOriginById(origins[group(r.uri)]);
-  // Only this function sets it: drop what the client sent.
+  // Only this function sets these: drop what the client sent.
   delete h['x-forwarded-host'];
+  delete h['x-skiff-viewer-ip'];
   // Host is read-only here but readable; CloudFront maps HTTP/2's :authority to it.
   h['x-forwarded-host'] = { value: h.host ? h.host.value : event.context.distributionDomainName };
+  // The client's address (the functions' request source is an edge).
+  h['x-skiff-viewer-ip'] = { value: event.viewer.ip };
   return r;
 }

@@ -59,6 +59,11 @@ type Config struct {
 	Realm string
 	// TrustForwarded believes X-Forwarded-* headers from a front door.
 	TrustForwarded bool
+	// ClientIPHeader, with TrustForwarded, names the one header the front
+	// door sets to the client's address (replacing any the client sent):
+	// it is the source address of the failed-login limit, instead of the
+	// last X-Forwarded-For entry.
+	ClientIPHeader string
 	// DefaultPolicies are index policies of the deployment (stack props);
 	// a stored policy for the same prefix replaces one.
 	DefaultPolicies []oci.Policy
@@ -110,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.AnonymousPull) > 0 && !c.Auth {
 		errs = append(errs, errors.New("anonymous pull prefixes only make sense with authentication on (--auth)"))
+	}
+	if c.ClientIPHeader != "" && !c.TrustForwarded {
+		errs = append(errs, errors.New("a client IP header is only believed behind a front door: add --trust-forwarded"))
 	}
 	if c.MaxBody < 0 {
 		errs = append(errs, fmt.Errorf("max body %d must not be negative", c.MaxBody))

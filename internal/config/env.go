@@ -14,6 +14,13 @@ import (
 // OriginSecretHeader carries the front door's secret to the functions.
 const OriginSecretHeader = "X-Skiff-Origin-Secret"
 
+// ViewerIPHeader is the header the stack's viewer-request CloudFront
+// Function sets to the viewer's address (event.viewer.ip), dropping any a
+// client sent. Behind CloudFront and a Function URL the request's source
+// is a CloudFront edge and X-Forwarded-For's last entry may be one too, so
+// this is the client address the functions trust (ClientIPHeader).
+const ViewerIPHeader = "X-Skiff-Viewer-Ip"
+
 // Lambda defaults.
 const (
 	// lambdaMaxBody keeps a request under Lambda's 6 MB synchronous payload
@@ -37,6 +44,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Auth:            true,
 		OperatorAPI:     true,
 		TrustForwarded:  true,
+		ClientIPHeader:  ViewerIPHeader,
 		TokenKeySecret:  getenv("SKIFF_AUTH_KEY_SECRET_ARN"),
 		TokenKeyFile:    getenv("SKIFF_AUTH_KEY_FILE"),
 		Realm:           getenv("SKIFF_REALM"),
@@ -70,6 +78,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	boolVar("SKIFF_AUTH", &c.Auth)
 	boolVar("SKIFF_OPERATOR_API", &c.OperatorAPI)
 	boolVar("SKIFF_TRUST_FORWARDED", &c.TrustForwarded)
+	if !c.TrustForwarded {
+		c.ClientIPHeader = ""
+	}
 	if !c.Auth {
 		c.InsecureNoAuth = true
 	}

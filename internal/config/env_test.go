@@ -21,6 +21,14 @@ func TestFromEnv(t *testing.T) {
 	if !c.Auth || c.MaxBody != 4<<20 || c.RedirectMin != 1<<20 || len(c.AnonymousPull) != 2 || c.DefaultPolicies[0].Prefix != "mirror" || c.LogLevel.String() != "DEBUG" {
 		t.Errorf("config: %+v", c)
 	}
+	// Behind CloudFront the client address is the viewer function's header.
+	if !c.TrustForwarded || c.ClientIPHeader != ViewerIPHeader {
+		t.Errorf("forwarded: trust %v, client IP header %q", c.TrustForwarded, c.ClientIPHeader)
+	}
+	env["SKIFF_TRUST_FORWARDED"] = "false"
+	if c, err = FromEnv(func(k string) string { return env[k] }); err != nil || c.ClientIPHeader != "" {
+		t.Errorf("SKIFF_TRUST_FORWARDED=false: client IP header %q, err %v", c.ClientIPHeader, err)
+	}
 	bad := map[string]string{"SKIFF_MAX_BODY": "lots", "SKIFF_DEFAULT_POLICIES": `[{"prefix":"","indexChildren":"x"}]`}
 	_, err = FromEnv(func(k string) string { return bad[k] })
 	for _, want := range []string{"SKIFF_MAX_BODY", "SKIFF_DEFAULT_POLICIES", "bucket", "table"} {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -29,6 +30,10 @@ type AuthConfig struct {
 	// TrustForwarded believes X-Forwarded-* headers (behind a front door
 	// that sets them): the last X-Forwarded-For entry is the client.
 	TrustForwarded bool
+	// ClientIPHeader, with TrustForwarded, is the header the front door
+	// sets to the client's address instead (config.ViewerIPHeader in
+	// Lambda); without it in a request, the peer address counts.
+	ClientIPHeader string
 }
 
 // WithAuth turns on authentication and authorization (default: off).
@@ -89,8 +94,12 @@ func needs(rt route, method string) (ns []need, base bool) {
 
 // clientAddr is the caller's address for rate limiting and the audit.
 func (a *API) clientAddr(r *http.Request) string {
-	if a.opts.auth != nil && a.opts.auth.TrustForwarded {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+	if c := a.opts.auth; c != nil && c.TrustForwarded {
+		if c.ClientIPHeader != "" {
+			if ip, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get(c.ClientIPHeader))); err == nil {
+				return ip.String()
+			}
+		} else if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
 			parts := strings.Split(xff, ",")
 			return strings.TrimSpace(parts[len(parts)-1])
 		}

@@ -1082,6 +1082,50 @@ func TestFailedLoginsLimited(t *testing.T) {
 	sec.checkLog(t, log.String())
 }
 
+// Behind CloudFront the source address is the header the viewer function
+// sets (ClientIPHeader), not X-Forwarded-For, whose last entry there can be
+// an edge shared by many clients: failures count per viewer address
+// whatever X-Forwarded-For says, and a request without the header counts
+// as its peer.
+func TestFailedLoginsByClientIPHeader(t *testing.T) {
+	t.Parallel()
+	log, sec := &syncBuffer{}, &secrets{}
+	w := newWorld(t, log, sec, func(c *config.Config) {
+		c.TrustForwarded, c.ClientIPHeader = true, config.ViewerIPHeader
+	})
+	from := func(viewer, xff string) map[string]string {
+		return map[string]string{config.ViewerIPHeader: viewer, "X-Forwarded-For": xff}
+	}
+	const attacker, bystander, edge = "203.0.113.1", "203.0.113.2", "198.51.100.50"
+	for i := range 10 {
+		pw := fmt.Sprintf("wrong-password-%d", i)
+		sec.add(pw)
+		// The same edge in X-Forwarded-For, a spoofed first entry: neither
+		// counts, only the viewer address.
+		r := w.send(t, "GET", "/v2/", nil, from(attacker, fmt.Sprintf("10.0.0.%d, %s", i, edge)), basic(fmt.Sprintf("nobody-%d", i), pw))
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	tests := []struct {
+		name   string
+		header map[string]string
+		want   int
+	}{
+		{"the attacker's viewer address", from(attacker, edge), http.StatusTooManyRequests},
+		{"another viewer behind the same edge", from(bystander, edge), http.StatusOK},
+		{"the attacker claiming another X-Forwarded-For", from(attacker, bystander), http.StatusTooManyRequests},
+		{"no viewer header: the peer address", map[string]string{"X-Forwarded-For": attacker}, http.StatusOK},
+		{"a header that is no address: the peer address", from("not-an-ip", attacker), http.StatusOK},
+	}
+	for _, tc := range tests {
+		if r := w.send(t, "GET", "/v2/", nil, tc.header, basic("puller", pullerPassword)); r.status != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, r.status, r.body, tc.want)
+		}
+	}
+	sec.checkLog(t, log.String())
+}
+
 // The README's matrix is generated from authzMatrix; this fails when they
 // differ (go test ./internal/httpapi -run TestMatrixREADME -update
 // rewrites it).

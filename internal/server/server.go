@@ -85,6 +85,7 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 			AnonymousPull:  cfg.AnonymousPull,
 			Realm:          cfg.Realm,
 			TrustForwarded: cfg.TrustForwarded,
+			ClientIPHeader: cfg.ClientIPHeader,
 		}))
 	}
 	return &Server{Handler: httpapi.New(reg, apiOpts...), Registry: reg, Policies: policies, PolicyCache: cache, Users: users}, nil

@@ -158,7 +158,8 @@ func (f *front) event(r *http.Request, fn, rawPath string, body []byte) *events.
 	// What CloudFront and the Function URL add or replace. Host names the
 	// Function URL (the origin request policy forwards every viewer header
 	// but Host); the stack's viewer-request CloudFront Function puts the
-	// viewer's Host in X-Forwarded-Host, replacing the client's. The
+	// viewer's Host in X-Forwarded-Host and the viewer's address in
+	// X-Skiff-Viewer-Ip, replacing the client's. The
 	// Function URL sets X-Forwarded-Proto, which is https in AWS (viewer
 	// HTTP is redirected to HTTPS); this front door speaks plain HTTP, so
 	// it says http, and a realm derived from the request names it.
@@ -169,6 +170,8 @@ func (f *front) event(r *http.Request, fn, rawPath string, body []byte) *events.
 		h["x-forwarded-for"] = viewerIP
 	}
 	h["x-forwarded-host"] = r.Host
+	// The viewer-request function's client address, replacing a client's.
+	h[strings.ToLower(config.ViewerIPHeader)] = viewerIP
 	h["x-forwarded-proto"] = "http"
 	h["x-forwarded-port"] = portOf(r.Host)
 	h["via"] = "2.0 lambdafront.cloudfront.net (CloudFront)"

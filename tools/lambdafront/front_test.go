@@ -70,6 +70,7 @@ func TestEvent(t *testing.T) {
 	req.Header.Add("Accept", "c/d")
 	req.Header.Set("Cookie", "a=1; b=2")
 	req.Header.Set("X-Forwarded-For", "192.0.2.1")
+	req.Header.Set("X-Skiff-Viewer-Ip", "192.0.2.66")
 	req.Header.Set("X-Skiff-Origin-Secret", "forged")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -93,6 +94,7 @@ func TestEvent(t *testing.T) {
 		"user-agent":                 "Go-http-client/1.1",
 		"x-forwarded-for":            "192.0.2.1, 127.0.0.1",
 		"x-forwarded-host":           host,
+		"x-skiff-viewer-ip":          "127.0.0.1",
 		"x-forwarded-proto":          "http",
 		"x-forwarded-port":           host[strings.LastIndex(host, ":")+1:],
 		"via":                        "2.0 lambdafront.cloudfront.net (CloudFront)",

@@ -27,7 +27,7 @@ import (
 // its viewer-request function (routes.go); every viewer header but Host (managed policy
 // AllViewerExceptHostHeader), Host naming the Function URL; the
 // viewer-request CloudFront Function's X-Forwarded-Host (the viewer's
-// Host, replacing a client's); X-Forwarded-For extended with the viewer's
+// Host, replacing a client's) and X-Skiff-Viewer-Ip (the viewer's address); X-Forwarded-For extended with the viewer's
 // address; the viewer's X-Forwarded-Proto dropped (the Function URL sets
 // its own); the origin secret header; no redirect followed and no body
 // re-encoded. Like the Function URL in AWS, and unlike LocalStack's, it
@@ -183,6 +183,8 @@ func originHeaders(r *http.Request, originSecret string) http.Header {
 	// The stack's viewer-request CloudFront Function: the viewer's Host,
 	// never the client's own X-Forwarded-Host.
 	h.Set("X-Forwarded-Host", r.Host)
+	// And the viewer's address, never the client's own.
+	h.Set(config.ViewerIPHeader, viewerIP)
 	// CloudFront drops a viewer's X-Forwarded-Proto; the Function URL sets
 	// its own (https in AWS; LocalStack's says http).
 	h.Del("X-Forwarded-Proto")

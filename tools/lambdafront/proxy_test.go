@@ -78,6 +78,7 @@ func TestProxyRoutesAndHeaders(t *testing.T) {
 	req.Header.Set("Cookie", "a=1; b=2")
 	req.Header.Set("X-Forwarded-For", "192.0.2.1")
 	req.Header.Set("X-Forwarded-Host", "forged.example")
+	req.Header.Set("X-Skiff-Viewer-Ip", "192.0.2.66")
 	req.Header.Set("X-Forwarded-Proto", "https")
 	req.Header.Set("X-Skiff-Origin-Secret", "forged")
 	req.Header.Set("Connection", "X-Private")
@@ -106,6 +107,7 @@ func TestProxyRoutesAndHeaders(t *testing.T) {
 		"Cookie":                "a=1; b=2",
 		"X-Forwarded-For":       "192.0.2.1, 127.0.0.1",
 		"X-Forwarded-Host":      "registry.example:8443",
+		"X-Skiff-Viewer-Ip":     "127.0.0.1",
 		"X-Forwarded-Proto":     "",
 		"X-Skiff-Origin-Secret": "the-secret",
 		"X-Private":             "",

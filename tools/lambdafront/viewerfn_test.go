@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/skiff-registry/skiff/internal/cffunc"
+	"github.com/skiff-registry/skiff/internal/config"
 )
 
 // The viewer-request CloudFront Function of the stack routes in
@@ -178,4 +179,20 @@ func TestViewerRequestFunctionRandom(t *testing.T) {
 		uris[i] = starts[rng.IntN(len(starts))] + strings.Join(comps, "/") + ends[rng.IntN(len(ends))]
 	}
 	checkSameRoute(t, uris)
+}
+
+// TestViewerRequestClientAddress: the function puts the viewer's address
+// in the header the functions read it from (config.ViewerIPHeader), over a
+// client's own, as this front door does.
+func TestViewerRequestClientAddress(t *testing.T) {
+	t.Parallel()
+	name := strings.ToLower(config.ViewerIPHeader)
+	ev := cffunc.Event("/v2/", map[string]map[string]any{name: {"value": "192.0.2.66"}})
+	res, err := cffunc.Run(cffunc.RequireNode(t), viewerRequestSource(t), []map[string]any{ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res[0].Request.Headers[name]; len(got) != 1 || got["value"] != "198.51.100.7" {
+		t.Errorf("%s = %v, want only the event's viewer.ip 198.51.100.7", name, got)
+	}
 }
