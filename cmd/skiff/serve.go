@@ -76,6 +76,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		log.Warn("the operator API (/v2/_skiff/) is on without --auth: anyone who reaches this address can change index policies; serve it on a trusted network only, or add --auth",
 			"addr", ln.Addr().String())
 	}
+	janitorCtx, stopJanitor := context.WithCancel(ctx)
+	janitorDone := make(chan struct{})
+	go func() {
+		defer close(janitorDone)
+		backend.RunJanitor(janitorCtx, stores, backend.JanitorInterval, log)
+	}()
+	// Stopped before the stores close (deferred above, so run after this).
+	defer func() { stopJanitor(); <-janitorDone }()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {

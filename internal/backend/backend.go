@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -31,6 +32,9 @@ type Stores struct {
 	// Exclusive is true when this process alone uses the stores (the local
 	// backend locks its database file).
 	Exclusive bool
+	// Janitor, when set, removes what abandoned uploads left behind as of
+	// now (the local backend; AWS expires it by lifecycle rules and TTL).
+	Janitor func(ctx context.Context, now time.Time) (Expired, error)
 }
 
 type options struct {
@@ -75,7 +79,7 @@ func openLocal(cfg config.Config) (Stores, error) {
 	if err != nil {
 		return Stores{}, fmt.Errorf("open metadata store: %w", err)
 	}
-	return Stores{Blobs: blobs, Meta: meta, Close: meta.Close, Exclusive: true}, nil
+	return Stores{Blobs: blobs, Meta: meta, Close: meta.Close, Exclusive: true, Janitor: localJanitor(blobs, meta)}, nil
 }
 
 func openAWS(ctx context.Context, cfg config.Config, o options) (Stores, error) {

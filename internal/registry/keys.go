@@ -12,7 +12,11 @@ import (
 //	blobs/uploaded/<upload-id>   blob assembled from a multipart upload (never copied)
 //	uploads/<upload-id>/<offset>-<claim>  buffered tail segments of a live upload
 //
-// Everything under uploads/ is scratch: safe to expire after the upload TTL.
+// Everything under uploads/ (ScratchPrefix) is scratch: safe to expire
+// after the upload TTL.
+
+// ScratchPrefix holds the tail segments of live upload sessions.
+const ScratchPrefix = "uploads/"
 
 func contentKey(d digest.Digest) string {
 	return fmt.Sprintf("blobs/%s/%s", d.Algorithm(), d.Encoded())
@@ -21,5 +25,5 @@ func contentKey(d digest.Digest) string {
 func uploadedKey(id string) string { return "blobs/uploaded/" + id }
 
 func segmentKey(id string, offset int64, claim string) string {
-	return fmt.Sprintf("uploads/%s/%d-%s", id, offset, claim)
+	return fmt.Sprintf("%s%s/%d-%s", ScratchPrefix, id, offset, claim)
 }

@@ -75,7 +75,11 @@ func WithPartSize(part, min int64) Option {
 	}
 }
 
-// WithUploadTTL sets how long an idle upload session lives (default 24h).
+// DefaultUploadTTL is how long an upload session lives from its start.
+const DefaultUploadTTL = 24 * time.Hour
+
+// WithUploadTTL sets how long an upload session lives from its start
+// (default DefaultUploadTTL).
 func WithUploadTTL(d time.Duration) Option {
 	return func(o *options) error { o.uploadTTL = d; return nil }
 }
@@ -140,7 +144,7 @@ func New(blobs storage.BlobStore, meta storage.MetaStore, opts ...Option) (*Regi
 		maxSegments:       defaultMaxSegments,
 		inlineManifestMax: defaultInlineManifestMax,
 		maxSinglePut:      defaultMaxSinglePut,
-		uploadTTL:         24 * time.Hour,
+		uploadTTL:         DefaultUploadTTL,
 		claimLease:        defaultClaimLease,
 		policies:          strict{},
 		now:               time.Now,
