@@ -26,6 +26,8 @@
 #      headers in front of the three Function URLs;
 #   7. scripts/lambda-checks.sh through it, label "localstack": the body
 #      limits, the OCI conformance suite, crane, regctl, oras and skopeo;
+#      then the Go integration tests that apply to an external registry
+#      (scripts/integration-external.sh), as in `make e2e-lambda`;
 #   8. a report: results/localstack/summary.txt. Logs: results/localstack/
 #      (lambdafront, each client step, LocalStack's own log),
 #      results/conformance/localstack/.
@@ -114,7 +116,7 @@ check_dns || die "the clients follow presigned S3 URLs to $ls_domain:$ls_port"
 if [[ "${LOCALSTACK_SKIP_TOOLS:-${E2E_SKIP_TOOLS:-}}" != 1 ]]; then
 	scripts/tools.sh
 fi
-need conformance crane regctl oras skopeo || die "the client tools come from scripts/tools.sh (skopeo from apt)"
+need conformance crane regctl oras skopeo cosign registry || die "the client tools come from scripts/tools.sh (skopeo from apt)"
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -207,6 +209,11 @@ if [[ -s "$out/failures.txt" ]]; then
 elif [[ "$checks_rc" != 0 ]]; then
 	fail "scripts/lambda-checks.sh exited $checks_rc without a list of failures"
 fi
+# The project's integration tests through the same front door
+# (results/localstack/integration.txt, .log).
+if ! SKIFF_IT_USER="$user" SKIFF_IT_PASSWORD="$password" scripts/integration-external.sh "$addr" "$out"; then
+	fail "test/integration through the front door: $(head -n 1 "$out/integration.txt" 2>/dev/null || echo "no summary") (results/localstack/integration.log)"
+fi
 
 # ---- 8. report
 {
@@ -225,6 +232,9 @@ fi
 	echo
 	echo "== real clients through the front door"
 	cat "$out/clients.txt" 2>/dev/null || echo "(no client results: see the output of scripts/lambda-checks.sh)"
+	echo
+	echo "== test/integration through the front door (scripts/integration-external.sh)"
+	cat "$out/integration.txt" 2>/dev/null || echo "(no results: see the output of scripts/integration-external.sh)"
 	echo
 	echo "== requests per function (lambdafront.log)"
 	for fn in manifest blob catalog; do

@@ -6,7 +6,8 @@
 #   scripts/e2e-lambda.sh
 #
 # Steps (everything it starts is stopped at the end, pass or fail):
-#   1. tools: scripts/tools.sh (conformance, crane, regctl, oras, skopeo) and
+#   1. tools: scripts/tools.sh (conformance, crane, regctl, oras, skopeo,
+#      cosign, distribution's registry for test/integration) and
 #      aws-lambda-rie (pinned below) into .tools/bin;
 #   2. the deployable arm64 zips (scripts/functions.sh: build/functions/*.zip)
 #      for their sizes, and native bootstraps for the emulator;
@@ -28,11 +29,15 @@
 #      with the admin's credentials, zero failures required; real clients:
 #      crane, regctl (chunked), oras and skopeo push, copy and pull, and
 #      pushes that must exceed the limits are checked to fail with 413;
-#      then, here, a direct call to a function without the origin secret
-#      must be refused;
+#      then the Go integration tests that apply to an external registry
+#      (scripts/integration-external.sh: test/integration with
+#      SKIFF_IT_REGISTRY at the front door, as the admin; real clients
+#      crane, regctl, skopeo, oras and cosign); then, here, a direct call to
+#      a function without the origin secret must be refused;
 #   8. a report: zip sizes, each instance's cold-start init time (the
 #      functions' "init" line and the emulator's REPORT), conformance counts,
-#      client results. Also in results/e2e-lambda/summary.txt.
+#      client results, the integration tests' verdicts and durations. Also
+#      in results/e2e-lambda/summary.txt.
 #
 # Env: E2E_POOL (emulators per function, default 2), E2E_SKIP_TOOLS=1 (don't
 # run scripts/tools.sh), E2E_REALM=forwarded (no SKIFF_REALM: the functions
@@ -162,6 +167,13 @@ elif [[ "$checks_rc" != 0 ]]; then
 	fail "scripts/lambda-checks.sh exited $checks_rc without a list of failures"
 fi
 
+# The project's integration tests, the same suite as on the other paths,
+# through the front door (results/e2e-lambda/integration.txt, .log).
+if ! SKIFF_IT_USER="$checks_user" SKIFF_IT_PASSWORD="${checks_user:+$password}" \
+	scripts/integration-external.sh "$addr" "$out"; then
+	fail "test/integration through the front door: $(head -n 1 "$out/integration.txt" 2>/dev/null || echo "no summary") (results/e2e-lambda/integration.log)"
+fi
+
 # A direct call to a function (not through CloudFront) lacks the origin
 # secret. (After the checks: the front door's first request of each
 # instance stays its cold start, for the report.)
@@ -201,7 +213,9 @@ fi
 	echo
 	echo "== real clients through the front door (body limit: ${SKIFF_MAX_BODY:-4194304} bytes)"
 	cat "$out/clients.txt" 2>/dev/null || echo "(no client results: see the output of scripts/lambda-checks.sh)"
-	echo "test/integration: not run against the harness (it starts its own skiff serve; it has no hook for an external registry)"
+	echo
+	echo "== test/integration through the front door (scripts/integration-external.sh)"
+	cat "$out/integration.txt" 2>/dev/null || echo "(no results: see the output of scripts/integration-external.sh)"
 	echo
 	echo "== requests per function (lambdafront.log)"
 	for fn in manifest blob catalog; do

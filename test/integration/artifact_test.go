@@ -33,7 +33,8 @@ func TestArtifactReferrers(t *testing.T) {
 	t.Parallel()
 	tb := newToolbox(t, "oras")
 	reg := startRegistry(t)
-	repo := "art/test"
+	reg.clientCredentials(tb, reg.host)
+	repo := reg.repo("art/test")
 	ref := reg.host + "/" + repo + ":art"
 
 	payload := randomBytes(newRand("artifact/payload"), 200*1024)
@@ -101,7 +102,7 @@ func TestArtifactReferrers(t *testing.T) {
 func checkReferrersAPI(t *testing.T, reg *registry, repo string, subject, referrer digest.Digest) {
 	t.Helper()
 	for _, query := range []string{"", "?artifactType=" + signatureType} {
-		resp := send(t, http.MethodGet, reg.url("/v2/"+repo+"/referrers/"+subject.String()+query), nil, nil)
+		resp := send(t, http.MethodGet, reg.url("/v2/"+repo+"/referrers/"+subject.String()+query), reg.authed(nil, repo), nil)
 		if resp.status != http.StatusOK {
 			t.Errorf("GET referrers%s: want 200, got %s", query, resp)
 			continue
@@ -128,7 +129,8 @@ func checkReferrersAPI(t *testing.T, reg *registry, repo string, subject, referr
 		}
 	}
 	// A filter for a type nobody attached must leave nothing, if applied.
-	resp := send(t, http.MethodGet, reg.url("/v2/"+repo+"/referrers/"+subject.String()+"?artifactType=application/vnd.skiff.none"), nil, nil)
+	resp := send(t, http.MethodGet, reg.url("/v2/"+repo+"/referrers/"+subject.String()+"?artifactType=application/vnd.skiff.none"),
+		reg.authed(nil, repo), nil)
 	if resp.status != http.StatusOK {
 		t.Errorf("GET referrers?artifactType=none: want 200, got %s", resp)
 	} else if resp.header.Get("OCI-Filters-Applied") == "artifactType" {

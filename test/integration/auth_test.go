@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/skiff-registry/skiff/internal/auth"
 )
 
 // authErrorRE matches how the clients report a refusal by the registry's
@@ -31,13 +33,15 @@ var authErrorRE = regexp.MustCompile(`(?i)unauthori[sz]ed|authentication require
 //     into login/ is refused with an auth error and writes nothing.
 //
 // Every refusal is also checked in the server log: the refused repository
-// got 401/403 answers and no write request there succeeded.
+// got 401/403 answers and no write request there succeeded. On an external
+// registry, whose log the harness can't read, by asking the registry
+// instead (expectRefused).
 func TestClientLogin(t *testing.T) {
 	t.Parallel()
 	const kib = 1024
-	pusher := authUser{name: "pusher", password: newPassword(), grants: []authGrant{{"login/", "pull,push"}}}
-	puller := authUser{name: "puller", password: newPassword(), grants: []authGrant{{"login/", "pull"}}}
-	reg := startAuthRegistry(t, []authUser{pusher, puller})
+	pusher := &authUser{name: "pusher", password: newPassword(), grants: []authGrant{{"login/", "pull,push"}}}
+	puller := &authUser{name: "puller", password: newPassword(), grants: []authGrant{{"login/", "pull"}}}
+	reg := startAuthRegistry(t, []*authUser{pusher, puller})
 
 	for _, client := range regClients {
 		t.Run(client.name, func(t *testing.T) {
@@ -45,7 +49,7 @@ func TestClientLogin(t *testing.T) {
 			img := newImage(t, "login/"+client.name+"/image", threePlatforms[0], 200*kib, 100*kib)
 			layout := filepath.Join(t.TempDir(), "push")
 			img.writeLayout(t, layout, "v1")
-			repo := "login/" + client.name + "/image"
+			repo := reg.repo("login/" + client.name + "/image")
 			copyRepo := repo + "-copy"
 			ref := reg.host + "/" + repo + ":v1"
 			copyRef := reg.host + "/" + copyRepo + ":v1"
@@ -68,14 +72,14 @@ func TestClientLogin(t *testing.T) {
 
 			ok := t.Run("anonymous-push-refused", func(t *testing.T) {
 				tb := newClient(t, nil)
-				anonRepo := "login/" + client.name + "/anonymous"
+				anonRepo := reg.repo("login/" + client.name + "/anonymous")
 				stdout, stderr, err := tb.exec(client.tool, client.pushArgs(layout, "v1", reg.host+"/"+anonRepo+":v1")...)
 				expectAuthRefusal(t, client.name+" push without login", stdout+stderr, err)
 				expectAbsent(t, reg, anonRepo, "v1", img)
-				expectRefusedInLog(t, reg, anonRepo, "")
+				expectRefused(t, reg, anonRepo, nil)
 			})
 			ok = ok && t.Run("pusher-push-copy-pull", func(t *testing.T) {
-				tb := newClient(t, &pusher)
+				tb := newClient(t, pusher)
 				client.push(tb, layout, "v1", ref)
 				img.verifyRemote(t, reg, repo, "v1")
 				if t.Failed() {
@@ -102,17 +106,16 @@ func TestClientLogin(t *testing.T) {
 				expectAuthRefusal(t, client.name+" pull without login", stdout+stderr, err)
 			})
 			t.Run("puller-pull-ok-push-refused", func(t *testing.T) {
-				tb := newClient(t, &puller)
+				tb := newClient(t, puller)
 				pulled := filepath.Join(t.TempDir(), "pull")
 				client.pull(tb, ref, pulled, "v1")
 				img.verifyLayout(t, pulled)
 
-				denied := "login/" + client.name + "/denied"
+				denied := reg.repo("login/" + client.name + "/denied")
 				stdout, stderr, err := tb.exec(client.tool, client.pushArgs(layout, "v1", reg.host+"/"+denied+":v1")...)
 				expectAuthRefusal(t, client.name+" push as the pull-only user", stdout+stderr, err)
 				expectAbsent(t, reg, denied, "v1", img)
-				expectRefusedInLog(t, reg, denied, puller.name)
-
+				expectRefused(t, reg, denied, puller)
 			})
 		})
 	}
@@ -148,7 +151,7 @@ func orasArtifact(t *testing.T, reg *registry, tb *toolbox) {
 	if err := os.WriteFile(filepath.Join(tb.dir, "payload.bin"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	repo := "login/oras/artifact"
+	repo := reg.repo("login/oras/artifact")
 	ref := reg.host + "/" + repo + ":v1"
 	out := tb.run("oras", "push", "--no-tty", "--plain-http", "--artifact-type", "application/vnd.skiff.test.artifact",
 		ref, "payload.bin:application/octet-stream")
@@ -200,6 +203,53 @@ func expectAbsent(t *testing.T, reg *registry, repo, tag string, c *content) {
 		}
 		if resp := send(t, http.MethodHead, reg.url("/v2/"+repo+"/"+kind+"/"+d.String()), reg.authed(acceptManifests(), repo), nil); resp.status != http.StatusNotFound {
 			t.Errorf("HEAD %s %s@%s after a refused write: want 404, got %s", kind, repo, d, resp)
+		}
+	}
+}
+
+// expectRefused checks that the registry refused user's writes into repo
+// (anonymous when user is nil), after the client's refused push: in the
+// server log (expectRefusedInLog) when the server is the test's own. An
+// external registry's log is not the harness's: there the registry is
+// asked, as that caller, to start an upload in repo, which it must refuse
+// (401 for an anonymous caller and for the user's token without push, 403
+// for the user's Basic credentials); expectAbsent has checked that the
+// refused push left nothing behind.
+func expectRefused(t *testing.T, reg *registry, repo string, user *authUser) {
+	t.Helper()
+	if !reg.external {
+		name := ""
+		if user != nil {
+			name = user.name
+		}
+		expectRefusedInLog(t, reg, repo, name)
+		return
+	}
+	upload := reg.url("/v2/" + repo + "/blobs/uploads/")
+	type probe struct {
+		what   string
+		header http.Header
+		want   int
+		reason string // in the challenge of a 401
+	}
+	probes := []probe{{"anonymous", nil, http.StatusUnauthorized, ""}}
+	if user != nil {
+		scope := auth.Scope{Type: auth.TypeRepository, Name: repo, Actions: []string{auth.ActionPull, auth.ActionPush}}
+		tok, _, err := reg.tokens.fetch(user.name, user.password, scope)
+		if err != nil {
+			t.Fatalf("%s asks for %s: %v", user.name, scope, err)
+		}
+		basic := http.Header{}
+		(&http.Request{Header: basic}).SetBasicAuth(user.name, user.password)
+		probes = []probe{
+			{user.name + "'s token for " + scope.String(), http.Header{"Authorization": {"Bearer " + tok}}, http.StatusUnauthorized, `error="insufficient_scope"`},
+			{user.name + " with Basic credentials", basic, http.StatusForbidden, ""},
+		}
+	}
+	for _, p := range probes {
+		resp := send(t, http.MethodPost, upload, p.header, nil)
+		if resp.status != p.want || !strings.Contains(resp.header.Get("WWW-Authenticate"), p.reason) {
+			t.Errorf("POST %s as %s: want %d %s, got %s", upload, p.what, p.want, p.reason, resp)
 		}
 	}
 }

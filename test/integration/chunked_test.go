@@ -21,26 +21,38 @@ const (
 	chunk = 1 * mib
 	// bigLayer is large enough for a dozen chunks.
 	bigLayer = 12 * mib
+	// externalStreamLayer is the layer crane and skopeo send in one PATCH
+	// to an external registry: under the 4 MiB body cap of the Lambda
+	// functions, which answer a larger body 413 (those clients can't
+	// chunk).
+	externalStreamLayer = 3 * mib
 )
 
 // TestChunkedPush pushes an image with a 12 MiB layer three ways: regctl in
-// 1 MiB chunked PATCHes, and crane and skopeo with one streaming PATCH each.
-// A recording proxy in front of the server proves each client really used
-// that upload style; the layer must read back unchanged.
+// 1 MiB chunked PATCHes, and crane and skopeo with one streaming PATCH each
+// (of 3 MiB on an external registry: externalStreamLayer). A recording
+// proxy in front of the server proves each client really used that upload
+// style; the layer must read back unchanged.
 func TestChunkedPush(t *testing.T) {
 	t.Parallel()
 	reg := startRegistry(t)
 	rec := newRecordingProxy(t, reg.host)
+	streamLayer := bigLayer
+	if reg.external {
+		streamLayer = externalStreamLayer
+	}
 
 	tests := []struct {
 		name  string
 		tools []string
+		layer int // bytes of random data in the layer
 		push  func(tb *toolbox, layout, dst string)
 		check func(t *testing.T, reqs []recordedRequest)
 	}{
 		{
 			name:  "regctl",
 			tools: []string{"regctl"},
+			layer: bigLayer,
 			push: func(tb *toolbox, layout, dst string) {
 				tb.regctlPlainHTTP(rec.host, "--blob-chunk", fmt.Sprint(chunk), "--blob-max", fmt.Sprint(chunk))
 				tb.run("regctl", "image", "copy", "ocidir://"+layout+":v1", dst)
@@ -73,29 +85,33 @@ func TestChunkedPush(t *testing.T) {
 		{
 			name:  "crane",
 			tools: []string{"crane"},
+			layer: streamLayer,
 			push: func(tb *toolbox, layout, dst string) {
 				tb.run("crane", "push", "--insecure", layout, dst)
 			},
-			check: requireStreamingPatch,
+			check: requireStreamingPatch(streamLayer),
 		},
 		{
 			name:  "skopeo",
 			tools: []string{"skopeo"},
+			layer: streamLayer,
 			push: func(tb *toolbox, layout, dst string) {
 				tb.skopeo("copy", "--preserve-digests", "--dest-tls-verify=false", "oci:"+layout+":v1", "docker://"+dst)
 			},
-			check: requireStreamingPatch,
+			check: requireStreamingPatch(streamLayer),
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tb := newToolbox(t, tc.tools...)
+			// The clients talk to the proxy: the credentials are for it.
+			reg.clientCredentials(tb, rec.host)
 			// Own bytes per client: a blob another client already pushed
 			// would be skipped (HEAD 200, or mounted) and prove nothing.
-			img := newImage(t, "chunked/"+tc.name, threePlatforms[0], bigLayer)
+			img := newImage(t, "chunked/"+tc.name, threePlatforms[0], tc.layer)
 			layout := filepath.Join(t.TempDir(), "layout")
 			img.writeLayout(t, layout, "v1")
-			repo := "chunked/" + tc.name
+			repo := reg.repo("chunked/" + tc.name)
 
 			tc.push(tb, layout, rec.host+"/"+repo+":v1")
 
@@ -107,15 +123,18 @@ func TestChunkedPush(t *testing.T) {
 	}
 }
 
-// requireStreamingPatch checks that the whole big layer went in one PATCH.
-func requireStreamingPatch(t *testing.T, reqs []recordedRequest) {
-	t.Helper()
-	for _, p := range patches(reqs) {
-		if p.bodyBytes >= bigLayer {
-			return
+// requireStreamingPatch checks that the whole layer (of size bytes of
+// data) went in one PATCH.
+func requireStreamingPatch(size int) func(t *testing.T, reqs []recordedRequest) {
+	return func(t *testing.T, reqs []recordedRequest) {
+		t.Helper()
+		for _, p := range patches(reqs) {
+			if p.bodyBytes >= int64(size) {
+				return
+			}
 		}
+		t.Errorf("no PATCH carried the whole %d-byte layer; PATCHes seen: %v", size, patches(reqs))
 	}
-	t.Errorf("no PATCH carried the whole %d-byte layer; PATCHes seen: %v", bigLayer, patches(reqs))
 }
 
 func patches(reqs []recordedRequest) []recordedRequest {
@@ -169,7 +188,11 @@ func (r recordedRequest) String() string {
 
 // recordingProxy is a reverse proxy in front of the registry that records
 // every request. It keeps the client's Host header, so absolute Location
-// URLs the server builds point back at the proxy.
+// URLs the server builds point back at the proxy, and it points a token
+// realm on the registry's own address at itself: a registry with a fixed
+// realm (the Lambda front door's SKIFF_REALM) names its own address, and
+// clients refuse a realm on another loopback address than the registry's
+// (go-containerregistry: "realm host is a private or link-local address").
 type recordingProxy struct {
 	host string
 	mu   sync.Mutex
@@ -180,12 +203,20 @@ func newRecordingProxy(t *testing.T, target string) *recordingProxy {
 	t.Helper()
 	p := &recordingProxy{}
 	backend := &url.URL{Scheme: "http", Host: target}
+	srv := httptest.NewUnstartedServer(nil)
+	p.host = srv.Listener.Addr().String()
 	rp := &httputil.ReverseProxy{
 		Director: func(r *http.Request) {
 			r.URL.Scheme, r.URL.Host = backend.Scheme, backend.Host
 		},
+		ModifyResponse: func(resp *http.Response) error {
+			if ch := resp.Header.Get("WWW-Authenticate"); ch != "" {
+				resp.Header.Set("WWW-Authenticate", strings.ReplaceAll(ch, `realm="http://`+target+`/`, `realm="http://`+p.host+`/`))
+			}
+			return nil
+		},
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := recordedRequest{
 			method:        r.Method,
 			path:          r.URL.Path,
@@ -203,9 +234,9 @@ func newRecordingProxy(t *testing.T, target string) *recordingProxy {
 		p.mu.Lock()
 		p.reqs = append(p.reqs, rec)
 		p.mu.Unlock()
-	}))
+	})
+	srv.Start()
 	t.Cleanup(srv.Close)
-	p.host = strings.TrimPrefix(srv.URL, "http://")
 	return p
 }
 
@@ -220,6 +251,19 @@ func (p *recordingProxy) uploads(repo string) []recordedRequest {
 		}
 	}
 	return out
+}
+
+// count returns how many method requests for path got status.
+func (p *recordingProxy) count(method, path string, status int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, r := range p.reqs {
+		if r.method == method && r.path == path && r.status == status {
+			n++
+		}
+	}
+	return n
 }
 
 // countingReader counts atomically: the proxy's transport may still be

@@ -124,11 +124,12 @@ func TestClientRoundTrip(t *testing.T) {
 			for _, item := range items {
 				t.Run(item.kind, func(t *testing.T) {
 					tb := newToolbox(t, client.tool)
+					reg.clientCredentials(tb, reg.host)
 					if client.setup != nil {
 						client.setup(tb, reg.host)
 					}
 					c := item.content
-					src := "it/" + client.name + "/" + item.kind
+					src := reg.repo("it/" + client.name + "/" + item.kind)
 					dst := src + "-copy"
 					layout := filepath.Join(t.TempDir(), "push")
 					c.writeLayout(t, layout, "v1")

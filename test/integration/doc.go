@@ -11,7 +11,8 @@
 // TestMain builds ./cmd/skiff once (with -race when the tests run with -race,
 // so the server is race-checked under real client traffic). Every test starts
 // its own server on a free loopback port with a fresh data directory (or
-// bucket and table) and prints the server's log when it fails.
+// bucket and table) and prints the server's log when it fails, unless
+// SKIFF_IT_REGISTRY names a registry to test instead (below).
 //
 // TestClientLogin (auth_test.go) starts `skiff serve --auth` through
 // startAuthRegistry, which creates users with `skiff user add ...
@@ -41,4 +42,52 @@
 //	    "another request is writing" on the resume right after the kill (the
 //	    killed request's claim lasts its one-minute lease); with this set it
 //	    then waits for the lease and finishes the upload (about a minute)
+//
+// An external registry (the Lambda functions behind their front door):
+//
+//	SKIFF_IT_REGISTRY=host:port  test the registry already running there
+//	    (plain HTTP) instead of starting skiff: startRegistry and
+//	    startAuthRegistry start no process (skiff is still built, for its
+//	    CLI), and each test puts its repositories, policies and grants under
+//	    a prefix of its own, it-<random>/ (registry.repo), so runs and tests
+//	    never meet. Excludes SKIFF_IT_BACKEND and SKIFF_IT_DISTRIBUTION.
+//	SKIFF_IT_USER, SKIFF_IT_PASSWORD  an admin of that registry: the
+//	    harness then expects it to authenticate and uses that admin as
+//	    startAuthRegistry's: its own requests carry tokens from the
+//	    registry's token endpoint (the realm of a 401's challenge, with
+//	    Basic credentials, cached per scope), the clients get its
+//	    credentials in their isolated HOME ($DOCKER_CONFIG/config.json,
+//	    $REGISTRY_AUTH_FILE), and TestClientLogin's users are created and
+//	    deleted with `skiff user ... --registry` (the operator API), named
+//	    it-<random>-<name>. Without them the registry must let anyone in.
+//
+// Against an external registry what needs a process of the harness's own
+// is handled explicitly, never skipped (a skip would read as a pass):
+//
+//   - TestRestartDurability (kill and restart) calls requireOwnServer and
+//     fails if selected; a `skiff serve` flag the test asks for fails the
+//     test too, except --operator-api, which is checked (the admin lists
+//     the policies) rather than assumed. A missing client tool fails.
+//   - Log inspections become checks over HTTP: a refused login-test push
+//     (expectRefused) by asking the registry, as the refused caller, to
+//     start an upload there (401, 401 insufficient_scope for the user's
+//     token, 403 for Basic); a refused copy into a strict repository
+//     (expectBlobUnknownRefusal) by the admin's PUT of the same index
+//     (400 MANIFEST_BLOB_UNKNOWN); cosign's use of the referrers API by a
+//     recording proxy (on every registry).
+//   - TestPartialMirror sets its policies with `skiff policy set
+//     --registry` as the admin, checks them with GET /v2/_skiff/policies/
+//     and waits out the policy cache TTL (policy.DefaultTTL) that other
+//     processes (function instances) read them through.
+//   - The Lambda functions refuse bodies over 4 MiB: crane and skopeo, which
+//     push a layer in one PATCH, get a 3 MiB layer in TestChunkedPush
+//     (12 MiB on a server of the harness's own); regctl still sends 12 MiB
+//     in chunks; every other test's layers are under 1 MiB.
+//
+// scripts/integration-external.sh HOST:PORT OUT_DIR runs the tests that
+// apply (its list; TestIntegrationExternalSelection checks that every test
+// is on it or calls requireOwnServer) with SKIFF_REQUIRE_TOOLS=1, and
+// summarises them; `make e2e-lambda` (scripts/e2e-lambda.sh) and
+// localstack/test.sh run it through their front door after
+// scripts/lambda-checks.sh.
 package integration

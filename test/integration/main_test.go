@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,7 +34,42 @@ var (
 	serverBin  string      // the binary startRegistry runs
 	serverKind flavour     // what serverBin is
 	backend    backendKind // skiff's --backend
+	// external is the registry named by SKIFF_IT_REGISTRY, nil when every
+	// test starts its own server.
+	external *externalRegistry
 )
+
+// externalRegistry is an already-running registry the tests target instead
+// of starting skiff (SKIFF_IT_REGISTRY, SKIFF_IT_USER, SKIFF_IT_PASSWORD).
+type externalRegistry struct {
+	host           string // host:port, plain HTTP
+	user, password string // an admin; empty: the registry has no auth
+}
+
+// externalFromEnv reads SKIFF_IT_REGISTRY and its credentials; nil, nil
+// when it is not set.
+func externalFromEnv() (*externalRegistry, error) {
+	host := os.Getenv("SKIFF_IT_REGISTRY")
+	user, password := os.Getenv("SKIFF_IT_USER"), os.Getenv("SKIFF_IT_PASSWORD")
+	if host == "" {
+		if user != "" || password != "" {
+			return nil, fmt.Errorf("SKIFF_IT_USER and SKIFF_IT_PASSWORD apply to SKIFF_IT_REGISTRY, which is not set")
+		}
+		return nil, nil
+	}
+	if h, port, err := net.SplitHostPort(host); err != nil || h == "" || port == "" || strings.Contains(host, "/") {
+		return nil, fmt.Errorf("SKIFF_IT_REGISTRY=%q: want host:port (plain HTTP, no scheme)", host)
+	}
+	if (user == "") != (password == "") {
+		return nil, fmt.Errorf("set both SKIFF_IT_USER and SKIFF_IT_PASSWORD (an admin of %s), or neither", host)
+	}
+	for _, v := range []string{"SKIFF_IT_BACKEND", "SKIFF_IT_DISTRIBUTION"} {
+		if os.Getenv(v) != "" {
+			return nil, fmt.Errorf("SKIFF_IT_REGISTRY and %s exclude each other: the registry under test is already running", v)
+		}
+	}
+	return &externalRegistry{host: host, user: user, password: password}, nil
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -44,6 +82,26 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	repoRoot = root
+
+	if external, err = externalFromEnv(); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: %v\n", err)
+		return 1
+	}
+	if external != nil {
+		// -short skips every test here: against a registry named on
+		// purpose, that would pass without checking anything.
+		flag.Parse()
+		if testing.Short() {
+			fmt.Fprintf(os.Stderr, "integration: SKIFF_IT_REGISTRY and -short exclude each other (-short skips every test)\n")
+			return 1
+		}
+		auth := "no authentication"
+		if external.user != "" {
+			auth = "authentication on, admin " + external.user
+		}
+		fmt.Fprintf(os.Stderr, "integration: SKIFF_IT_REGISTRY=%s: testing that registry (%s), "+
+			"each test under its own repository prefix; skiff is built for its CLI only\n", external.host, auth)
+	}
 
 	backend = backendKind(os.Getenv("SKIFF_IT_BACKEND"))
 	switch backend {

@@ -28,6 +28,7 @@ import (
 // immediate resume may be refused with 416 (see resumeAfterStaleClaim).
 func TestRestartDurability(t *testing.T) {
 	t.Parallel()
+	requireOwnServer(t, "it kills and restarts it")
 	reg := startRegistry(t)
 	const repo = "durable/one"
 	rng := newRand("restart")

@@ -55,6 +55,13 @@ type registry struct {
 	auth                bool
 	adminUser, adminPwd string
 	issuer              *auth.Issuer // signs the harness's tokens (authed)
+	// external: the registry of SKIFF_IT_REGISTRY, no process of ours.
+	// prefix ("it-<random>/") then starts every repository name of the
+	// test (repo), so tests sharing the registry never meet; tokens are
+	// the registry's own, from its token endpoint (external_test.go).
+	external bool
+	prefix   string
+	tokens   *tokenCache
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -68,6 +75,9 @@ func startRegistry(t *testing.T, extra ...string) *registry {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped in -short mode")
+	}
+	if external != nil {
+		return useExternal(t, extra...)
 	}
 	r := &registry{
 		t:       t,
@@ -114,10 +124,19 @@ func newPassword() string { return randomName() + randomName() + randomName()[:8
 // temp dir (--token-key-file), so the harness can sign its own tokens.
 // Skipped with SKIFF_IT_DISTRIBUTION: the harness configures no
 // authentication for distribution.
-func startAuthRegistry(t *testing.T, users []authUser, extra ...string) *registry {
+//
+// With SKIFF_IT_REGISTRY the registry is that one (useExternal) and its
+// admin the harness admin; the users are created there through its
+// operator API, under names and grant prefixes of the test's own (the
+// users are rewritten in place: read names and prefixes from them), and
+// deleted when the test ends.
+func startAuthRegistry(t *testing.T, users []*authUser, extra ...string) *registry {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped in -short mode")
+	}
+	if external != nil {
+		return useExternalAuth(t, users, extra...)
 	}
 	if serverKind == flavourDistribution {
 		t.Skip("authentication test: skiff only (SKIFF_IT_DISTRIBUTION is set)")
@@ -131,7 +150,7 @@ func startAuthRegistry(t *testing.T, users []authUser, extra ...string) *registr
 		adminUser: "it-admin",
 		adminPwd:  newPassword(),
 	}
-	users = append([]authUser{{name: r.adminUser, password: r.adminPwd, admin: true}}, users...)
+	users = append([]*authUser{{name: r.adminUser, password: r.adminPwd, admin: true}}, users...)
 	key := []byte(newPassword() + newPassword())
 	keyFile := filepath.Join(t.TempDir(), "token.key")
 	if err := os.WriteFile(keyFile, append(key, '\n'), 0o600); err != nil {
@@ -167,7 +186,7 @@ func startAuthRegistry(t *testing.T, users []authUser, extra ...string) *registr
 
 // addUsers creates users with `skiff user` on a store (--data DIR or --table
 // NAME). The commands go to the server log; a password never does.
-func (r *registry) addUsers(users []authUser, store ...string) {
+func (r *registry) addUsers(users []*authUser, store ...string) {
 	r.t.Helper()
 	for _, u := range users {
 		add := []string{"user", "add", u.name, "--password-stdin"}
@@ -185,37 +204,83 @@ func (r *registry) addUsers(users []authUser, store ...string) {
 // environment, failing the test on an error.
 func (r *registry) skiffCommand(stdin string, args ...string) string {
 	r.t.Helper()
+	out, err := r.skiffRun(stdin, args...)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return out
+}
+
+// skiffRun is skiffCommand returning the error (with the output) instead.
+// On an external registry the CLI gets the admin's credentials (cliEnv).
+func (r *registry) skiffRun(stdin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, serverBin, args...)
 	cmd.Env = r.env()
+	if r.external {
+		cmd.Env = append(cmd.Env, r.cliEnv()...)
+	}
 	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	fmt.Fprintf(r.log, "=== harness: skiff %s\n", strings.Join(args, " "))
 	if err := cmd.Run(); err != nil {
-		r.t.Fatalf("skiff %s: %v\n%s", strings.Join(args, " "), err, indent(out.String()))
+		return out.String(), fmt.Errorf("skiff %s: %v\n%s", strings.Join(args, " "), err, indent(out.String()))
 	}
-	return out.String()
+	return out.String(), nil
+}
+
+// repo is the repository name a test calls name: name itself on a server
+// of the test's own, under the test's prefix on an external registry.
+// Every repository (and policy or grant prefix) a test uses on the
+// registry under test goes through it.
+func (r *registry) repo(name string) string { return r.prefix + name }
+
+// cliEnv is what the skiff CLI needs to use the registry's operator API
+// (--registry=URL): the harness admin's credentials, when it has auth.
+func (r *registry) cliEnv() []string {
+	if !r.auth {
+		return nil
+	}
+	return []string{"SKIFF_USERNAME=" + r.adminUser, "SKIFF_PASSWORD=" + r.adminPwd}
 }
 
 // authed returns h (a new header when h is nil) with a bearer token for
 // pulling repo, on a registry with authentication; otherwise h itself. The
 // harness signs the token itself with the server's key (--token-key-file):
 // the token endpoint's bcrypt check would cost a race-built server most of a
-// second per token, and the clients under test go through it anyway.
+// second per token, and the clients under test go through it anyway. An
+// external registry's key is not the harness's: there it asks the token
+// endpoint, once per scope (tokenCache).
 func (r *registry) authed(h http.Header, repo string) http.Header {
 	r.t.Helper()
-	if r.issuer == nil {
+	return r.authedFor(h, auth.Scope{Type: auth.TypeRepository, Name: repo, Actions: []string{auth.ActionPull}})
+}
+
+// authedFor is authed for any scope. On an external registry the token
+// comes from its token endpoint, as a client gets it (tokenCache).
+func (r *registry) authedFor(h http.Header, scope auth.Scope) http.Header {
+	r.t.Helper()
+	if r.issuer == nil && r.tokens == nil {
 		return h
 	}
 	out := http.Header{}
 	for k, v := range h {
 		out[k] = v
 	}
-	tok, _, _, err := r.issuer.Issue(r.adminUser, []auth.Scope{{Type: auth.TypeRepository, Name: repo, Actions: []string{auth.ActionPull}}})
+	var tok string
+	var err error
+	if r.tokens != nil {
+		tok, err = r.tokens.get(r.adminUser, r.adminPwd, scope)
+	} else {
+		tok, _, _, err = r.issuer.Issue(r.adminUser, []auth.Scope{scope})
+	}
 	if err != nil {
-		r.t.Fatalf("harness: sign a token for %s: %v", repo, err)
+		// Not Fatal: subtests call this with their parent's registry. The
+		// request then goes without a token, and its check fails too.
+		r.t.Errorf("harness: a token for %s: %v", scope, err)
+		return out
 	}
 	out.Set("Authorization", "Bearer "+tok)
 	return out
@@ -343,6 +408,9 @@ func claimsOutliveProcess() bool {
 // start brings it back on the same address and data directory.
 func (r *registry) start() {
 	r.t.Helper()
+	if r.external {
+		requireOwnServer(r.t, "it starts the server")
+	}
 	cmd := exec.Command(r.binary(), r.args()...)
 	cmd.Env = r.env()
 	cmd.Stdout = r.log
@@ -428,6 +496,9 @@ func (r *registry) stop() {
 
 // kill sends SIGKILL, as a crash or an OOM kill would, and waits for the exit.
 func (r *registry) kill() {
+	if r.external {
+		requireOwnServer(r.t, "it kills the server")
+	}
 	r.mu.Lock()
 	cmd, exited := r.cmd, r.exited
 	r.mu.Unlock()

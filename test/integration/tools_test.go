@@ -3,6 +3,8 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -93,6 +95,10 @@ func requireTool(t *testing.T, name string) string {
 		name, filepath.Join(repoRoot, ".tools", "bin"))
 	if os.Getenv("SKIFF_REQUIRE_TOOLS") == "1" {
 		t.Fatalf("%s (SKIFF_REQUIRE_TOOLS=1 makes a missing tool a failure)", msg)
+	}
+	if external != nil {
+		// The run was aimed at a registry on purpose: a skip would pass it.
+		t.Fatalf("%s (with SKIFF_IT_REGISTRY a missing tool is a failure)", msg)
 	}
 	fmt.Fprintf(os.Stderr, "\n%s\n!!! SKIPPING %s\n\n", msg, t.Name())
 	t.Skipf("%s: SKIPPED, this test did not run", msg)
@@ -239,4 +245,50 @@ func (tb *toolbox) skopeo(args ...string) string {
 func (tb *toolbox) regctlPlainHTTP(host string, extra ...string) {
 	tb.t.Helper()
 	tb.run("regctl", append([]string{"registry", "set", "--tls", "disabled"}, append(extra, host)...)...)
+}
+
+// storeCredentials saves user's credentials for host where the clients
+// read what their logins save: the auths of $DOCKER_CONFIG/config.json
+// (crane, regctl, oras and cosign read it) and of $REGISTRY_AUTH_FILE
+// (skopeo), both in the toolbox's HOME.
+func (tb *toolbox) storeCredentials(host, user, password string) {
+	tb.t.Helper()
+	entry := map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
+	for _, file := range []string{filepath.Join(tb.getenv("DOCKER_CONFIG"), "config.json"), tb.getenv("REGISTRY_AUTH_FILE")} {
+		conf := map[string]any{}
+		if raw, err := os.ReadFile(file); err == nil {
+			if err := json.Unmarshal(raw, &conf); err != nil {
+				tb.t.Fatalf("%s: %v", file, err)
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			tb.t.Fatal(err)
+		}
+		auths, _ := conf["auths"].(map[string]any)
+		if auths == nil {
+			auths = map[string]any{}
+		}
+		auths[host] = entry
+		conf["auths"] = auths
+		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+			tb.t.Fatal(err)
+		}
+		b, err := json.Marshal(conf)
+		if err != nil {
+			tb.t.Fatal(err)
+		}
+		if err := os.WriteFile(file, b, 0o600); err != nil {
+			tb.t.Fatal(err)
+		}
+	}
+}
+
+// getenv reads the toolbox's environment (the last value wins, as in exec).
+func (tb *toolbox) getenv(name string) string {
+	v := ""
+	for _, kv := range tb.env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val
+		}
+	}
+	return v
 }
