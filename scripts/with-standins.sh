@@ -33,7 +33,8 @@ fi
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # free_port: a random loopback port nothing listens on. Another process could
-# take it before the stand-in binds it; the start scripts then fail loudly.
+# take it before the stand-in binds it: the start then fails, and is retried
+# on other ports (below).
 free_port() {
 	local port
 	for _ in $(seq 1 50); do
@@ -49,8 +50,10 @@ free_port() {
 
 export STANDINS_RUN_DIR
 STANDINS_RUN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/skiff-standins.XXXXXX")"
-export DYNALITE_PORT="${DYNALITE_PORT:-$(free_port)}"
-export S3_STANDIN_ADDR="${S3_STANDIN_ADDR:-127.0.0.1:$(free_port)}"
+# Ports the caller chose are kept; the others are picked at each attempt.
+fixed_dynalite="${DYNALITE_PORT:-}"
+fixed_s3="${S3_STANDIN_ADDR:-}"
+export DYNALITE_PORT S3_STANDIN_ADDR
 log_dir="${STANDINS_LOG_DIR:-$root/results/standins}"
 
 stopped=""
@@ -70,19 +73,33 @@ trap stop_standins EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "starting dynalite on 127.0.0.1:$DYNALITE_PORT and the S3 stand-in on $S3_STANDIN_ADDR (pids, logs: $STANDINS_RUN_DIR)"
 start=$SECONDS
-# Side by side: the first run installs dynalite (npm) and builds s3standin (go).
-"$standins/dynalite.sh" start &
-dyn_job=$!
-"$standins/s3.sh" start &
-s3_job=$!
-rc=0
-wait "$dyn_job" || { rc=$?; log "ERROR: dynalite did not start (exit $rc)"; }
-wait "$s3_job" || { rc=$?; log "ERROR: the S3 stand-in did not start (exit $rc)"; }
-if [[ $rc -ne 0 ]]; then
-	exit "$rc"
-fi
+# A randomly picked port can be taken between the check and the bind (by
+# anything else on the machine); then both stop and the next attempt picks
+# other ports. Ports the caller fixed get one attempt.
+attempts=3
+if [[ -n "$fixed_dynalite" && -n "$fixed_s3" ]]; then attempts=1; fi
+for attempt in $(seq 1 "$attempts"); do
+	DYNALITE_PORT="${fixed_dynalite:-$(free_port)}"
+	S3_STANDIN_ADDR="${fixed_s3:-127.0.0.1:$(free_port)}"
+	log "starting dynalite on 127.0.0.1:$DYNALITE_PORT and the S3 stand-in on $S3_STANDIN_ADDR (attempt $attempt; pids, logs: $STANDINS_RUN_DIR)"
+	# Side by side: the first run installs dynalite (npm) and builds s3standin (go).
+	"$standins/dynalite.sh" start &
+	dyn_job=$!
+	"$standins/s3.sh" start &
+	s3_job=$!
+	rc=0
+	wait "$dyn_job" || { rc=$?; log "ERROR: dynalite did not start (exit $rc)"; }
+	wait "$s3_job" || { rc=$?; log "ERROR: the S3 stand-in did not start (exit $rc)"; }
+	if [[ $rc -eq 0 ]]; then
+		break
+	fi
+	"$standins/s3.sh" stop || true
+	"$standins/dynalite.sh" stop || true
+	if [[ $attempt -eq $attempts ]]; then
+		exit "$rc"
+	fi
+done
 log "stand-ins up in $((SECONDS - start))s"
 
 eval "$("$standins/dynalite.sh" env)"
