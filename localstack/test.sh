@@ -209,11 +209,6 @@ if [[ -s "$out/failures.txt" ]]; then
 elif [[ "$checks_rc" != 0 ]]; then
 	fail "scripts/lambda-checks.sh exited $checks_rc without a list of failures"
 fi
-# The project's integration tests through the same front door
-# (results/localstack/integration.txt, .log).
-if ! SKIFF_IT_USER="$user" SKIFF_IT_PASSWORD="$password" scripts/integration-external.sh "$addr" "$out"; then
-	fail "test/integration through the front door: $(head -n 1 "$out/integration.txt" 2>/dev/null || echo "no summary") (results/localstack/integration.log)"
-fi
 
 # ---- 8. report
 {
@@ -227,19 +222,8 @@ fi
 	echo "== direct calls to the Function URLs"
 	printf '%s\n' "${direct[@]}"
 	echo
-	echo "== OCI conformance through the front door (lambdafront -proxy)"
-	cat "$root/results/conformance/localstack/summary.txt" 2>/dev/null || echo "[localstack] no summary"
-	echo
-	echo "== real clients through the front door"
-	cat "$out/clients.txt" 2>/dev/null || echo "(no client results: see the output of scripts/lambda-checks.sh)"
-	echo
-	echo "== test/integration through the front door (scripts/integration-external.sh)"
-	cat "$out/integration.txt" 2>/dev/null || echo "(no results: see the output of scripts/integration-external.sh)"
-	echo
-	echo "== requests per function (lambdafront.log)"
-	for fn in manifest blob catalog; do
-		printf '%-9s %6d\n' "$fn" "$(grep -c "\"fn\":\"$fn\"" "$out/lambdafront.log" || true)"
-	done
+	echo "(front door: lambdafront -proxy)"
+	cat "$out/checks-summary.txt" 2>/dev/null || echo "(no report from scripts/lambda-checks.sh: see its output)"
 	if [[ ${#failures[@]} -gt 0 ]]; then
 		echo
 		echo "== FAILURES"

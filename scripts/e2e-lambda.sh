@@ -153,8 +153,8 @@ addr="$(cat "$work/addr")"
 grep ready "$out/lambdafront.out" >&2
 
 # ---- 5-7. the checks shared with the LocalStack run: the front door and
-# its body limits, conformance, real clients
-# (results/e2e-lambda/clients.txt, failures.txt).
+# its body limits, conformance, real clients, the integration tests
+# (results/e2e-lambda/clients.txt, integration.txt, failures.txt).
 checks_user=""
 if [[ "$auth" == true ]]; then checks_user="$user"; fi
 checks_rc=0
@@ -165,13 +165,6 @@ if [[ -s "$out/failures.txt" ]]; then
 	done <"$out/failures.txt"
 elif [[ "$checks_rc" != 0 ]]; then
 	fail "scripts/lambda-checks.sh exited $checks_rc without a list of failures"
-fi
-
-# The project's integration tests, the same suite as on the other paths,
-# through the front door (results/e2e-lambda/integration.txt, .log).
-if ! SKIFF_IT_USER="$checks_user" SKIFF_IT_PASSWORD="${checks_user:+$password}" \
-	scripts/integration-external.sh "$addr" "$out"; then
-	fail "test/integration through the front door: $(head -n 1 "$out/integration.txt" 2>/dev/null || echo "no summary") (results/e2e-lambda/integration.log)"
 fi
 
 # A direct call to a function (not through CloudFront) lacks the origin
@@ -208,19 +201,8 @@ fi
 	echo "door's duration of the instance's first request, init included. Local stand-ins, no Secrets Manager:"
 	echo "a deployed cold start adds the sandbox, the zip, three GetSecretValue calls and real network round trips."
 	echo
-	echo "== OCI conformance through the front door"
-	cat "$root/results/conformance/lambda/summary.txt" 2>/dev/null || echo "[lambda] no summary"
-	echo
-	echo "== real clients through the front door (body limit: ${SKIFF_MAX_BODY:-4194304} bytes)"
-	cat "$out/clients.txt" 2>/dev/null || echo "(no client results: see the output of scripts/lambda-checks.sh)"
-	echo
-	echo "== test/integration through the front door (scripts/integration-external.sh)"
-	cat "$out/integration.txt" 2>/dev/null || echo "(no results: see the output of scripts/integration-external.sh)"
-	echo
-	echo "== requests per function (lambdafront.log)"
-	for fn in manifest blob catalog; do
-		printf '%-9s %6d\n' "$fn" "$(grep -c "\"fn\":\"$fn\"" "$out/lambdafront.log" || true)"
-	done
+	echo "(the functions' body limit: ${SKIFF_MAX_BODY:-4194304} bytes)"
+	cat "$out/checks-summary.txt" 2>/dev/null || echo "(no report from scripts/lambda-checks.sh: see its output)"
 	if [[ ${#failures[@]} -gt 0 ]]; then
 		echo
 		echo "== FAILURES"

@@ -25,11 +25,16 @@
 #      12 MiB artifact in 4 MiB chunks, a 12 MiB image imported from a
 #      tarball, copies), oras (push, copy, pull), skopeo (copies, a pull of
 #      the 12 MiB image); crane, oras and skopeo pushes of the 12 MiB image
-#      must fail with 413.
+#      must fail with 413;
+#   4. the project's integration tests (scripts/integration-external.sh:
+#      test/integration with SKIFF_IT_REGISTRY=HOST:PORT, the user as its
+#      admin), the same suite as on every other path.
 #
 # Writes OUT_DIR/clients/<step>.log (each client step's output),
-# OUT_DIR/clients.txt (one "ok"/"FAIL" line per client step) and
-# OUT_DIR/failures.txt (one line per failed check, empty when all passed).
+# OUT_DIR/clients.txt (one "ok"/"FAIL" line per client step),
+# OUT_DIR/integration.txt and .log (step 4), OUT_DIR/failures.txt (one line
+# per failed check, empty when all passed) and OUT_DIR/checks-summary.txt
+# (the report both runs print).
 # Exits 1 when any check failed. The client tools come from .tools/bin
 # (scripts/tools.sh), then PATH; skopeo from PATH.
 set -euo pipefail
@@ -166,6 +171,7 @@ must_refuse() {
 same() { [[ "$1" == "$2" ]] || { echo "digest mismatch: $1 != $2"; return 1; }; }
 
 # The clients keep their logins and settings here, not in the caller's home.
+caller_home="$HOME"
 export HOME="$work/home" DOCKER_CONFIG="$work/home/.docker" REGISTRY_AUTH_FILE="$work/home/auth.json"
 mkdir -p "$HOME" "$DOCKER_CONFIG"
 printf 'unqualified-search-registries = []\n' >"$work/registries.conf"
@@ -244,6 +250,34 @@ must_refuse skopeo-push-12MiB skopeo copy --dest-tls-verify=false "${dest_creds[
 	"docker-archive:$work/big-image.tar" "docker://$addr/e2e/skopeo-archive:v1" || true
 
 printf '%s\n' "${clients[@]}" >"$out/clients.txt"
+
+# ---- 4. the project's integration tests, the same suite as on the other
+# paths (OUT_DIR/integration.txt, .log)
+# In the caller's home (Go's build cache is there) and without the client
+# settings above: the tests give each client a home of its own.
+if ! env -u DOCKER_CONFIG -u REGISTRY_AUTH_FILE -u CONTAINERS_REGISTRIES_CONF HOME="$caller_home" \
+	SKIFF_IT_USER="$user" SKIFF_IT_PASSWORD="${user:+$password}" scripts/integration-external.sh "$addr" "$out"; then
+	fail "test/integration through the front door: $(head -n 1 "$out/integration.txt" 2>/dev/null || echo "no summary") ($out/integration.log)"
+fi
+
+# The report both runs print (OUT_DIR/checks-summary.txt).
+{
+	echo "== OCI conformance through the front door"
+	cat "$root/results/conformance/$label/summary.txt" 2>/dev/null || echo "[$label] no summary"
+	echo
+	echo "== real clients through the front door"
+	cat "$out/clients.txt"
+	echo
+	echo "== test/integration through the front door (scripts/integration-external.sh)"
+	cat "$out/integration.txt" 2>/dev/null || echo "(no results: see the output of scripts/integration-external.sh)"
+	if [[ -f "$out/lambdafront.log" ]]; then
+		echo
+		echo "== requests per function (lambdafront.log)"
+		for fn in manifest blob catalog; do
+			printf '%-9s %6d\n' "$fn" "$(grep -c "\"fn\":\"$fn\"" "$out/lambdafront.log" || true)"
+		done
+	fi
+} >"$out/checks-summary.txt"
 finished=1
 if [[ "$failed" -gt 0 ]]; then
 	log "$failed check(s) failed (list: $out/failures.txt)"

@@ -380,8 +380,16 @@ func (r *registry) args() []string {
 
 // env is the server's environment: the test's (AWS_* endpoints and
 // credentials included) plus the bucket and table of the aws backend.
+// CNCF distribution reads every REGISTRY_* variable as a configuration
+// override, and clients' settings share the prefix (skopeo's
+// REGISTRY_AUTH_FILE, set by scripts/lambda-checks.sh): none reach a server.
 func (r *registry) env() []string {
-	env := os.Environ()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "REGISTRY_") {
+			env = append(env, kv)
+		}
+	}
 	if backend == backendAWS {
 		env = append(env, "SKIFF_S3_BUCKET="+r.bucket, "SKIFF_DYNAMODB_TABLE="+r.table)
 	}
