@@ -377,3 +377,34 @@ func openMeta(t *testing.T) *local.MetaStore {
 	t.Cleanup(func() { meta.Close() })
 	return meta
 }
+
+// BenchmarkAuthenticate: a Basic login's cost, first (bcrypt) and then
+// remembered (one store read and an HMAC).
+func BenchmarkAuthenticate(b *testing.B) {
+	ctx := context.Background()
+	meta, err := local.OpenMetaStore(b.TempDir() + "/m.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer meta.Close()
+	const pw = "a long enough password"
+	for _, tc := range []struct {
+		name     string
+		remember bool
+	}{{"bcrypt", false}, {"remembered", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			us := NewUsers(meta)
+			if _, err := us.Add(ctx, "u-"+tc.name, pw, false, false); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if !tc.remember {
+					us.verified = newVerified()
+				}
+				if _, err := us.Authenticate(ctx, "u-"+tc.name, pw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
