@@ -35,7 +35,7 @@ run: ## serve the registry on $(ADDR) with data in $(DATA)
 build: ## build bin/skiff
 	$(GO) build -o bin/skiff ./cmd/skiff
 
-tools: ## install pinned conformance, crane, regctl, oras, distribution (registry), cosign (+ skopeo via apt as root)
+tools: ## install pinned conformance, crane, regctl, oras, distribution (registry), cosign (+ skopeo, podman via apt as root)
 	scripts/tools.sh
 
 # The whole suite. Each step stops the run on failure. Everything after

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The Go integration tests (test/integration: real clients crane, regctl,
-# skopeo, oras, cosign) against a registry that is already running, such as
-# the Lambda functions behind their front door: the step both Lambda runs
-# make after scripts/lambda-checks.sh (scripts/e2e-lambda.sh,
+# skopeo, oras, podman, cosign) against a registry that is already running,
+# such as the Lambda functions behind their front door: the step both Lambda
+# runs make after scripts/lambda-checks.sh (scripts/e2e-lambda.sh,
 # localstack/test.sh).
 #
 #   SKIFF_IT_USER=USER SKIFF_IT_PASSWORD=PASSWORD \
@@ -36,12 +36,12 @@ mkdir -p "$out"
 
 # What doesn't apply: TestRestartDurability (it kills and restarts its own
 # server). A test that needs its own server fails when selected here.
-tests=(TestArtifactReferrers TestChunkedPush TestClientLogin TestClientRoundTrip TestPartialMirror)
+tests=(TestArtifactReferrers TestChunkedPush TestClientLogin TestClientRoundTrip TestPartialMirror TestPodmanRoundTrip)
 note=""
 if [[ -z "${SKIFF_IT_USER:-}" ]]; then
 	# No admin, so a registry without authentication: TestClientLogin
 	# (users, logins, refusals) does not apply.
-	tests=(TestArtifactReferrers TestChunkedPush TestClientRoundTrip TestPartialMirror)
+	tests=(TestArtifactReferrers TestChunkedPush TestClientRoundTrip TestPartialMirror TestPodmanRoundTrip)
 	note="TestClientLogin not run: no SKIFF_IT_USER, the registry has no authentication"
 fi
 regex="^($(

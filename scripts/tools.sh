@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned client tools that the integration tests and the
 # conformance run drive (and the upstream registry of the partial-mirror test): into <repo>/.tools/bin with `go install`, plus skopeo
-# from Debian. Idempotent: a tool whose stamp names the pinned version and whose
+# and podman from Debian (apt-get, as root). Idempotent: a tool whose stamp names the pinned version and whose
 # binary is present is skipped, so a second run costs well under a second.
 #
 # Env: TOOLS_DIR (default <repo>/.tools), APT_MAX_AGE_MIN (default 360): skip
@@ -50,14 +50,19 @@ for pin in "${pins[@]}"; do
 	install_go_tool "${pin%%|*}" "${pin#*|}"
 done
 
-install_skopeo() {
-	if command -v skopeo >/dev/null 2>&1; then
-		log "skopeo present ($(skopeo --version 2>/dev/null || echo unknown version))"
+# install_apt NAME [APT FLAGS...]: a client tool from Debian (skopeo, podman),
+# installed with apt-get when it is missing and this is root. There is no
+# stamp: the version is Debian's, and presence on PATH is the check.
+install_apt() {
+	local name="$1"
+	shift
+	if command -v "$name" >/dev/null 2>&1; then
+		log "$name present ($("$name" --version 2>/dev/null || echo unknown version))"
 		return 0
 	fi
 	if [[ "$(id -u)" != "0" ]]; then
-		log "ERROR: skopeo is not on PATH and this is not root, so it can't be installed here."
-		log "       Install it (Debian/Ubuntu: sudo apt-get install -y skopeo) and re-run."
+		log "ERROR: $name is not on PATH and this is not root, so it can't be installed here."
+		log "       Install it (Debian/Ubuntu: sudo apt-get install -y $* $name) and re-run."
 		return 1
 	fi
 	local lists=/var/lib/apt/lists max_age="${APT_MAX_AGE_MIN:-360}"
@@ -68,10 +73,16 @@ install_skopeo() {
 	else
 		log "apt lists younger than ${max_age} min, skipping apt-get update"
 	fi
-	log "apt-get install skopeo"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null
-	command -v skopeo >/dev/null 2>&1 || { log "ERROR: skopeo still missing after apt-get install"; return 1; }
-	log "skopeo installed ($(skopeo --version))"
+	log "apt-get install $* $name"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" "$name" >/dev/null
+	command -v "$name" >/dev/null 2>&1 || { log "ERROR: $name still missing after apt-get install"; return 1; }
+	log "$name installed ($("$name" --version))"
 }
 
-install_skopeo
+# Both are tried before the script fails, so one run reports every missing tool.
+apt_failed=0
+install_apt skopeo || apt_failed=1
+# Push and pull only (vfs storage, no containers run): the recommends
+# (fuse-overlayfs, slirp4netns, uidmap, ...) are for running containers.
+install_apt podman --no-install-recommends || apt_failed=1
+exit "$apt_failed"

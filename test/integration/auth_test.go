@@ -19,9 +19,10 @@ import (
 // access control (401 with a challenge, 401 insufficient_scope, 403 DENIED).
 var authErrorRE = regexp.MustCompile(`(?i)unauthori[sz]ed|authentication required|denied|insufficient_scope|\b40[13]\b`)
 
-// TestClientLogin: each real client (skopeo, regctl, crane, oras) logs in to
-// `skiff serve --auth` with a user's password on stdin, its configuration
-// isolated in a temp HOME, and then works through the token flow:
+// TestClientLogin: each real client (skopeo, regctl, crane, oras; podman in
+// a subtest of its own, podmanLogin) logs in to `skiff serve --auth` with a
+// user's password on stdin, its configuration isolated in a temp HOME, and
+// then works through the token flow:
 //
 //   - without logging in, the client's push is refused with an auth error
 //     and nothing lands; after the push below, its pull is refused too;
@@ -119,6 +120,97 @@ func TestClientLogin(t *testing.T) {
 			})
 		})
 	}
+	// podman pushes from its own storage, with digests of its own
+	// (podman_test.go), so it has a subtest of its own with the same
+	// steps and checks.
+	t.Run("podman", func(t *testing.T) {
+		t.Parallel()
+		podmanLogin(t, reg, pusher, puller)
+	})
+}
+
+// podmanLogin is TestClientLogin for podman: `podman login --tls-verify=false
+// -u USER --password-stdin HOST` into its isolated $REGISTRY_AUTH_FILE, and
+// pushes of an image podman first pulls from an OCI layout into its
+// storage. The pusher goes first here: the digests of what podman pushes
+// (the layers compressed again) are known only after a push, and the
+// refused pushes are then checked to have left none of them either.
+func podmanLogin(t *testing.T, reg *registry, pusher, puller *authUser) {
+	const kib = 1024
+	img := newImage(t, "login/podman/image", threePlatforms[0], 200*kib, 100*kib)
+	layout := podmanLayoutDir(t)
+	img.writeLayout(t, layout, "v1")
+	repo := reg.repo("login/podman/image")
+	ref := reg.host + "/" + repo + ":v1"
+
+	// newClient is podman in a fresh isolated storage and HOME, logged in
+	// as user when user is not nil, with img in its storage when local.
+	newClient := func(t *testing.T, user *authUser, local bool) *toolbox {
+		tb := newToolbox(t, "podman")
+		if user != nil {
+			out := tb.runStdin(user.password+"\n", "podman", "login", "--tls-verify=false", "-u", user.name, "--password-stdin", reg.host)
+			if strings.Contains(out, user.password) {
+				t.Errorf("podman login printed the password")
+			}
+			// The login must land in the toolbox's auth file, nowhere else.
+			raw, err := os.ReadFile(tb.getenv("REGISTRY_AUTH_FILE"))
+			var conf struct {
+				Auths map[string]json.RawMessage `json:"auths"`
+			}
+			if err != nil || json.Unmarshal(raw, &conf) != nil || conf.Auths[reg.host] == nil {
+				t.Errorf("podman login: $REGISTRY_AUTH_FILE has no entry for %s (err %v):\n%s", reg.host, err, raw)
+			}
+		}
+		if local {
+			tb.run("podman", tb.podmanTransfer("pull", "oci:"+layout+":v1")...)
+		}
+		return tb
+	}
+	// refusedPush pushes img as user (anonymous when nil) to repo and checks
+	// the auth error and that nothing landed: neither img nor what podman
+	// pushed for the pusher.
+	var pushed *content
+	refusedPush := func(t *testing.T, user *authUser, repo string) {
+		tb := newClient(t, user, true)
+		stdout, stderr, err := tb.exec("podman", tb.podmanTransfer("push", img.imageID(t), reg.host+"/"+repo+":v1")...)
+		what := "podman push without login"
+		if user != nil {
+			what = "podman push as " + user.name
+		}
+		expectAuthRefusal(t, what, stdout+stderr, err)
+		expectAbsent(t, reg, repo, "v1", img)
+		expectAbsent(t, reg, repo, "v1", pushed)
+		expectRefused(t, reg, repo, user)
+	}
+
+	ok := t.Run("pusher-push-pull", func(t *testing.T) {
+		tb := newClient(t, pusher, true)
+		tb.run("podman", tb.podmanTransfer("push", img.imageID(t), ref)...)
+		pushed = verifyPodmanPush(t, reg, repo, "v1", img)
+		if t.Failed() {
+			return
+		}
+		fresh := newClient(t, pusher, false)
+		fresh.run("podman", fresh.podmanTransfer("pull", ref)...)
+		checkPodmanImage(t, fresh, ref, img)
+	})
+	if !ok {
+		return // the rest needs the pushed image
+	}
+	t.Run("anonymous-push-refused", func(t *testing.T) {
+		refusedPush(t, nil, reg.repo("login/podman/anonymous"))
+	})
+	t.Run("anonymous-pull-refused", func(t *testing.T) {
+		tb := newClient(t, nil, false)
+		stdout, stderr, err := tb.exec("podman", tb.podmanTransfer("pull", ref)...)
+		expectAuthRefusal(t, "podman pull without login", stdout+stderr, err)
+	})
+	t.Run("puller-pull-ok-push-refused", func(t *testing.T) {
+		tb := newClient(t, puller, false)
+		tb.run("podman", tb.podmanTransfer("pull", ref)...)
+		checkPodmanImage(t, tb, ref, img)
+		refusedPush(t, puller, reg.repo("login/podman/denied"))
+	})
 }
 
 // expectAuthRefusal checks that a client command failed with an auth error

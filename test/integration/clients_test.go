@@ -154,3 +154,68 @@ func TestClientRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestPodmanRoundTrip: podman can't push from an OCI layout, and what it
+// pushes from its storage may have other digests (podman_test.go), so it
+// is not one of regClients. podman gets a three-layer image into its
+// storage, pushes it to a repository and pulls that back into a fresh
+// storage. The image must keep its content on the way: the same config
+// (podman's image ID) and the same uncompressed layers (diffIDs), in a
+// valid manifest whose blobs are all there. Two sources, for podman's two
+// ways of pushing a layer:
+//
+//   - registry: crane pushes the image to another repository of the same
+//     registry and podman pulls it from there. Its blob info cache then
+//     knows the compressed layers in that repository, so its push mounts
+//     them (POST ?mount=&from=) rather than upload them;
+//   - layout: podman pulls the image from an OCI layout (oci:DIR:tag), no
+//     registry knows its layers, so podman compresses them again and
+//     uploads them.
+func TestPodmanRoundTrip(t *testing.T) {
+	t.Parallel()
+	const kib = 1024
+	reg := startRegistry(t)
+	for _, source := range []string{"registry", "layout"} {
+		t.Run(source, func(t *testing.T) {
+			t.Parallel()
+			// Layers well under the 4 MiB request limit of the Lambda
+			// functions: podman sends each one in a single PATCH.
+			img := newImage(t, "roundtrip/podman/"+source, threePlatforms[0], 300*kib, 200*kib, 400*kib)
+			layout := podmanLayoutDir(t)
+			img.writeLayout(t, layout, "v1")
+			dstRepo := reg.repo("it/podman/" + source + "/dst")
+			dst := reg.host + "/" + dstRepo + ":v1"
+
+			podman := newToolbox(t, "podman")
+			reg.clientCredentials(podman, reg.host)
+			var local string // podman's name for the image in its storage
+			switch source {
+			case "registry":
+				srcRepo := reg.repo("it/podman/" + source + "/src")
+				local = reg.host + "/" + srcRepo + ":v1"
+				crane := newToolbox(t, "crane")
+				reg.clientCredentials(crane, reg.host)
+				crane.run("crane", "push", "--insecure", layout, local)
+				img.verifyRemote(t, reg, srcRepo, "v1")
+				if t.Failed() {
+					return
+				}
+				podman.run("podman", podman.podmanTransfer("pull", local)...)
+			case "layout":
+				podman.run("podman", podman.podmanTransfer("pull", "oci:"+layout+":v1")...)
+				local = img.imageID(t)
+			}
+			checkPodmanImage(t, podman, local, img)
+			podman.run("podman", podman.podmanTransfer("push", local, dst)...)
+			verifyPodmanPush(t, reg, dstRepo, "v1", img)
+			if t.Failed() {
+				return
+			}
+
+			fresh := newToolbox(t, "podman")
+			reg.clientCredentials(fresh, reg.host)
+			fresh.run("podman", fresh.podmanTransfer("pull", dst)...)
+			checkPodmanImage(t, fresh, dst, img)
+		})
+	}
+}

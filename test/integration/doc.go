@@ -1,8 +1,28 @@
 // Package integration drives a real `skiff serve` process with real registry
-// clients (skopeo, regctl, crane, oras, cosign) and with raw net/http, and
-// checks that content survives every push, copy, pull and restart byte for
-// byte. TestPartialMirror (mirror_test.go) also starts CNCF distribution in
-// memory (the `registry` tool) as the upstream of a partial mirror.
+// clients (skopeo, regctl, crane, oras, podman, cosign) and with raw
+// net/http, and checks that content survives every push, copy, pull and
+// restart byte for byte. TestPartialMirror (mirror_test.go) also starts CNCF
+// distribution in memory (the `registry` tool) as the upstream of a partial
+// mirror.
+//
+// podman is the one client whose pushes change digests: it pushes from its
+// local storage, compressing the layers again (or mounting a compressed
+// copy its blob info cache knows in the same registry). Its checks
+// (podman_test.go) are of the content: the same config digest (podman's
+// image ID) and the same uncompressed layers (diffIDs) in a valid OCI or
+// Docker schema2 manifest whose blobs are all there, and `podman image
+// inspect` after a pull. TestPodmanRoundTrip takes the image into podman's
+// storage from another repository (the push then mounts) and from an OCI
+// layout (it compresses again and uploads), pushes it and pulls it back
+// into a fresh storage; TestClientLogin has a podman subtest. Every podman
+// command runs with --root in the test's temp dir, --runroot and --tmpdir
+// in a short temp dir of its own (podman refuses a runroot over 50
+// characters), --storage-driver vfs, containers.conf and storage.conf of
+// its own (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF), and pull and push
+// with --tls-verify=false and an insecureAcceptAnything --signature-policy;
+// credentials in the toolbox's $REGISTRY_AUTH_FILE. Only its blob info
+// cache, /var/lib/containers/cache as root (shared with skopeo), can't be
+// moved.
 //
 // The tests live in _test.go files; run them with
 //
@@ -20,7 +40,10 @@
 // --table on aws, once the server has created the table) and gives the
 // server a random --token-key-file, with which the harness signs the tokens
 // of its own checks. Each client logs in with its own login command, the
-// password on stdin, in its isolated HOME.
+// password on stdin, in its isolated HOME (podman: `podman login
+// --tls-verify=false -u USER --password-stdin HOST`, into its
+// $REGISTRY_AUTH_FILE; its pusher pushes first, so the refused pushes are
+// checked to leave none of the digests podman pushes either).
 //
 // Client tools are looked up in <repo>/.tools/bin (see scripts/tools.sh), then
 // in PATH. A missing tool skips the tests that need it, loudly, unless
@@ -82,7 +105,8 @@
 //   - The Lambda functions refuse bodies over 4 MiB: crane and skopeo, which
 //     push a layer in one PATCH, get a 3 MiB layer in TestChunkedPush
 //     (12 MiB on a server of the harness's own); regctl still sends 12 MiB
-//     in chunks; every other test's layers are under 1 MiB.
+//     in chunks; every other test's layers are under 1 MiB (podman, which
+//     also sends a layer in one PATCH, included).
 //
 // scripts/integration-external.sh HOST:PORT OUT_DIR runs the tests that
 // apply (its list; TestIntegrationExternalSelection checks that every test

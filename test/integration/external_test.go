@@ -237,8 +237,9 @@ func (c *tokenCache) challenge() (realm, service string, err error) {
 // clientCredentials gives the clients of tb the harness admin's
 // credentials for hosts (the registry, or a proxy in front of it), where
 // they look for them after a login: $DOCKER_CONFIG/config.json (crane,
-// regctl, oras, cosign) and $REGISTRY_AUTH_FILE (skopeo). Nothing when the
-// registry has no auth. TestClientLogin tests the clients' own logins.
+// regctl, oras, cosign) and $REGISTRY_AUTH_FILE (skopeo, podman). Nothing
+// when the registry has no auth. TestClientLogin tests the clients' own
+// logins.
 func (r *registry) clientCredentials(tb *toolbox, hosts ...string) {
 	tb.t.Helper()
 	if !r.auth {

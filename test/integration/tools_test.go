@@ -30,13 +30,17 @@ type toolbox struct {
 	dir   string // working directory for relative paths
 	env   []string
 	paths map[string]string
+	// podmanDirs are podman's storage, run, tmp and network directories
+	// (setupPodman), when the toolbox has podman.
+	podmanDirs map[string]string
 }
 
 // isolatedVars are replaced in the tools' environment.
 var isolatedVars = []string{
 	"HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR",
 	"DOCKER_CONFIG", "REGCTL_CONFIG", "REGISTRY_AUTH_FILE", "CONTAINERS_REGISTRIES_CONF",
-	"CONTAINERS_AUTH_FILE", "NO_PROXY", "no_proxy",
+	"CONTAINERS_AUTH_FILE", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINER_HOST",
+	"CONTAINER_CONNECTION", "CONTAINER_SSHKEY", "NO_PROXY", "no_proxy",
 }
 
 // newToolbox finds the named tools (failing or skipping the test when one is
@@ -77,7 +81,82 @@ func newToolbox(t *testing.T, tools ...string) *toolbox {
 		"NO_PROXY=127.0.0.1,localhost",
 		"no_proxy=127.0.0.1,localhost",
 	)
+	if _, ok := tb.paths["podman"]; ok {
+		tb.setupPodman()
+	}
 	return tb
+}
+
+// setupPodman gives podman a world of its own in the toolbox: image
+// storage (vfs: no fuse or overlay mounts needed), run and tmp dirs,
+// containers.conf and storage.conf (CONTAINERS_CONF and
+// CONTAINERS_STORAGE_CONF replace the host's /etc and /usr/share files),
+// a signature policy accepting anything (podmanTransfer passes it, so the
+// host's /etc/containers/policy.json is never read), and an empty
+// $REGISTRY_AUTH_FILE: podman 4.3 refuses a pull or push whose auth file
+// is named but doesn't exist. One host file remains shared: podman 4.3
+// keeps its blob info cache (which blob is known where, used to mount
+// blobs across repositories) in /var/lib/containers/cache when root, as
+// skopeo does, with no flag to move it.
+func (tb *toolbox) setupPodman() {
+	tb.t.Helper()
+	d := filepath.Join(tb.dir, "podman")
+	// podman refuses a runroot longer than 50 characters (it holds
+	// sockets), which a t.TempDir path of a subtest easily is.
+	run, err := os.MkdirTemp("", "skiff-podman-")
+	if err == nil && len(run) > 36 {
+		os.Remove(run)
+		run, err = os.MkdirTemp("/tmp", "skiff-podman-")
+	}
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	tb.t.Cleanup(func() { os.RemoveAll(run) })
+	tb.podmanDirs = map[string]string{
+		"root": filepath.Join(d, "root"), "runroot": filepath.Join(run, "run"),
+		"tmp": filepath.Join(run, "tmp"), "networks": filepath.Join(d, "networks"),
+	}
+	for _, dir := range tb.podmanDirs {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			tb.t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"containers.conf": fmt.Sprintf("[engine]\nevents_logger = \"none\"\nimage_copy_tmp_dir = %q\n"+
+			"[network]\nnetwork_config_dir = %q\n", tb.podmanDirs["tmp"], tb.podmanDirs["networks"]),
+		"storage.conf": fmt.Sprintf("[storage]\ndriver = \"vfs\"\ngraphroot = %q\nrunroot = %q\n",
+			tb.podmanDirs["root"], tb.podmanDirs["runroot"]),
+		"policy.json": `{"default":[{"type":"insecureAcceptAnything"}]}`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(d, name), []byte(text), 0o600); err != nil {
+			tb.t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(tb.getenv("REGISTRY_AUTH_FILE"), []byte(`{"auths":{}}`), 0o600); err != nil {
+		tb.t.Fatal(err)
+	}
+	tb.env = append(tb.env,
+		"CONTAINERS_CONF="+filepath.Join(d, "containers.conf"),
+		"CONTAINERS_STORAGE_CONF="+filepath.Join(d, "storage.conf"),
+	)
+}
+
+// podmanGlobal are podman's isolation flags (setupPodman's directories,
+// said again on the command line so no configuration file can move them).
+// Every podman command of a toolbox gets them.
+func (tb *toolbox) podmanGlobal() []string {
+	return []string{"--root", tb.podmanDirs["root"], "--runroot", tb.podmanDirs["runroot"],
+		"--storage-driver", "vfs", "--tmpdir", tb.podmanDirs["tmp"], "--events-backend", "none",
+		"--network-config-dir", tb.podmanDirs["networks"]}
+}
+
+// podmanTransfer is the arguments of `podman pull` or `podman push` (verb)
+// of refs: plain HTTP (--tls-verify=false tries HTTPS, then HTTP) and the
+// toolbox's own signature policy.
+func (tb *toolbox) podmanTransfer(verb string, refs ...string) []string {
+	return append([]string{verb, "--tls-verify=false",
+		"--signature-policy", filepath.Join(tb.dir, "podman", "policy.json")}, refs...)
 }
 
 // requireTool returns the path of a client tool: <repo>/.tools/bin first
@@ -186,8 +265,11 @@ func (tb *toolbox) execFull(env []string, stdin io.Reader, name string, args ...
 		tb.t.Fatalf("harness bug: tool %q was not requested in newToolbox", name)
 	}
 	argv := args
-	if name == "skopeo" {
+	switch name {
+	case "skopeo":
 		argv = append(tb.skopeoGlobal(), args...)
+	case "podman":
+		argv = append(tb.podmanGlobal(), args...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
 	defer cancel()
@@ -250,7 +332,7 @@ func (tb *toolbox) regctlPlainHTTP(host string, extra ...string) {
 // storeCredentials saves user's credentials for host where the clients
 // read what their logins save: the auths of $DOCKER_CONFIG/config.json
 // (crane, regctl, oras and cosign read it) and of $REGISTRY_AUTH_FILE
-// (skopeo), both in the toolbox's HOME.
+// (skopeo, podman), both in the toolbox's HOME.
 func (tb *toolbox) storeCredentials(host, user, password string) {
 	tb.t.Helper()
 	entry := map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))}
