@@ -60,7 +60,7 @@ GOFLAGS='' go build -o "$ls_build/bin/lsinfo" ./localstack/lsinfo
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
 	check_function_arch || die "the Docker engine can't run FUNCTION_ARCH=$function_arch functions"
 	if [[ "$function_arch" == amd64 ]] &&
-		! docker inspect "$ls_container" --format '{{range .Config.Env}}{{println .}}{{end}}' 2>/dev/null | grep -qx 'LAMBDA_IGNORE_ARCHITECTURE=1'; then
+		! docker inspect "$ls_container" --format '{{range .Config.Env}}{{println .}}{{end}}' 2>/dev/null | grep -x 'LAMBDA_IGNORE_ARCHITECTURE=1' >/dev/null; then
 		log "WARNING: FUNCTION_ARCH=amd64 needs LocalStack started with LAMBDA_IGNORE_ARCHITECTURE=1 (the stack declares arm64);"
 		log "WARNING: container $ls_container does not have it: the functions may fail with 'exec format error'"
 	fi
