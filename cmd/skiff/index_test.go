@@ -18,13 +18,7 @@ import (
 func TestParseIndexArgs(t *testing.T) {
 	t.Parallel()
 	const d = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
-	tests := []struct {
-		name    string
-		args    []string
-		env     func(string) string
-		want    indexArgs
-		wantErr string
-	}{
+	tests := []parseCase[indexArgs]{
 		{name: "tag", args: []string{"status", "mirror/app:1.0", "--registry=http://h:5000"},
 			want: indexArgs{repo: "mirror/app", ref: oci.Reference{Tag: "1.0"}, registry: "http://h:5000"}},
 		{name: "digest, flags first, json", args: []string{"status", "--json", "--registry=http://h:5000", "mirror/app@" + d},
@@ -41,28 +35,7 @@ func TestParseIndexArgs(t *testing.T) {
 		{name: "two images", args: []string{"status", "a:1", "b:1", "--registry=http://h"}, wantErr: "takes one"},
 		{name: "table is not an index flag", args: []string{"status", "a:1", "--table=t"}, wantErr: "flag provided but not defined"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			getenv := tc.env
-			if getenv == nil {
-				getenv = env()
-			}
-			got, err := parseIndexArgs(tc.args, getenv, io.Discard)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(got, tc.want, cmp.AllowUnexported(indexArgs{})); diff != "" {
-				t.Errorf("parse (-got +want):\n%s", diff)
-			}
-		})
-	}
+	runParseCases(t, tests, parseIndexArgs)
 }
 
 // put sends one registry request and fails t unless it answers want.

@@ -31,13 +31,7 @@ func env(kv ...string) func(string) string {
 func TestParsePolicyArgs(t *testing.T) {
 	t.Parallel()
 	const reg = "--registry=http://127.0.0.1:5000"
-	tests := []struct {
-		name    string
-		args    []string
-		env     func(string) string
-		want    policyArgs
-		wantErr string // substring; "" means success
-	}{
+	tests := []parseCase[policyArgs]{
 		{
 			name: "set, flags after the prefix",
 			args: []string{"set", "mirror/", "--index-children=platforms", "--platforms=linux/arm64/v8, linux/amd64", reg},
@@ -82,28 +76,7 @@ func TestParsePolicyArgs(t *testing.T) {
 		{name: "registry with a path", args: []string{"list", "--registry=http://h/v2/"}, wantErr: "must not have a path"},
 		{name: "unknown flag", args: []string{"get", "mirror", "--platforms=linux/amd64", reg}, wantErr: "flag provided but not defined"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			getenv := tc.env
-			if getenv == nil {
-				getenv = env()
-			}
-			got, err := parsePolicyArgs(tc.args, getenv, io.Discard)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(got, tc.want, cmp.AllowUnexported(policyArgs{})); diff != "" {
-				t.Errorf("parse (-got +want):\n%s", diff)
-			}
-		})
-	}
+	runParseCases(t, tests, parsePolicyArgs)
 }
 
 // countingServer is an httptest server of the API over the embedded

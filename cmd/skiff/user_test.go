@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -29,13 +28,7 @@ import (
 func TestParseUserArgs(t *testing.T) {
 	t.Parallel()
 	const reg = "--registry=http://127.0.0.1:5000"
-	tests := []struct {
-		name    string
-		args    []string
-		env     func(string) string
-		want    userArgs
-		wantErr string // substring; "" means success
-	}{
+	tests := []parseCase[userArgs]{
 		{name: "add a person", args: []string{"add", "alice", "--admin", "--password-stdin", "--data=./data"},
 			want: userArgs{action: "add", name: "alice", admin: true, passwordStdin: true, data: "./data"}},
 		{name: "add a robot", args: []string{"add", "--robot", "robot-ci", reg},
@@ -67,28 +60,7 @@ func TestParseUserArgs(t *testing.T) {
 		{name: "no target", args: []string{"list"}, wantErr: "--data=DIR"},
 		{name: "registry without scheme", args: []string{"list", "--registry=127.0.0.1:5000"}, wantErr: "with its scheme"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			getenv := tc.env
-			if getenv == nil {
-				getenv = env()
-			}
-			got, err := parseUserArgs(tc.args, getenv, io.Discard)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(got, tc.want, cmp.AllowUnexported(userArgs{})); diff != "" {
-				t.Errorf("parse (-got +want):\n%s", diff)
-			}
-		})
-	}
+	runParseCases(t, tests, parseUserArgs)
 }
 
 func TestReadPassword(t *testing.T) {
