@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,10 +14,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/skiff-registry/skiff/internal/backend"
+	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/policy"
-	"github.com/skiff-registry/skiff/internal/registry"
-	"github.com/skiff-registry/skiff/internal/storage/local"
+	"github.com/skiff-registry/skiff/internal/server"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
@@ -86,34 +88,25 @@ type countingServer struct {
 	requests atomic.Int64
 }
 
+// newTestServer serves the embedded store wired as `skiff serve` wires it
+// (server.New), counting requests; operator turns the operator API on.
 func newTestServer(t *testing.T, operator bool) *countingServer {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := local.NewBlobStore(dir + "/blobs")
+	cfg := config.Default()
+	cfg.DataDir, cfg.OperatorAPI = t.TempDir(), operator
+	stores, err := backend.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := local.OpenMetaStore(dir + "/meta.db")
+	t.Cleanup(func() { stores.Close() })
+	srv, err := server.New(t.Context(), cfg, stores, httpapi.GroupAll, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { meta.Close() })
-	store := policy.NewStore(meta)
-	cache := policy.NewCache(store, policy.DefaultTTL)
-	store.OnChange(cache.Invalidate)
-	reg, err := registry.New(blobs, meta, registry.WithPolicies(cache))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var opts []httpapi.Option
-	if operator {
-		opts = append(opts, httpapi.WithOperator(store))
-	}
-	api := httpapi.New(reg, opts...)
 	cs := &countingServer{}
 	cs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cs.requests.Add(1)
-		api.ServeHTTP(w, r)
+		srv.Handler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(cs.Close)
 	return cs

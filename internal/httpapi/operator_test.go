@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,40 +12,37 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/skiff-registry/skiff/internal/backend"
+	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/internal/registry"
-	"github.com/skiff-registry/skiff/internal/storage/local"
+	"github.com/skiff-registry/skiff/internal/server"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
-// newPolicyServer runs the API over the embedded store wired the way
-// `skiff serve` wires it: a policy Store, a Cache in front of it that the
-// Store invalidates on every change, and the registry reading the Cache.
-// operator turns the operator API on.
-func newPolicyServer(t *testing.T, operator bool, opts ...httpapi.Option) *httptest.Server {
+// newPolicyServer runs the API over the embedded store wired as `skiff
+// serve` wires it (server.New: a policy Store, a Cache in front of it that
+// the Store invalidates on every change, the registry reading the Cache),
+// serving groups (default all). operator turns the operator API on.
+func newPolicyServer(t *testing.T, operator bool, groups ...httpapi.Group) *httptest.Server {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := local.NewBlobStore(dir + "/blobs")
+	cfg := config.Default()
+	cfg.DataDir, cfg.OperatorAPI = t.TempDir(), operator
+	stores, err := backend.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := local.OpenMetaStore(dir + "/meta.db")
+	t.Cleanup(func() { stores.Close() })
+	g := httpapi.GroupAll
+	if len(groups) > 0 {
+		g = groups[0]
+	}
+	srv0, err := server.New(t.Context(), cfg, stores, g, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { meta.Close() })
-	store := policy.NewStore(meta)
-	cache := policy.NewCache(store, policy.DefaultTTL)
-	store.OnChange(cache.Invalidate)
-	reg, err := registry.New(blobs, meta, registry.WithPolicies(cache))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if operator {
-		opts = append(opts, httpapi.WithOperator(store))
-	}
-	srv := httptest.NewServer(httpapi.New(reg, opts...))
+	srv := httptest.NewServer(srv0.Handler)
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -261,7 +259,7 @@ func TestOperatorRouting(t *testing.T) {
 
 	// The operator API is in the catalog group (the admin function).
 	for g, served := range map[httpapi.Group]bool{httpapi.GroupCatalog: true, httpapi.GroupManifest: false, httpapi.GroupBlob: false} {
-		srv := newPolicyServer(t, true, httpapi.WithGroups(g))
+		srv := newPolicyServer(t, true, g)
 		r := do(t, "GET", srv.URL+policiesPath, nil, nil)
 		if (r.status == http.StatusOK) != served {
 			t.Errorf("group %d: status %d %s, served want %v", g, r.status, r.body, served)
