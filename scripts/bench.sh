@@ -3,12 +3,13 @@
 #
 #   scripts/bench.sh            (what `make bench` runs)
 #
-# It starts its own S3 and DynamoDB stand-ins (scripts/standins/*.sh) on free
-# loopback ports with a private pid/log directory, runs
+# Unless AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_DYNAMODB are set, it runs
+# itself under scripts/with-standins.sh (the S3 and DynamoDB stand-ins on
+# free loopback ports, stopped whatever happens), runs
 #
 #   go test -run '^$' -bench "$BENCH_FILTER" -benchtime="${BENCH_N}x" ./test/bench/
 #
-# stops the stand-ins whatever happens, and prints a markdown table of every
+# and prints a markdown table of every
 # measurement with its budget and where the requests or bytes go, for the
 # aws backend (S3 + DynamoDB stand-ins: AWS requests, S3 body bytes) and the
 # local one (store operations and bytes on the storage ports). Request
@@ -26,13 +27,10 @@
 #                    (default: report it, exit 0)
 #   AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_DYNAMODB both set: use those
 #                    endpoints, start no stand-in.
-#   SKIFF_REQUIRE_STANDINS=1  a stand-in that cannot start fails the run;
-#                    otherwise the aws rows are reported as not run.
 # The exit status is go test's (then BENCH_STRICT's).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-standins="$root/scripts/standins"
 cd "$root"
 
 n="${BENCH_N:-1}"
@@ -48,98 +46,19 @@ log() { printf 'bench.sh: %s\n' "$*" >&2; }
 
 # --- stand-ins ---------------------------------------------------------------
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-	local port
-	for _ in $(seq 1 50); do
-		port=$((20000 + RANDOM % 40000))
-		if ! listening "$port"; then
-			echo "$port"
-			return 0
-		fi
-	done
-	log "ERROR: no free loopback port found"
-	return 1
-}
-
-started=()
-run_dir=""
-stop_standins() {
-	local s
-	for s in "${started[@]}"; do
-		"$standins/$s.sh" stop || true
-	done
-	started=()
-	if [[ -n "$run_dir" ]]; then
-		rm -rf "$run_dir"
-		run_dir=""
-	fi
-}
-cleanup() {
-	stop_standins
+# Without endpoints, run again under scripts/with-standins.sh, which starts
+# the stand-ins on free ports, exports their endpoints (and
+# SKIFF_REQUIRE_STANDINS=1: an aws benchmark that cannot reach them fails)
+# and stops them afterwards.
+if [[ -z "${AWS_ENDPOINT_URL_S3:-}" || -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]]; then
 	rm -rf "$work"
-}
-trap cleanup EXIT
+	exec "$root/scripts/with-standins.sh" "$0" "$@"
+fi
+log "stand-ins: S3 $AWS_ENDPOINT_URL_S3, DynamoDB $AWS_ENDPOINT_URL_DYNAMODB"
+export SKIFF_REQUIRE_STANDINS=1
+trap 'rm -rf "$work"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# start_standin NAME: starts scripts/standins/NAME.sh unless it already
-# answers there, and remembers to stop it only if this script started it.
-start_standin() {
-	local s="$1"
-	if [[ "$s" == dynalite ]] && "$standins/dynalite.sh" status >/dev/null 2>&1; then
-		return 0
-	fi
-	if [[ "$s" == s3 ]] && "$standins/s3.sh" status >/dev/null 2>&1; then
-		return 0
-	fi
-	"$standins/$s.sh" start || return 1
-	started+=("$s")
-}
-
-standins_up=0
-if [[ -n "${AWS_ENDPOINT_URL_S3:-}" && -n "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]]; then
-	log "using the stand-ins already configured: S3 $AWS_ENDPOINT_URL_S3, DynamoDB $AWS_ENDPOINT_URL_DYNAMODB"
-	standins_up=1
-else
-	# A private run directory and free ports, where the stand-in scripts
-	# support them, so an instance someone else runs on the default ports is
-	# neither reused nor stopped. Without that support the scripts use their
-	# shared pid files: an instance already running there is reused and left
-	# running.
-	if grep -q STANDINS_RUN_DIR "$standins/s3.sh" && grep -q STANDINS_RUN_DIR "$standins/dynalite.sh"; then
-		run_dir="$(mktemp -d "${TMPDIR:-/tmp}/skiff-bench-standins.XXXXXX")"
-		export STANDINS_RUN_DIR="$run_dir"
-		export DYNALITE_PORT="${DYNALITE_PORT:-$(free_port)}"
-		export S3_STANDIN_ADDR="${S3_STANDIN_ADDR:-127.0.0.1:$(free_port)}"
-	fi
-	start=$SECONDS
-	if start_standin dynalite && start_standin s3; then
-		eval "$("$standins/dynalite.sh" env)"
-		eval "$("$standins/s3.sh" env)"
-		# Check the endpoints the benchmarks will use really answer.
-		if curl -s -o /dev/null --max-time 5 "$AWS_ENDPOINT_URL_S3/" &&
-			curl -s -o /dev/null --max-time 5 "$AWS_ENDPOINT_URL_DYNAMODB/"; then
-			standins_up=1
-			log "stand-ins up in $((SECONDS - start))s: S3 $AWS_ENDPOINT_URL_S3, DynamoDB $AWS_ENDPOINT_URL_DYNAMODB"
-		else
-			log "ERROR: the stand-ins do not answer on $AWS_ENDPOINT_URL_S3 and $AWS_ENDPOINT_URL_DYNAMODB"
-			unset AWS_ENDPOINT_URL_S3 AWS_ENDPOINT_URL_DYNAMODB
-		fi
-	fi
-	if [[ $standins_up -eq 0 ]]; then
-		if [[ "${SKIFF_REQUIRE_STANDINS:-}" == 1 ]]; then
-			log "ERROR: the AWS stand-ins could not be started (SKIFF_REQUIRE_STANDINS=1)"
-			exit 1
-		fi
-		log "!!! the AWS stand-ins could not be started: the aws benchmarks will SKIP !!!"
-	fi
-fi
-if [[ $standins_up -eq 1 ]]; then
-	# Stand-ins are up: an aws benchmark that cannot reach them is a failure.
-	export SKIFF_REQUIRE_STANDINS=1
-fi
 
 # --- benchmarks --------------------------------------------------------------
 
@@ -148,7 +67,6 @@ set +e
 go test -run '^$' -bench "$filter" -benchtime="${n}x" -timeout 20m ./test/bench/ 2>&1 | tee "$raw"
 rc=${PIPESTATUS[0]}
 set -e
-stop_standins
 
 # --- table -------------------------------------------------------------------
 
