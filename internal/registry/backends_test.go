@@ -28,7 +28,7 @@ type stores struct {
 // SKIFF_REQUIRE_STANDINS=1 their absence fails the test).
 func backends(t *testing.T) map[string]func(t *testing.T) stores {
 	t.Helper()
-	bs := map[string]func(t *testing.T) stores{"local": localStores}
+	bs := map[string]func(t *testing.T) stores{"local": func(t *testing.T) stores { return localStores(t) }}
 	if os.Getenv("AWS_ENDPOINT_URL_S3") != "" && os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" {
 		bs["aws"] = awsStores
 	} else if os.Getenv("SKIFF_REQUIRE_STANDINS") == "1" {
@@ -39,7 +39,8 @@ func backends(t *testing.T) map[string]func(t *testing.T) stores {
 	return bs
 }
 
-func localStores(t *testing.T) stores {
+func localStores(t testing.TB) stores {
+	t.Helper()
 	dir := t.TempDir()
 	blobs, err := local.NewBlobStore(dir+"/blobs", local.WithMinPartSize(minPart))
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/skiff-registry/skiff/internal/registry"
-	"github.com/skiff-registry/skiff/internal/storage/local"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
@@ -23,17 +22,8 @@ const (
 
 func newRegistry(t testing.TB) *registry.Registry {
 	t.Helper()
-	dir := t.TempDir()
-	blobs, err := local.NewBlobStore(dir+"/blobs", local.WithMinPartSize(minPart))
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := local.OpenMetaStore(dir + "/meta.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	reg, err := registry.New(blobs, meta, registry.WithPartSize(part, minPart))
+	st := localStores(t)
+	reg, err := registry.New(st.blobs, st.meta, registry.WithPartSize(part, minPart))
 	if err != nil {
 		t.Fatal(err)
 	}
