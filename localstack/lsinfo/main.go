@@ -403,9 +403,15 @@ func (c *client) stackInfo(ctx context.Context, stack string) (*stackInfo, error
 
 // waitStack waits until the stack is deployed and returns its outputs.
 func (c *client) waitStack(ctx context.Context, stack string, info *stackInfo) (map[string]string, error) {
+	// The last status seen: when the wait ends in the middle of a request,
+	// that says more than the request's own "context deadline exceeded".
+	var seen error
 	for {
 		var ds describeStacks
 		err := c.cloudFormation(ctx, "DescribeStacks", url.Values{"StackName": {stack}}, &ds)
+		if err != nil && ctx.Err() != nil && seen != nil {
+			err = seen
+		}
 		if err == nil && len(ds.Stacks) == 1 {
 			s := ds.Stacks[0]
 			info.status = s.StackStatus
@@ -420,6 +426,7 @@ func (c *client) waitStack(ctx context.Context, stack string, info *stackInfo) (
 				return nil, fmt.Errorf("stack %s is %s: %s", stack, s.StackStatus, s.StackStatusReason)
 			}
 			err = fmt.Errorf("stack %s is %s", stack, s.StackStatus)
+			seen = err
 		} else if err == nil {
 			err = fmt.Errorf("stack %s: %d stacks described", stack, len(ds.Stacks))
 		}
@@ -473,9 +480,13 @@ func (c *client) functionNames(ctx context.Context, stack string) (map[string]st
 // Function URL.
 func (c *client) waitFunction(ctx context.Context, name string) (*function, error) {
 	path := "/2015-03-31/functions/" + url.PathEscape(name) + "/configuration"
+	var seen error // the last state seen, as in waitStack
 	for {
 		var fc functionConfiguration
 		err := c.lambda(ctx, path, &fc)
+		if err != nil && ctx.Err() != nil && seen != nil {
+			err = seen
+		}
 		if err == nil {
 			switch {
 			case fc.State == "Failed":
@@ -497,6 +508,7 @@ func (c *client) waitFunction(ctx context.Context, name string) (*function, erro
 				return f, nil
 			}
 			err = fmt.Errorf("%s is %s (last update %s)", name, fc.State, fc.LastUpdateStatus)
+			seen = err
 		}
 		select {
 		case <-ctx.Done():
