@@ -150,9 +150,12 @@ func waitHealth(ctx context.Context, hc *http.Client, endpoint string, want []st
 	var last string
 	for {
 		h, err := getHealth(ctx, hc, endpoint)
-		if err != nil {
+		switch {
+		case err != nil && ctx.Err() != nil && last != "":
+			// Cut off mid-request: keep the last answer, which says more.
+		case err != nil:
 			last = err.Error()
-		} else {
+		default:
 			var missing []string
 			for _, s := range want {
 				if st := h.Services[s]; st != "available" && st != "running" {
