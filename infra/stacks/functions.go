@@ -140,7 +140,7 @@ func newFunction(scope constructs.Construct, s settings, st storage, sec secrets
 	logGroup.GrantWrite(role)
 	st.table.Grant(role, *jsii.Strings(spec.tableActions...)...)
 	// Every function checks Basic credentials, so every one counts failed
-	// logins (awsstore.CountEvent: UpdateItem ADD). UpdateItem is allowed
+	// logins (awsstore.Reserve and Release: UpdateItem ADD). UpdateItem is allowed
 	// on the counter partitions ("C#<key>") only: no other item of the
 	// table can be changed that way.
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

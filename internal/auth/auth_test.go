@@ -3,8 +3,11 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,36 +167,156 @@ func TestLimiter(t *testing.T) {
 	a, b := NewLimiter(meta, 3, time.Minute), NewLimiter(meta, 3, time.Minute)
 	a.now = func() time.Time { return now }
 	b.now = a.now
-	blocked := func(l *Limiter, keys ...string) time.Duration {
+	waitOf := func(err error) time.Duration {
 		t.Helper()
-		wait, err := l.Blocked(ctx, keys...)
-		if err != nil {
+		var le *LimitError
+		if err != nil && !errors.As(err, &le) {
 			t.Fatal(err)
 		}
-		return wait
+		if le == nil {
+			return 0
+		}
+		return le.Wait
 	}
 	for i, l := range []*Limiter{a, b, a} {
-		if wait := blocked(l, "user:a"); wait != 0 {
+		if wait := waitOf(l.Blocked(ctx, "user:a")); wait != 0 {
 			t.Fatalf("blocked after %d failures", i)
 		}
-		if err := l.Fail(ctx, "user:a", "addr:1"); err != nil {
-			t.Fatal(err)
+		if _, err := l.Reserve(ctx, "user:a", "addr:1"); err != nil {
+			t.Fatalf("attempt %d: %v", i+1, err)
 		}
 		now = now.Add(10 * time.Second)
 	}
-	// The window opened at the first failure, 30 s ago: 30 s are left, on
-	// either instance.
+	// The window opened at the first attempt, 30 s ago: 30 s are left, on
+	// either instance, and a fourth attempt is refused without counting.
 	for _, l := range []*Limiter{a, b} {
-		if wait := blocked(l, "user:b", "addr:1"); wait != 30*time.Second {
+		if wait := waitOf(l.Blocked(ctx, "user:b", "addr:1")); wait != 30*time.Second {
 			t.Errorf("source address: blocked for %v, want the window's remaining 30s", wait)
 		}
+		if _, err := l.Reserve(ctx, "user:b", "addr:1"); waitOf(err) != 30*time.Second {
+			t.Errorf("a fourth attempt from the address: %v, want refused for 30s", err)
+		}
 	}
-	if wait := blocked(b, "user:b", "addr:2"); wait != 0 {
+	// The refused attempts gave back what they took: user:b is untouched.
+	if counts, err := meta.GetCounts(ctx, []string{"user:b"}, now); err != nil || counts["user:b"].N != 0 {
+		t.Errorf("user:b after refused attempts: %v %v, want no count", counts, err)
+	}
+	if wait := waitOf(b.Blocked(ctx, "user:b", "addr:2")); wait != 0 {
 		t.Errorf("unrelated keys blocked for %v", wait)
 	}
+	// A success gives its attempt back while attempts are left.
+	res, err := a.Reserve(ctx, "user:c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if counts, _ := meta.GetCounts(ctx, []string{"user:c"}, now); counts["user:c"].N != 0 {
+		t.Errorf("a released attempt still counts: %v", counts)
+	}
 	now = now.Add(30 * time.Second)
-	if wait := blocked(a, "user:a"); wait != 0 {
+	if wait := waitOf(a.Blocked(ctx, "user:a")); wait != 0 {
 		t.Errorf("still blocked after the window: %v", wait)
+	}
+}
+
+func TestAddrKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"192.0.2.1", "addr:192.0.2.1"},
+		{"::ffff:192.0.2.1", "addr:192.0.2.1"},
+		{"2001:db8:1:2:3:4:5:6", "addr:2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", "addr:2001:db8:1:2::/64"},
+		{"not an address", "addr:unparsed"},
+		{strings.Repeat("x", 5000), "addr:unparsed"},
+	}
+	for _, tc := range tests {
+		if got := AddrKey(tc.in); got != tc.want {
+			t.Errorf("AddrKey(%.20q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// 100 logins at once for one user, 99 with wrong passwords and one right:
+// at most the limit of them are checked (the attempt is reserved before
+// bcrypt), the rest are refused with a LimitError, and once the limit is
+// used up the right password is refused too. TestFailedLoginsConcurrent in
+// test/integration does the same over HTTP on both backends.
+func TestLoginConcurrent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	meta := openMeta(t)
+	us := NewUsers(meta)
+	const right = "the right password"
+	if _, err := us.Add(ctx, "alice", right, false, false); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 10
+	l := NewLimiter(meta, limit, time.Minute)
+	var wg sync.WaitGroup
+	var bad, limited, ok atomic.Int64
+	for i := range 100 {
+		wg.Go(func() {
+			pw := fmt.Sprintf("wrong password %d", i)
+			if i == 99 {
+				pw = right
+			}
+			_, err := us.Login(ctx, l, "alice", pw, "192.0.2.7")
+			var le *LimitError
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrBadPassword):
+				bad.Add(1)
+			case errors.As(err, &le):
+				limited.Add(1)
+			default:
+				t.Errorf("login %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if checks := us.checks.Load(); checks > limit {
+		t.Errorf("%d bcrypt checks ran, want at most %d", checks, limit)
+	}
+	if bad.Load()+ok.Load() > limit || bad.Load()+ok.Load()+limited.Load() != 100 {
+		t.Errorf("%d refused as wrong, %d accepted, %d limited", bad.Load(), ok.Load(), limited.Load())
+	}
+	// The limit is reached: the right password is refused, without a check.
+	before := us.checks.Load()
+	_, err := us.Login(ctx, l, "alice", right, "198.51.100.1")
+	var le *LimitError
+	if !errors.As(err, &le) || le.Wait <= 0 {
+		t.Errorf("the right password after the flood: %v, want a LimitError", err)
+	}
+	if us.checks.Load() != before {
+		t.Error("a refused login ran a check")
+	}
+}
+
+// A name no user can have (too long for the store's key, say) is refused
+// as a wrong password without reading the store, and counts against the
+// address only.
+func TestLoginImpossibleName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	meta := openMeta(t)
+	us := NewUsers(meta)
+	l := NewLimiter(meta, 2, time.Minute)
+	for _, name := range []string{strings.Repeat("a", 1100), "UPPER", "a b", "", "ü"} {
+		_, err := us.Login(ctx, l, name, "whatever password", "192.0.2.9")
+		var le *LimitError
+		if !errors.Is(err, ErrBadPassword) && !errors.As(err, &le) {
+			t.Errorf("name %.20q: %v, want a wrong password or a limit", name, err)
+		}
+		if err != nil && strings.Contains(err.Error(), name) && name != "" {
+			t.Errorf("the error repeats the name typed: %v", err)
+		}
+	}
+	counts, err := meta.GetCounts(ctx, []string{"addr:192.0.2.9"}, time.Now())
+	if err != nil || counts["addr:192.0.2.9"].N != 2 {
+		t.Errorf("address count %v %v, want the limit of 2 used", counts, err)
 	}
 }
 

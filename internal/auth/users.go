@@ -327,30 +327,59 @@ func (us *Users) Delete(ctx context.Context, name string) error {
 	return fmt.Errorf("user %s keeps changing under us; retry", name)
 }
 
-// Authenticate checks name's password. Every failure is ErrBadPassword,
-// and takes the same time whether or not the user exists. The user is
-// always read from the store (grants and deletions take effect at once);
-// only the bcrypt check of a password that passed recently is skipped
-// (see verified).
+// Authenticate checks name's password with no limit on attempts (the
+// CLI's checks and tests; servers use Login).
 func (us *Users) Authenticate(ctx context.Context, name, password string) (User, error) {
-	u, err := us.load(ctx, name)
-	if err != nil {
-		if !errors.Is(err, ErrNoUser) {
+	return us.Login(ctx, nil, name, password, "")
+}
+
+// Login checks name's password under l's limits (nil: none), for the user
+// and for the source address addr. Every failure is ErrBadPassword, and
+// takes the same time whether or not the user exists; a *LimitError means
+// no check ran. The user is always read from the store (grants and
+// deletions take effect at once); only the bcrypt check of a password that
+// passed recently is skipped (see verified), and such a login only reads
+// the limits: it costs no attempt. A name no user can have is refused
+// without reading the store (it could not be a key there), counting
+// against the address only.
+func (us *Users) Login(ctx context.Context, l *Limiter, name, password, addr string) (User, error) {
+	keys := []string{AddrKey(addr)}
+	if ValidateName(name) != nil {
+		if _, err := l.Reserve(ctx, keys...); err != nil {
 			return User{}, err
 		}
-		us.checks.Add(1)
+		return User{}, ErrBadPassword
+	}
+	keys = append(keys, "user:"+name)
+	u, err := us.load(ctx, name)
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrNoUser) {
+		return User{}, err
+	}
+	now := us.now()
+	if exists && us.verified.seen(u.Name, u.Hash, password, now) {
+		if err := l.Blocked(ctx, keys...); err != nil {
+			return User{}, err
+		}
+		return u, nil
+	}
+	res, err := l.Reserve(ctx, keys...)
+	if err != nil {
+		return User{}, err
+	}
+	us.checks.Add(1)
+	if !exists {
 		_ = bcrypt.CompareHashAndPassword([]byte(dummyHash), []byte(password))
 		return User{}, ErrBadPassword
 	}
-	now := us.now()
-	if us.verified.seen(u.Name, u.Hash, password, now) {
-		return u, nil
-	}
-	us.checks.Add(1)
 	if bcrypt.CompareHashAndPassword([]byte(u.Hash), []byte(password)) != nil {
-		return User{}, ErrBadPassword
+		return User{}, ErrBadPassword // the attempt stays used
 	}
 	us.verified.add(u.Name, u.Hash, password, now)
+	// A release that fails leaves one attempt too many counted in this
+	// window: at worst the user is refused a little early, never given an
+	// extra guess. The login itself succeeded.
+	_ = res.Release(context.WithoutCancel(ctx))
 	return u, nil
 }
 

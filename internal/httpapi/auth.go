@@ -196,33 +196,20 @@ func (a *API) authenticate(r *http.Request) (auth.Principal, error) {
 	return anon, a.challenge(r, nil, "", "unsupported Authorization scheme; use Bearer tokens or Basic credentials")
 }
 
-// login checks a user name and password, rate limited per user and per
-// source address (shared by every process on the store: auth.Limiter).
-// Credentials never reach a log line.
+// login checks a user name and password, limited per user and per
+// source address (auth.Limiter: attempts are reserved in the store before
+// the check, shared by every process on it). Credentials, and names no
+// user can have, never reach a log line.
 func (a *API) login(r *http.Request, user, pass string) (auth.User, error) {
 	c := a.opts.auth
-	keys := []string{"addr:" + a.clientAddr(r)}
-	// A name no user can have is not counted: junk names from a flood
-	// would only add counters. The address still counts its failure.
-	if auth.ValidateName(user) == nil {
-		keys = append(keys, "user:"+user)
-	}
-	wait, err := c.Limiter.Blocked(r.Context(), keys...)
-	if err != nil {
-		return auth.User{}, err
-	}
-	if wait > 0 {
-		return auth.User{}, tooMany(wait)
-	}
-	u, err := c.Users.Authenticate(r.Context(), user, pass)
-	if errors.Is(err, auth.ErrBadPassword) {
-		if err := c.Limiter.Fail(r.Context(), keys...); err != nil {
-			// The client still gets its 401; the log says counting failed.
-			requestInfo(r.Context()).err = err.Error()
-		}
+	u, err := c.Users.Login(r.Context(), c.Limiter, user, pass, a.clientAddr(r))
+	var limited *auth.LimitError
+	switch {
+	case errors.As(err, &limited):
+		return auth.User{}, tooMany(limited.Wait)
+	case errors.Is(err, auth.ErrBadPassword):
 		return auth.User{}, a.challenge(r, nil, "", "wrong user name or password")
-	}
-	if err != nil {
+	case err != nil:
 		return auth.User{}, fmt.Errorf("authenticate: %w", err)
 	}
 	return u, nil

@@ -276,10 +276,19 @@ type Count struct {
 // and lasts the window given then; the next event after it ends opens a
 // new one. Stores may forget a key soon after its window ended.
 type Counters interface {
-	// CountEvent adds one to key's count in the window open at now, or
-	// opens [now, now+window) with a count of one, and returns the count.
-	// Concurrent events on a key are all counted.
-	CountEvent(ctx context.Context, key string, now time.Time, window time.Duration) (Count, error)
+	// Reserve adds one to key's count in the window open at now, or opens
+	// [now, now+window) with a count of one, unless the open window's
+	// count already reached limit (limit <= 0: no limit). It returns the
+	// count and whether this event was counted. The check and the add are
+	// one atomic step: of concurrent calls on a key, at most limit are
+	// counted per window, on every process sharing the store.
+	Reserve(ctx context.Context, key string, now time.Time, window time.Duration, limit int64) (Count, bool, error)
+	// Release takes back one event counted by Reserve in the window that
+	// ends at ends, unless that window's count reached limit (limit <= 0:
+	// no limit): a window that was used up stays closed until it ends. It
+	// does nothing once the window is over, and a count never drops below
+	// zero.
+	Release(ctx context.Context, key string, ends time.Time, limit int64) error
 	// GetCounts returns the counts of those keys whose window is open at now.
 	GetCounts(ctx context.Context, keys []string, now time.Time) (map[string]Count, error)
 }

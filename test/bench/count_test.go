@@ -257,9 +257,14 @@ func (m countingMeta) PutRepository(ctx context.Context, repo string) error {
 	return m.MetaStore.PutRepository(ctx, repo)
 }
 
-func (m countingMeta) CountEvent(ctx context.Context, key string, now time.Time, window time.Duration) (storage.Count, error) {
-	m.c.count("Meta.CountEvent")
-	return m.MetaStore.CountEvent(ctx, key, now, window)
+func (m countingMeta) Reserve(ctx context.Context, key string, now time.Time, window time.Duration, limit int64) (storage.Count, bool, error) {
+	m.c.count("Meta.Reserve")
+	return m.MetaStore.Reserve(ctx, key, now, window, limit)
+}
+
+func (m countingMeta) Release(ctx context.Context, key string, ends time.Time, limit int64) error {
+	m.c.count("Meta.Release")
+	return m.MetaStore.Release(ctx, key, ends, limit)
 }
 
 func (m countingMeta) GetCounts(ctx context.Context, keys []string, now time.Time) (map[string]storage.Count, error) {

@@ -83,9 +83,13 @@
 //	CreateUpload                       1 PutItem if attribute_not_exists(PK), else ErrExists
 //	UpdateUpload                       1 PutItem if version = prev (stores prev+1), else
 //	                                   ErrConflict (a deleted session fails too)
-//	CountEvent                         1 UpdateItem ADD n if ends > now; if that
-//	                                   condition fails, 1 PutItem (n = 1) if the item is
-//	                                   missing or ends <= now; a lost race starts over
+//	Reserve                            1 UpdateItem ADD n if ends > now and n < limit; if
+//	                                   that condition fails, 1 PutItem (n = 1) if the item
+//	                                   is missing or ends <= now; if that fails too, 1
+//	                                   GetItem: a full window is refused, a lost race
+//	                                   starts over
+//	Release                            1 UpdateItem ADD n -1 if ends = the reserved window's
+//	                                   and 0 < n < limit
 //	GetCounts                          ceil(keys / 100) BatchGetItem
 //	PutSetting                         1 PutItem if attribute_not_exists(PK) (prev 0) or
 //	                                   version = prev; stores prev+1, else ErrConflict

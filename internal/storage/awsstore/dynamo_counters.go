@@ -14,7 +14,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/storage"
 )
 
-// counterRetries bounds CountEvent's rounds: each lost round means another
+// counterRetries bounds Reserve's rounds: each lost round means another
 // request opened or advanced the window in between, so a few suffice.
 const counterRetries = 8
 
@@ -39,25 +39,32 @@ func counterNow(now time.Time) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)}}
 }
 
-// CountEvent counts one event: an UpdateItem that adds one if the stored
-// window is still open, else a PutItem that opens a new window if none is
-// open (the item is missing or its window ended). Either write is
-// conditional and atomic, so concurrent events are all counted: a lost
-// condition means another request changed the window, and the round starts
-// over. Usually one request; two when a window opens.
-func (s *MetaStore) CountEvent(ctx context.Context, key string, now time.Time, window time.Duration) (storage.Count, error) {
+// Reserve counts one event unless the limit is reached: an UpdateItem
+// that adds one if the stored window is still open and below the limit,
+// else a PutItem that opens a new window if none is open (the item is
+// missing or its window ended). Either write is conditional and atomic, so
+// of concurrent events at most limit are counted. When both conditions
+// fail, a read tells a full window (not counted) from a lost race (another
+// request opened the window in between: the round starts over). Usually
+// one request; two when a window opens, three when the limit is reached.
+func (s *MetaStore) Reserve(ctx context.Context, key string, now time.Time, window time.Duration, limit int64) (storage.Count, bool, error) {
 	if key == "" {
-		return storage.Count{}, fmt.Errorf("count event: empty key")
+		return storage.Count{}, false, fmt.Errorf("reserve: empty key")
 	}
 	pk := pkCounter + key
 	for range counterRetries {
 		vals := counterNow(now)
 		vals[":one"] = &types.AttributeValueMemberN{Value: "1"}
+		cond := "#e > :now"
+		if limit > 0 {
+			cond += " AND #n < :limit"
+			vals[":limit"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(limit, 10)}
+		}
 		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                 &s.table,
 			Key:                       itemKey(pk, skCounter),
 			UpdateExpression:          aws.String("ADD #n :one"),
-			ConditionExpression:       aws.String("#e > :now"),
+			ConditionExpression:       aws.String(cond),
 			ExpressionAttributeNames:  counterNames,
 			ExpressionAttributeValues: vals,
 			ReturnValues:              types.ReturnValueAllNew,
@@ -66,11 +73,11 @@ func (s *MetaStore) CountEvent(ctx context.Context, key string, now time.Time, w
 		case err == nil:
 			var it counterItem
 			if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
-				return storage.Count{}, fmt.Errorf("count event %s: decode: %w", key, err)
+				return storage.Count{}, false, fmt.Errorf("reserve %s: decode: %w", key, err)
 			}
-			return it.count(), nil
+			return it.count(), true, nil
 		case !conditionFailed(err):
-			return storage.Count{}, fmt.Errorf("count event %s: %w", key, err)
+			return storage.Count{}, false, fmt.Errorf("reserve %s: %w", key, err)
 		}
 		ends := now.Add(window)
 		it := counterItem{PK: pk, SK: skCounter, N: 1, Ends: ends.UnixMilli(), ExpiresAt: ends.Unix() + 1}
@@ -81,12 +88,48 @@ func (s *MetaStore) CountEvent(ctx context.Context, key string, now time.Time, w
 		})
 		switch {
 		case err == nil:
-			return it.count(), nil
+			return it.count(), true, nil
 		case !conditionFailed(err):
-			return storage.Count{}, fmt.Errorf("count event %s: %w", key, err)
+			return storage.Count{}, false, fmt.Errorf("reserve %s: %w", key, err)
+		}
+		var cur counterItem
+		found, err := s.getItem(ctx, pk, skCounter, &cur)
+		if err != nil {
+			return storage.Count{}, false, fmt.Errorf("reserve %s: read counter: %w", key, err)
+		}
+		if c := cur.count(); found && now.Before(c.Ends) && limit > 0 && c.N >= limit {
+			return c, false, nil
 		}
 	}
-	return storage.Count{}, fmt.Errorf("count event %s: the counter kept changing for %d rounds", key, counterRetries)
+	return storage.Count{}, false, fmt.Errorf("reserve %s: the counter kept changing for %d rounds", key, counterRetries)
+}
+
+// Release takes one back: an UpdateItem that adds -1 if the window is the
+// one reserved in (ends), the count is above zero and below the limit; a
+// failed condition means the window is over or used up, not an error.
+func (s *MetaStore) Release(ctx context.Context, key string, ends time.Time, limit int64) error {
+	cond := "#e = :ends AND #n > :zero"
+	vals := map[string]types.AttributeValue{
+		":minus": &types.AttributeValueMemberN{Value: "-1"},
+		":zero":  &types.AttributeValueMemberN{Value: "0"},
+		":ends":  &types.AttributeValueMemberN{Value: strconv.FormatInt(ends.UnixMilli(), 10)},
+	}
+	if limit > 0 {
+		cond += " AND #n < :limit"
+		vals[":limit"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(limit, 10)}
+	}
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       itemKey(pkCounter+key, skCounter),
+		UpdateExpression:          aws.String("ADD #n :minus"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  counterNames,
+		ExpressionAttributeValues: vals,
+	})
+	if err != nil && !conditionFailed(err) {
+		return fmt.Errorf("release %s: %w", key, err)
+	}
+	return nil
 }
 
 // GetCounts reads the keys' counters with BatchGetItem (one request per

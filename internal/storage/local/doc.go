@@ -67,6 +67,6 @@
 //	└── <key>                                   {n, ends}: a window's count
 //
 // Conditional writes (UpdateUpload, PutSetting, DeleteSetting, CreateUpload)
-// and CountEvent read and write in one bbolt transaction; bbolt runs one
+// and Reserve and Release read and write in one bbolt transaction; bbolt runs one
 // writer at a time, so the check and the write are atomic.
 package local

@@ -21,35 +21,69 @@ type counterValue struct {
 	Ends time.Time `json:"ends"`
 }
 
-// CountEvent implements storage.Counters: one bbolt transaction.
-func (s *MetaStore) CountEvent(ctx context.Context, key string, now time.Time, window time.Duration) (storage.Count, error) {
+// Reserve implements storage.Counters: one bbolt transaction, so the
+// check and the add are atomic (bbolt runs one writer at a time).
+func (s *MetaStore) Reserve(ctx context.Context, key string, now time.Time, window time.Duration, limit int64) (storage.Count, bool, error) {
 	if key == "" {
-		return storage.Count{}, fmt.Errorf("count event: empty key")
+		return storage.Count{}, false, fmt.Errorf("reserve: empty key")
 	}
 	var c counterValue
-	err := s.update(ctx, "count event "+key, func(tx *bbolt.Tx) error {
+	counted := false
+	err := s.update(ctx, "reserve "+key, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketCounters)
 		if b.Stats().KeyN > counterSweepAt {
 			if err := sweepCounters(b, now); err != nil {
 				return err
 			}
 		}
-		if v := b.Get([]byte(key)); v != nil {
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("decode counter: %w", err)
-			}
+		c = counterValue{}
+		if err := getCounter(b, key, &c); err != nil {
+			return err
 		}
 		if !now.Before(c.Ends) {
 			c = counterValue{Ends: now.Add(window)}
 		}
+		if limit > 0 && c.N >= limit {
+			return nil
+		}
 		c.N++
-		v, err := json.Marshal(c)
-		if err != nil {
+		counted = true
+		return putCounter(b, key, c)
+	})
+	return storage.Count{N: c.N, Ends: c.Ends}, counted && err == nil, err
+}
+
+// Release implements storage.Counters.
+func (s *MetaStore) Release(ctx context.Context, key string, ends time.Time, limit int64) error {
+	return s.update(ctx, "release "+key, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketCounters)
+		var c counterValue
+		if err := getCounter(b, key, &c); err != nil {
 			return err
 		}
-		return b.Put([]byte(key), v)
+		if c.N <= 0 || c.Ends.UnixMilli() != ends.UnixMilli() || limit > 0 && c.N >= limit {
+			return nil // that window is over, was never opened, or is used up
+		}
+		c.N--
+		return putCounter(b, key, c)
 	})
-	return storage.Count{N: c.N, Ends: c.Ends}, err
+}
+
+func getCounter(b *bbolt.Bucket, key string, c *counterValue) error {
+	if v := b.Get([]byte(key)); v != nil {
+		if err := json.Unmarshal(v, c); err != nil {
+			return fmt.Errorf("decode counter: %w", err)
+		}
+	}
+	return nil
+}
+
+func putCounter(b *bbolt.Bucket, key string, c counterValue) error {
+	v, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), v)
 }
 
 // GetCounts implements storage.Counters.

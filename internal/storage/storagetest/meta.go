@@ -221,11 +221,11 @@ func testMetaCancelled(t *testing.T, ms storage.MetaStore) {
 	_, err = ms.GetUpload(t.Context(), "u")
 	wantErr(t, err, storage.ErrNotFound)
 	now := time.Now()
-	_, err = ms.CountEvent(ctx, "k", now, time.Minute)
+	_, _, err = ms.Reserve(ctx, "k", now, time.Minute, 0)
 	wantErr(t, err, context.Canceled)
 	counts, err := ms.GetCounts(t.Context(), []string{"k"}, now)
 	noErr(t, err)
 	if len(counts) != 0 {
-		t.Errorf("a cancelled CountEvent counted: %v", counts)
+		t.Errorf("a cancelled Reserve counted: %v", counts)
 	}
 }
