@@ -305,12 +305,13 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) error {
 }
 
 // pullable returns which repositories the caller may see in the catalog:
-// those it may pull. A token carries only its granted scopes, so the
-// user's own grants are read (one store read per catalog page).
+// those it may pull (nil: all, with auth off). A token carries only its
+// granted scopes, so the user's own grants are read (one store read per
+// catalog page).
 func (a *API) pullable(r *http.Request) (func(string) bool, error) {
 	p, ok := principal(r.Context())
 	if !ok {
-		return func(string) bool { return true }, nil
+		return nil, nil
 	}
 	if p.Token && p.Name != "" {
 		u, err := a.opts.auth.Users.Get(r.Context(), p.Name)

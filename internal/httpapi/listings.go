@@ -57,21 +57,16 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request, _ route) error {
 	}
 	repos := []string{}
 	if !empty {
-		got, more, err := a.reg.Catalog(r.Context(), p)
-		if err != nil {
-			return err
-		}
 		visible, err := a.pullable(r)
 		if err != nil {
 			return err
 		}
-		for _, repo := range got {
-			if visible(repo) {
-				repos = append(repos, repo)
-			}
+		got, more, err := a.reg.Catalog(r.Context(), p, visible)
+		if err != nil {
+			return err
 		}
-		// The next page starts after the last repository listed or hidden,
-		// so a page of hidden repositories does not end the listing.
+		repos = append(repos, got...)
+		// The cursor is the last name listed: one the caller may pull.
 		if more {
 			setNext(w, "/v2/_catalog", nil, p, got[len(got)-1])
 		}

@@ -23,11 +23,25 @@ func clampPage(p storage.Page) storage.Page {
 	return p
 }
 
+// cursor bounds a listing's cursor (the last= of a page) at max, the
+// longest name the listing holds, before it reaches the store, whose keys
+// are bounded too (DynamoDB: 1,024 bytes). It changes no answer: for names
+// of at most max bytes, "after c" and "after c[:max]" hold the same names
+// (a name after c[:max] differs from it within max bytes, so it is after
+// c too; c[:max] itself is before c and excluded by both).
+func cursor(c string, max int) string {
+	if len(c) > max {
+		return c[:max]
+	}
+	return c
+}
+
 // ListTags returns a page of repo's tag names and whether more follow.
 // A repository no manifest was ever pushed to is NAME_UNKNOWN, as in
 // distribution and the spec's error table; one whose tags were all
 // deleted lists none. Only an empty first page pays the existence check.
 func (r *Registry) ListTags(ctx context.Context, repo string, p storage.Page) ([]string, bool, error) {
+	p.After = cursor(p.After, oci.MaxTagLength)
 	q := clampPage(p)
 	tags, err := r.meta.ListTags(ctx, repo, q)
 	if err != nil {
@@ -53,18 +67,38 @@ func (r *Registry) ListTags(ctx context.Context, repo string, p storage.Page) ([
 	return names, more, nil
 }
 
-// Catalog returns a page of repository names and whether more follow.
-func (r *Registry) Catalog(ctx context.Context, p storage.Page) ([]string, bool, error) {
-	q := clampPage(p)
-	repos, err := r.meta.ListRepositories(ctx, q)
-	if err != nil {
-		return nil, false, fmt.Errorf("list repositories: %w", err)
+// Catalog returns a page of the repository names visible lets through
+// (nil: all) and whether more follow. Hidden names are paged past here,
+// however many there are, so the page's last name, the next page's
+// cursor, is always one the caller may see: a cursor never names a hidden
+// repository, and a page is empty only at the end of the listing.
+func (r *Registry) Catalog(ctx context.Context, p storage.Page, visible func(string) bool) ([]string, bool, error) {
+	p.After = cursor(p.After, oci.MaxRepositoryLength)
+	want := clampPage(p).Limit - 1
+	q := storage.Page{After: p.After, Limit: want + 1}
+	if visible != nil {
+		q.Limit = MaxPage + 1 // hidden names would make small pages costly
 	}
-	more := len(repos) == q.Limit
-	if more {
-		repos = repos[:q.Limit-1]
+	var out []string
+	for {
+		repos, err := r.meta.ListRepositories(ctx, q)
+		if err != nil {
+			return nil, false, fmt.Errorf("list repositories: %w", err)
+		}
+		for _, repo := range repos {
+			if visible != nil && !visible(repo) {
+				continue
+			}
+			if len(out) == want {
+				return out, true, nil
+			}
+			out = append(out, repo)
+		}
+		if len(repos) < q.Limit {
+			return out, false, nil
+		}
+		q.After = repos[len(repos)-1]
 	}
-	return repos, more, nil
 }
 
 // Referrers returns a page of the manifests whose subject is d, filtered

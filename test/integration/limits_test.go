@@ -3,8 +3,11 @@ package integration
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/skiff-registry/skiff/internal/auth"
 )
 
 // basicHeader is an Authorization header with Basic credentials.
@@ -65,5 +68,40 @@ func TestFailedLoginsConcurrent(t *testing.T) {
 	// The limit is reached: the right password is refused now.
 	if resp := send(t, http.MethodGet, reg.url("/v2/"), basicHeader(victim.name, victim.password), nil); resp.status != http.StatusTooManyRequests {
 		t.Errorf("the right password after the flood: %s, want 429", resp)
+	}
+}
+
+// TestImpossibleNamesAndCursors: input the store could not hold as a key
+// (DynamoDB: 1,024 bytes) is refused or bounded before the store, with a
+// client error, never a 500: a Basic user name of 1,100 characters gets 401
+// on /v2/ and on the token endpoint, and is not logged; listing cursors of
+// 3,000 characters list what follows them.
+func TestImpossibleNamesAndCursors(t *testing.T) {
+	t.Parallel()
+	requireOwnServer(t, "it reads the server's log")
+	reader := &authUser{name: "reader", password: newPassword(), grants: []authGrant{{"names/", "pull,push"}}}
+	reg := startAuthRegistry(t, []*authUser{reader})
+	longName := strings.Repeat("n", 1100)
+	for _, path := range []string{"/v2/", "/v2/_skiff/token?service=skiff&scope=repository:names/app:pull"} {
+		resp := send(t, http.MethodGet, reg.url(path), basicHeader(longName, "some password here"), nil)
+		if resp.status != http.StatusUnauthorized || !strings.Contains(string(resp.body), "UNAUTHORIZED") {
+			t.Errorf("GET %s as a 1,100-character user: %s, want 401 UNAUTHORIZED", path, resp)
+		}
+	}
+	for _, path := range []string{
+		"/v2/names/app/tags/list?last=" + strings.Repeat("t", 3000),
+		"/v2/_catalog?n=5&last=" + strings.Repeat("c", 3000),
+	} {
+		h := reg.authedFor(nil, auth.Scope{Type: auth.TypeRegistry, Name: auth.Catalog, Actions: []string{"*"}})
+		if strings.Contains(path, "tags") {
+			h = reg.authed(nil, reg.repo("names/app"))
+		}
+		resp := send(t, http.MethodGet, reg.url(path), h, nil)
+		if resp.status >= 500 {
+			t.Errorf("GET %.60s...: %s, want no 5xx", path, resp)
+		}
+	}
+	if strings.Contains(reg.log.String(), longName[:200]) {
+		t.Error("the server log holds the user name typed")
 	}
 }

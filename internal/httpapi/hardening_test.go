@@ -1,0 +1,104 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// walkCatalog follows a catalog's Link headers from its first page of n
+// and returns every name listed and every cursor the links carry.
+func walkCatalog(t *testing.T, w *world, authorization string, n int, start string) (names, cursors []string) {
+	t.Helper()
+	path := "/v2/_catalog?n=" + strconv.Itoa(n)
+	if start != "" {
+		path += "&last=" + url.QueryEscape(start)
+	}
+	for range 100 {
+		r := w.send(t, "GET", path, nil, nil, authorization)
+		if r.status != http.StatusOK {
+			t.Fatalf("GET %.200s: %d %s", path, r.status, r.body)
+		}
+		var page struct{ Repositories []string }
+		if err := json.Unmarshal(r.body, &page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Repositories) > n {
+			t.Errorf("GET %.200s: %d names, more than n", path, len(page.Repositories))
+		}
+		names = append(names, page.Repositories...)
+		link := r.header.Get("Link")
+		if link == "" {
+			return names, cursors
+		}
+		if len(page.Repositories) == 0 {
+			t.Errorf("GET %.200s: an empty page with a next link %s", path, link)
+		}
+		target := strings.TrimSuffix(strings.TrimPrefix(strings.SplitN(link, ";", 2)[0], "<"), ">")
+		u, err := url.Parse(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cursors = append(cursors, u.Query().Get("last"))
+		path = target
+	}
+	t.Fatal("the catalog's links did not end")
+	return nil, nil
+}
+
+// The catalog pages past repositories the caller may not pull: a page's
+// names and its next link's cursor are only ones the caller may see, for
+// n of any size, and following the links lists exactly the visible ones.
+// A cursor longer than any repository name is no error.
+func TestCatalogPagingHidesNames(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, &syncBuffer{}, &secrets{})
+	for _, repo := range []string{"aaa/first", "other/x", "other/y", "team/b", "team/c", "zzz/last"} {
+		w.putBlob(t, repo, []byte(`{"other":"config"}`))
+		w.putBlob(t, repo, []byte("other layer"))
+		w.putManifest(t, repo, "v1", w.fx.otherManifest)
+	}
+	all := []string{"aaa/first", "other/app", "other/x", "other/y", "public/base", "team/app", "team/b", "team/c", "zzz/last"}
+	callers := []struct {
+		name          string
+		authorization string
+		visible       []string
+	}{
+		{"puller (team/) with Basic", basic("puller", pullerPassword), []string{"public/base", "team/app", "team/b", "team/c"}},
+		{"puller (team/) with a token", "Bearer " + w.token(t, "puller", pullerPassword, []string{"registry:catalog:*"}),
+			[]string{"public/base", "team/app", "team/b", "team/c"}},
+		{"admin", basic("admin", adminPassword), all},
+	}
+	for _, c := range callers {
+		for n := 1; n <= len(all)+1; n++ {
+			names, cursors := walkCatalog(t, w, c.authorization, n, "")
+			if diff := cmp.Diff(names, c.visible); diff != "" {
+				t.Errorf("%s, n=%d: listed (-got +want):\n%s", c.name, n, diff)
+			}
+			for _, cur := range cursors {
+				if !slices.Contains(c.visible, cur) {
+					t.Errorf("%s, n=%d: a next link names %q, which the caller may not see", c.name, n, cur)
+				}
+			}
+		}
+		// A cursor of any length: no 5xx, and the names after it.
+		for _, last := range []string{"team/" + strings.Repeat("z", 3000), "other/" + strings.Repeat("a", 3000)} {
+			names, _ := walkCatalog(t, w, c.authorization, 2, last)
+			var want []string
+			for _, v := range c.visible {
+				if v > last {
+					want = append(want, v)
+				}
+			}
+			if diff := cmp.Diff(names, want); diff != "" {
+				t.Errorf("%s: after a cursor of %d characters (-got +want):\n%s", c.name, len(last), diff)
+			}
+		}
+	}
+}
