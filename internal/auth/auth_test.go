@@ -81,7 +81,7 @@ func TestTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	iss.now = func() time.Time { return now }
-	tok, exp, _, err := iss.Issue("ci", []Scope{{"repository", "a", []string{"pull"}}})
+	tok, exp, _, err := iss.Issue("ci", "", []Scope{{"repository", "a", []string{"pull"}}})
 	if err != nil || exp != 60 {
 		t.Fatalf("issue: %v %d", err, exp)
 	}
@@ -529,5 +529,109 @@ func BenchmarkAuthenticate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A token's credential stamp stays valid while the user and its password
+// do: another process's change is seen within CredTTL, this process's own
+// at once.
+func TestCheckCred(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	meta := openMeta(t)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	server, other := NewUsers(meta), NewUsers(meta)
+	server.now, other.now = clock, clock
+	u, err := other.Add(ctx, "carol", "a long enough password", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := u.Cred()
+	if err := server.CheckCred(ctx, "carol", stamp); err != nil {
+		t.Fatalf("a current stamp: %v", err)
+	}
+	for _, bad := range []string{"", "not-a-stamp"} {
+		if err := server.CheckCred(ctx, "carol", bad); !errors.Is(err, ErrStaleToken) {
+			t.Errorf("stamp %q: %v, want ErrStaleToken", bad, err)
+		}
+	}
+	// Another process changes the password: believed until CredTTL ends.
+	if _, err := other.SetPassword(ctx, "carol", "another long password"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(CredTTL - time.Second)
+	if err := server.CheckCred(ctx, "carol", stamp); err != nil {
+		t.Errorf("within CredTTL of another process's change: %v (the cache may be believed)", err)
+	}
+	now = now.Add(time.Second)
+	if err := server.CheckCred(ctx, "carol", stamp); !errors.Is(err, ErrStaleToken) {
+		t.Errorf("CredTTL after another process's change: %v, want ErrStaleToken", err)
+	}
+	// This process's own changes count at once.
+	u, _ = server.Get(ctx, "carol")
+	stamp = u.Cred()
+	if err := server.CheckCred(ctx, "carol", stamp); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Delete(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.CheckCred(ctx, "carol", stamp); !errors.Is(err, ErrStaleToken) {
+		t.Errorf("after its own delete: %v, want ErrStaleToken", err)
+	}
+	now = now.Add(time.Second) // a new creation time
+	u2, err := server.Add(ctx, "carol", "another long password", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u2.Cred() == stamp {
+		t.Error("a re-created user has the old user's stamp")
+	}
+	if err := server.CheckCred(ctx, "carol", stamp); !errors.Is(err, ErrStaleToken) {
+		t.Errorf("the old user's stamp after re-creation: %v, want ErrStaleToken", err)
+	}
+}
+
+func TestParseScopes(t *testing.T) {
+	t.Parallel()
+	many := func(n int, distinct bool) []string {
+		var out []string
+		for i := range n {
+			name := "a"
+			if distinct {
+				name = "r" + strconv.Itoa(i)
+			}
+			out = append(out, "repository:"+name+":pull")
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		fields  []string
+		want    []Scope
+		wantErr bool
+	}{
+		{"9,000 copies of one scope are one", many(9000, false), []Scope{{"repository", "a", []string{"pull"}}}, false},
+		{"repeats merge their actions", []string{"repository:a:pull", "repository:a:push repository:a:pull,delete"},
+			[]Scope{{"repository", "a", []string{"pull", "push", "delete"}}}, false},
+		{"invalid ones are left out", []string{"nonsense repository:A:pull registry:catalog:*"}, []Scope{{"registry", "catalog", []string{"*"}}}, false},
+		{"the cap", many(MaxScopes, true), nil, false},
+		{"one over the cap", many(MaxScopes+1, true), nil, true},
+	}
+	for _, tc := range tests {
+		got, err := ParseScopes(tc.fields)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%s: err %v, want error %v", tc.name, err, tc.wantErr)
+			continue
+		}
+		if tc.want != nil {
+			if diff := cmp.Diff(got, tc.want); diff != "" {
+				t.Errorf("%s (-got +want):\n%s", tc.name, diff)
+			}
+		}
+		if tc.name == "the cap" && len(got) != MaxScopes {
+			t.Errorf("%s: %d scopes", tc.name, len(got))
+		}
 	}
 }

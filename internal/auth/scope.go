@@ -81,6 +81,49 @@ func ParseScope(s string) (Scope, error) {
 	return sc, nil
 }
 
+// MaxScopes caps the distinct resources one token request may ask for
+// (after merging repeats): a push or a copy asks for one to a few, and the
+// token, which lists what it grants, stays small.
+const MaxScopes = 50
+
+// ErrTooManyScopes: a token request asked for more than MaxScopes
+// resources.
+var ErrTooManyScopes = fmt.Errorf("a token request may ask for at most %d scopes", MaxScopes)
+
+// ParseScopes reads the scope parameters of a token request, each a
+// space-separated list: scopes that do not parse are left out (a token
+// grants a subset anyway), and repeats of a resource are merged into one
+// scope with the union of their actions, in their order. More than
+// MaxScopes distinct resources is ErrTooManyScopes.
+func ParseScopes(fields []string) ([]Scope, error) {
+	var out []Scope
+	at := map[[2]string]int{}
+	for _, field := range fields {
+		for _, s := range strings.Fields(field) {
+			sc, err := ParseScope(s)
+			if err != nil {
+				continue
+			}
+			k := [2]string{sc.Type, sc.Name}
+			i, seen := at[k]
+			if !seen {
+				if len(out) == MaxScopes {
+					return nil, ErrTooManyScopes
+				}
+				at[k] = len(out)
+				out = append(out, sc)
+				continue
+			}
+			for _, a := range sc.Actions {
+				if !slices.Contains(out[i].Actions, a) {
+					out[i].Actions = append(out[i].Actions, a)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 // String formats s as the token flow spells it.
 func (s Scope) String() string {
 	return s.Type + ":" + s.Name + ":" + strings.Join(s.Actions, ",")

@@ -17,6 +17,9 @@ const DefaultTokenTTL = 5 * time.Minute
 type Claims struct {
 	jwt.RegisteredClaims
 	Access []Scope `json:"access"`
+	// Cred is the subject's credential stamp when the token was issued
+	// (User.Cred); a token of a user is valid only while it is current.
+	Cred string `json:"cred,omitempty"`
 }
 
 // Issuer signs and verifies tokens with one HMAC-SHA256 key.
@@ -42,8 +45,9 @@ func NewIssuer(key []byte, service string, ttl time.Duration) (*Issuer, error) {
 // Service is the audience tokens are issued for.
 func (i *Issuer) Service() string { return i.service }
 
-// Issue signs a token for subject with the granted access.
-func (i *Issuer) Issue(subject string, access []Scope) (token string, expiresIn int, issuedAt time.Time, err error) {
+// Issue signs a token for subject, whose credential stamp is cred (""
+// for an anonymous token), with the granted access.
+func (i *Issuer) Issue(subject, cred string, access []Scope) (token string, expiresIn int, issuedAt time.Time, err error) {
 	now := i.now().UTC().Truncate(time.Second)
 	if access == nil {
 		access = []Scope{}
@@ -58,6 +62,7 @@ func (i *Issuer) Issue(subject string, access []Scope) (token string, expiresIn 
 			ExpiresAt: jwt.NewNumericDate(now.Add(i.ttl)),
 		},
 		Access: access,
+		Cred:   cred,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(i.key)
 	if err != nil {

@@ -78,6 +78,7 @@ type Users struct {
 	settings storage.Settings
 	now      func() time.Time
 	verified *verified
+	creds    credCache
 	// checks counts bcrypt comparisons, for tests.
 	checks atomic.Int64
 }
@@ -144,6 +145,7 @@ func (us *Users) store(ctx context.Context, u User, prev int64) error {
 		return err
 	}
 	err = us.settings.PutSetting(ctx, storage.Setting{Key: userKeyPrefix + u.Name, Value: body}, prev)
+	us.creds.forget(u.Name) // whatever the outcome: this process re-reads
 	if errors.Is(err, storage.ErrConflict) && prev == 0 {
 		return fmt.Errorf("user %s: %w", u.Name, ErrUserExists)
 	}
@@ -314,6 +316,7 @@ func (us *Users) Delete(ctx context.Context, name string) error {
 			return err
 		}
 		err = us.settings.DeleteSetting(ctx, userKeyPrefix+name, u.Version)
+		us.creds.forget(name)
 		switch {
 		case errors.Is(err, storage.ErrConflict):
 			continue

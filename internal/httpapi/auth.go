@@ -177,6 +177,17 @@ func (a *API) authenticate(r *http.Request) (auth.Principal, error) {
 		if err != nil {
 			return anon, a.challenge(r, nil, "invalid_token", "the bearer token is invalid or expired; get a new one from the realm")
 		}
+		// A user's token lasts only while its credential does: a password
+		// change or the user's deletion ends it (within auth.CredTTL).
+		if claims.Subject != "" {
+			err := c.Users.CheckCred(r.Context(), claims.Subject, claims.Cred)
+			if errors.Is(err, auth.ErrStaleToken) {
+				return anon, a.challenge(r, nil, "invalid_token", "the bearer token was issued to %s before its password changed or the user was removed; log in again", claims.Subject)
+			}
+			if err != nil {
+				return anon, fmt.Errorf("check the token's credentials: %w", err)
+			}
+		}
 		p := claims.Principal()
 		p.AnonymousPull = c.AnonymousPull
 		return p, nil
@@ -271,25 +282,23 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", "GET, POST")
 		return oci.Errorf(oci.CodeUnsupported, "method %s is not supported on the token endpoint", r.Method).WithStatus(http.StatusMethodNotAllowed)
 	}
+	// Checked before the login: a refused request costs no attempt.
+	requested, err := auth.ParseScopes(scopes)
+	if err != nil {
+		return oci.Errorf(oci.CodeUnsupported, "%s (repeats of one count once); ask for fewer at a time", err.Error()).WithStatus(http.StatusBadRequest)
+	}
 	p := auth.Principal{AnonymousPull: c.AnonymousPull}
+	cred := ""
 	if user != "" {
 		u, err := a.login(r, user, pass)
 		if err != nil {
 			return err
 		}
-		p = u.Principal()
+		p, cred = u.Principal(), u.Cred()
 		p.AnonymousPull = c.AnonymousPull
 	}
-	var requested []auth.Scope
-	for _, field := range scopes {
-		for _, s := range strings.Fields(field) {
-			if sc, err := auth.ParseScope(s); err == nil {
-				requested = append(requested, sc)
-			}
-		}
-	}
 	granted := p.Grant(requested)
-	tok, expires, issued, err := c.Issuer.Issue(p.Name, granted)
+	tok, expires, issued, err := c.Issuer.Issue(p.Name, cred, granted)
 	if err != nil {
 		return err
 	}

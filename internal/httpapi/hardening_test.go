@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/skiff-registry/skiff/internal/auth"
+	"github.com/skiff-registry/skiff/internal/httpapi"
 )
 
 // walkCatalog follows a catalog's Link headers from its first page of n
@@ -99,6 +102,48 @@ func TestCatalogPagingHidesNames(t *testing.T) {
 			if diff := cmp.Diff(names, want); diff != "" {
 				t.Errorf("%s: after a cursor of %d characters (-got +want):\n%s", c.name, len(last), diff)
 			}
+		}
+	}
+}
+
+// A token request's scopes are merged when they repeat and capped: the
+// token of 9,000 copies of one scope is as small as that of one, and a
+// request for more than auth.MaxScopes resources is refused with 400
+// before any password check.
+func TestTokenScopesBounded(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, &syncBuffer{}, &secrets{})
+	get := func(scopes []string) response {
+		q := url.Values{"service": {"skiff"}, "scope": scopes}
+		return w.send(t, "GET", httpapi.TokenPath+"?"+q.Encode(), nil, nil, basic("pusher", pusherPassword))
+	}
+	one := get([]string{"repository:team/app:pull"})
+	repeated := make([]string, 9000)
+	for i := range repeated {
+		repeated[i] = "repository:team/app:pull"
+	}
+	rep := get(repeated)
+	if one.status != http.StatusOK || rep.status != http.StatusOK {
+		t.Fatalf("token answers: %d, %d", one.status, rep.status)
+	}
+	if len(rep.body) > len(one.body)+8 {
+		t.Errorf("9,000 copies of a scope: a token answer of %d bytes, one scope's is %d", len(rep.body), len(one.body))
+	}
+	for _, n := range []int{auth.MaxScopes, auth.MaxScopes + 1, 9000} {
+		var scopes []string
+		for i := range n {
+			scopes = append(scopes, "repository:team/r"+strconv.Itoa(i)+":pull")
+		}
+		r := get(scopes)
+		want := http.StatusOK
+		if n > auth.MaxScopes {
+			want = http.StatusBadRequest
+		}
+		if r.status != want {
+			t.Errorf("%d distinct scopes: %d %.300s, want %d", n, r.status, r.body, want)
+		}
+		if want == http.StatusBadRequest && !strings.Contains(string(r.body), strconv.Itoa(auth.MaxScopes)) {
+			t.Errorf("%d distinct scopes: the message does not name the limit: %s", n, r.body)
 		}
 	}
 }

@@ -38,8 +38,8 @@
 // startAuthRegistry, which creates users with `skiff user add ...
 // --password-stdin` and `skiff user grant` (--data before the server starts;
 // --table on aws, once the server has created the table) and gives the
-// server a random --token-key-file, with which the harness signs the tokens
-// of its own checks. Each client logs in with its own login command, the
+// server a random --token-key-file; the harness's own checks get their
+// tokens from the token endpoint, as clients do. Each client logs in with its own login command, the
 // password on stdin, in its isolated HOME (podman: `podman login
 // --tls-verify=false -u USER --password-stdin HOST`, into its
 // $REGISTRY_AUTH_FILE; its pusher pushes first, so the refused pushes are

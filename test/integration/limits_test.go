@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/skiff-registry/skiff/internal/auth"
 )
@@ -104,4 +105,84 @@ func TestImpossibleNamesAndCursors(t *testing.T) {
 	if strings.Contains(reg.log.String(), longName[:200]) {
 		t.Error("the server log holds the user name typed")
 	}
+}
+
+// TestTokenEndsWithCredential: a token stops working when its user's
+// password changes, when the user is deleted, and when a user of the same
+// name is created again (with the same password): at once through the
+// server's own operator API, and within auth.CredTTL (10 s) when another
+// process changes the store (skiff user passwd --table, aws only: the
+// embedded store is the server's alone while it runs).
+func TestTokenEndsWithCredential(t *testing.T) {
+	t.Parallel()
+	requireOwnServer(t, "it runs skiff user against the server's own table")
+	alice := &authUser{name: "alice", password: newPassword(), grants: []authGrant{{"cred/", "pull,push"}}}
+	reg := startAuthRegistry(t, []*authUser{alice}, "--operator-api")
+	repo := reg.repo("cred/app")
+	scope := auth.Scope{Type: auth.TypeRepository, Name: repo, Actions: []string{auth.ActionPull, auth.ActionPush}}
+	tokens := &tokenCache{host: reg.host}
+	tokenOf := func(password string) string {
+		t.Helper()
+		tok, _, err := tokens.fetch(alice.name, password, scope)
+		if err != nil {
+			t.Fatalf("token for alice: %v", err)
+		}
+		return tok
+	}
+	// A push needs a token: POST a session and cancel it.
+	works := func(tok string) int {
+		resp := send(t, http.MethodPost, reg.url("/v2/"+repo+"/blobs/uploads/"), http.Header{"Authorization": {"Bearer " + tok}}, nil)
+		return resp.status
+	}
+	admin := func(method, path string, body string) {
+		t.Helper()
+		h := reg.authedFor(http.Header{"Content-Type": {"application/json"}}, auth.Scope{Type: auth.TypeRegistry, Name: auth.Admin, Actions: []string{"*"}})
+		resp := send(t, method, reg.url("/v2/_skiff/users/"+alice.name+path), h, strings.NewReader(body))
+		if resp.status >= 300 {
+			t.Fatalf("%s /v2/_skiff/users/alice%s: %s", method, path, resp)
+		}
+	}
+	refusedAtOnce := func(what, tok string) {
+		t.Helper()
+		if s := works(tok); s != http.StatusUnauthorized {
+			t.Errorf("after %s, the old token: %d, want 401", what, s)
+		}
+	}
+
+	tok := tokenOf(alice.password)
+	if s := works(tok); s != http.StatusAccepted {
+		t.Fatalf("a fresh token: %d, want 202", s)
+	}
+	pw2 := newPassword()
+	admin(http.MethodPut, "/password", `{"password":"`+pw2+`"}`)
+	refusedAtOnce("a password change", tok)
+	tok2 := tokenOf(pw2)
+	if s := works(tok2); s != http.StatusAccepted {
+		t.Fatalf("a token after the password change: %d, want 202", s)
+	}
+	admin(http.MethodDelete, "", "")
+	refusedAtOnce("the user's deletion", tok2)
+	admin(http.MethodPut, "", `{"password":"`+pw2+`"}`)
+	admin(http.MethodPost, "/grants", `{"prefix":"`+alice.grants[0].prefix+`","actions":["pull","push"]}`)
+	refusedAtOnce("the user's re-creation with the same password and grants", tok2)
+	tok3 := tokenOf(pw2)
+	if s := works(tok3); s != http.StatusAccepted {
+		t.Fatalf("a token of the new user: %d, want 202", s)
+	}
+
+	if backend != backendAWS {
+		return
+	}
+	// Another process changes the password: the server believes its cached
+	// stamp for at most auth.CredTTL.
+	pw3 := newPassword()
+	reg.skiffCommand(pw3+"\n", "user", "passwd", alice.name, "--password-stdin", "--table", reg.table)
+	changed := time.Now()
+	for works(tok3) != http.StatusUnauthorized {
+		if time.Since(changed) > auth.CredTTL+2*time.Second {
+			t.Fatalf("the old token still works %v after skiff user passwd --table", time.Since(changed))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("the old token was refused %v after the change by another process", time.Since(changed).Round(time.Millisecond))
 }

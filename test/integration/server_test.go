@@ -54,7 +54,6 @@ type registry struct {
 	// (verifyRemote, readManifest) carry the admin's tokens (authed).
 	auth                bool
 	adminUser, adminPwd string
-	issuer              *auth.Issuer // signs the harness's tokens (authed)
 	// external: the registry of SKIFF_IT_REGISTRY, no process of ours.
 	// prefix ("it-<random>/") then starts every repository name of the
 	// test (repo), so tests sharing the registry never meet; tokens are
@@ -156,11 +155,10 @@ func startAuthRegistry(t *testing.T, users []*authUser, extra ...string) *regist
 	if err := os.WriteFile(keyFile, append(key, '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	issuer, err := auth.NewIssuer(key, "skiff", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.issuer = issuer
+	// The harness's own requests carry tokens from the token endpoint, as
+	// a client's do: a token must name its user's current credential,
+	// which only the server knows.
+	r.tokens = &tokenCache{host: r.host}
 	r.extra = append([]string{"--auth", "--token-key-file", keyFile}, extra...)
 	if backend == backendAWS {
 		suffix := randomName()
@@ -248,34 +246,26 @@ func (r *registry) cliEnv() []string {
 
 // authed returns h (a new header when h is nil) with a bearer token for
 // pulling repo, on a registry with authentication; otherwise h itself. The
-// harness signs the token itself with the server's key (--token-key-file):
-// the token endpoint's bcrypt check would cost a race-built server most of a
-// second per token, and the clients under test go through it anyway. An
-// external registry's key is not the harness's: there it asks the token
-// endpoint, once per scope (tokenCache).
+// token comes from the registry's token endpoint, once per scope
+// (tokenCache): a token is valid only with its user's current credential
+// stamp, which only the server knows. The admin's password is checked by
+// bcrypt once; the server remembers it after that (auth's verified).
 func (r *registry) authed(h http.Header, repo string) http.Header {
 	r.t.Helper()
 	return r.authedFor(h, auth.Scope{Type: auth.TypeRepository, Name: repo, Actions: []string{auth.ActionPull}})
 }
 
-// authedFor is authed for any scope. On an external registry the token
-// comes from its token endpoint, as a client gets it (tokenCache).
+// authedFor is authed for any scope.
 func (r *registry) authedFor(h http.Header, scope auth.Scope) http.Header {
 	r.t.Helper()
-	if r.issuer == nil && r.tokens == nil {
+	if r.tokens == nil {
 		return h
 	}
 	out := http.Header{}
 	for k, v := range h {
 		out[k] = v
 	}
-	var tok string
-	var err error
-	if r.tokens != nil {
-		tok, err = r.tokens.get(r.adminUser, r.adminPwd, scope)
-	} else {
-		tok, _, _, err = r.issuer.Issue(r.adminUser, []auth.Scope{scope})
-	}
+	tok, err := r.tokens.get(r.adminUser, r.adminPwd, scope)
 	if err != nil {
 		// Not Fatal: subtests call this with their parent's registry. The
 		// request then goes without a token, and its check fails too.
