@@ -2,8 +2,11 @@ package registry_test
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
@@ -84,6 +87,109 @@ func TestListingCursors(t *testing.T) {
 				if diff := cmp.Diff(got, tc.want); diff != "" {
 					t.Errorf("catalog after %s (-got +want):\n%s", tc.name, diff)
 				}
+			}
+		})
+	}
+}
+
+// Manifests the registry must refuse, on both backends: MANIFEST_INVALID
+// or MANIFEST_BLOB_UNKNOWN, and nothing stored (neither the manifest nor
+// its tag). The absent-layer flood is answered with at most 101 errors
+// after a bounded number of lookups.
+func TestRefusedManifests(t *testing.T) {
+	t.Parallel()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			st := open(t)
+			reg := newRegistryOn(t, st)
+			ctx := context.Background()
+			const repo = "refuse/app"
+			child := pushArtifact(t, reg, repo, 1, "child")
+			childM, err := reg.ResolveManifest(ctx, repo, oci.Reference{Digest: child})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := []byte(`{"n":11}`) // pushArtifact's config for n = 1
+			cfgD := digest.FromBytes(cfg)
+			absent := func(i int) string {
+				return digest.FromString("absent " + strconv.Itoa(i)).String()
+			}
+			layers := func(n int) string {
+				var b strings.Builder
+				for i := range n {
+					if i > 0 {
+						b.WriteString(",")
+					}
+					b.WriteString(`{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + absent(i) + `","size":5}`)
+				}
+				return b.String()
+			}
+			image := func(rest string) string {
+				return `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` +
+					cfgD.String() + `","size":` + strconv.Itoa(len(cfg)) + `}` + rest + `}`
+			}
+			index := func(size int64) string {
+				return `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` +
+					child.String() + `","size":` + strconv.FormatInt(size, 10) + `,"platform":{"os":"linux","architecture":"amd64"}}]}`
+			}
+			tests := []struct {
+				name      string
+				mediaType string
+				body      string
+				wantCode  oci.ErrorCode
+				maxErrs   int
+			}{
+				{"invalid UTF-8 annotation", oci.MediaTypeImageManifest, image(`,"annotations":{"a":"` + "\xff\xfe" + `"}`), oci.CodeManifestInvalid, 1},
+				{"a duplicate key hiding an absent layer", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(1) + `],"layers":[]`), oci.CodeManifestInvalid, 1},
+				{"a case variant hiding an absent layer", oci.MediaTypeImageManifest, image(`,"Layers":[` + layers(1) + `]`), oci.CodeManifestInvalid, 1},
+				{"an index child of another size", oci.MediaTypeImageIndex, index(childM.Size + 1), oci.CodeManifestInvalid, 1},
+				{"an index child of size 0", oci.MediaTypeImageIndex, index(0), oci.CodeManifestInvalid, 1},
+				{"a config of another size", oci.MediaTypeImageManifest, strings.Replace(image(""), `"size":8`, `"size":9`, 1), oci.CodeManifestInvalid, 1},
+				{"250 absent layers", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(250) + `]`), oci.CodeManifestBlobUnknown, 101},
+				{"9,999 absent layers", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(9999) + `]`), oci.CodeManifestBlobUnknown, 101},
+				{"28,000 absent layers (4 MiB)", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(28000) + `]`), oci.CodeManifestInvalid, 1},
+			}
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					body := []byte(tc.body)
+					start := time.Now()
+					_, err := reg.PutManifest(ctx, repo, oci.Reference{Tag: "refused"}, tc.mediaType, body, nil)
+					var errs oci.Errors
+					var one *oci.Error
+					switch {
+					case errors.As(err, &errs):
+					case errors.As(err, &one):
+						errs = oci.Errors{one}
+					default:
+						t.Fatalf("PutManifest: %v, want a client error", err)
+					}
+					if len(errs) == 0 || len(errs) > tc.maxErrs {
+						t.Errorf("%d errors, want 1 to %d", len(errs), tc.maxErrs)
+					}
+					for _, e := range errs {
+						if e.Code != tc.wantCode {
+							t.Errorf("code %s (%s), want %s", e.Code, e.Message, tc.wantCode)
+							break
+						}
+					}
+					if tc.maxErrs > 1 && !strings.Contains(errs[len(errs)-1].Message, "more") {
+						t.Errorf("the last error does not say how many more: %s", errs[len(errs)-1].Message)
+					}
+					if d := time.Since(start); d > 3*time.Second {
+						t.Errorf("took %v", d)
+					}
+					if _, err := reg.ResolveManifest(ctx, repo, oci.Reference{Tag: "refused"}); err == nil {
+						t.Error("the tag was stored")
+					}
+					if _, err := reg.ResolveManifest(ctx, repo, oci.Reference{Digest: digest.FromBytes(body)}); err == nil {
+						t.Error("the manifest was stored")
+					}
+				})
+			}
+			// The right child size is accepted.
+			if _, err := reg.PutManifest(ctx, repo, oci.Reference{Tag: "index"}, oci.MediaTypeImageIndex, []byte(index(childM.Size)), nil); err != nil {
+				t.Errorf("an index with the right child size: %v", err)
 			}
 		})
 	}

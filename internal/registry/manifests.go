@@ -106,14 +106,25 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 	return res, nil
 }
 
+// maxReferenceErrors caps the errors a refused manifest is answered with:
+// the first ones, then one that says how many more there were. Once that
+// many are found the rest are not looked up, so neither the answer nor
+// the work grows with the manifest.
+const maxReferenceErrors = 100
+
+// lookupBatch is how many digests one lookup asks for: the store's batch
+// read size (DynamoDB BatchGetItem takes 100 keys).
+const lookupBatch = 100
+
 // checkReferences refuses a manifest naming content repo lacks, unless
 // repo's index policy lets it be absent, with one MANIFEST_BLOB_UNKNOWN per
-// missing reference naming the digest, the platform and the policy. Each
-// kind is looked up in one batch (per 100), so the cost does not grow with
-// the layer count, and the policy is read only when something is missing:
-// a complete push never pays for it. The subject may always be absent (the
-// spec requires accepting it) and non-distributable layers may be too. It
-// returns the index children accepted as absent.
+// missing reference naming the digest, the platform and the policy, and a
+// MANIFEST_INVALID for a reference whose descriptor gives another size
+// than the stored blob's or manifest's. References are looked up in
+// batches of lookupBatch, and the policy is read only when something is
+// missing: a complete push never pays for it. The subject may always be
+// absent (the spec requires accepting it) and non-distributable layers may
+// be too. It returns the index children accepted as absent.
 func (r *Registry) checkReferences(ctx context.Context, repo string, m *oci.Manifest) ([]v1.Descriptor, error) {
 	var blobs []v1.Descriptor
 	if m.Config != nil {
@@ -124,68 +135,126 @@ func (r *Registry) checkReferences(ctx context.Context, repo string, m *oci.Mani
 			blobs = append(blobs, l)
 		}
 	}
-	var errs oci.Errors
-	var missingBlobs, missingChildren []v1.Descriptor
-	if len(blobs) > 0 {
-		found, err := r.meta.GetBlobs(ctx, repo, descriptorDigests(blobs))
-		if err != nil {
-			return nil, fmt.Errorf("look up blobs of manifest: %w", err)
+	c := &refCheck{r: r, repo: repo}
+	if err := c.check(ctx, blobs, false); err != nil {
+		return nil, err
+	}
+	if err := c.check(ctx, m.Manifests, true); err != nil {
+		return nil, err
+	}
+	if len(c.errs) == 0 {
+		return c.absent, nil
+	}
+	errs := c.errs
+	if extra := len(errs) - maxReferenceErrors; extra > 0 || c.unchecked > 0 {
+		last := errs[min(len(errs), maxReferenceErrors)-1]
+		errs = errs[:min(len(errs), maxReferenceErrors)]
+		msg := fmt.Sprintf("the first %d problems with the manifest's references are listed", len(errs))
+		if extra > 0 {
+			msg += fmt.Sprintf("; %d more were found", extra)
 		}
-		for _, b := range blobs {
-			got, ok := found[b.Digest]
+		if c.unchecked > 0 {
+			msg += fmt.Sprintf("; %d more references were not checked", c.unchecked)
+		}
+		errs = append(errs, oci.Errorf(last.Code, "%s", msg).WithDetail(map[string]any{"more": extra, "unchecked": c.unchecked}))
+	}
+	return nil, errs
+}
+
+// refCheck is one manifest's reference check.
+type refCheck struct {
+	r         *Registry
+	repo      string
+	pol       *oci.Policy // read when something is first missing
+	errs      oci.Errors
+	absent    []v1.Descriptor
+	unchecked int // references not looked up once enough errors were found
+}
+
+func (c *refCheck) policy(ctx context.Context) (oci.Policy, error) {
+	if c.pol == nil {
+		p, err := c.r.opts.policies.PolicyFor(ctx, c.repo)
+		if err != nil {
+			return p, fmt.Errorf("read index policy of %s: %w", c.repo, err)
+		}
+		c.pol = &p
+	}
+	return *c.pol, nil
+}
+
+// check looks up descs (blobs, or with children an index's manifests) in
+// batches and records what is wrong with them.
+func (c *refCheck) check(ctx context.Context, descs []v1.Descriptor, children bool) error {
+	for i := 0; i < len(descs); i += lookupBatch {
+		if len(c.errs) >= maxReferenceErrors {
+			c.unchecked += len(descs) - i
+			return nil
+		}
+		batch := descs[i:min(i+lookupBatch, len(descs))]
+		sizes, err := c.lookup(ctx, batch, children)
+		if err != nil {
+			return err
+		}
+		for _, d := range batch {
+			size, ok := sizes[d.Digest]
+			if ok {
+				if size != d.Size {
+					what := "blob"
+					if children {
+						what = "manifest"
+					}
+					c.errs = append(c.errs, oci.Errorf(oci.CodeManifestInvalid, "descriptor of %s %s says %d bytes but the %s in repository %s has %d", what, d.Digest, d.Size, what, c.repo, size).
+						WithDetail(map[string]any{"digest": d.Digest, "size": d.Size, "stored": size}))
+				}
+				continue
+			}
+			pol, err := c.policy(ctx)
+			if err != nil {
+				return err
+			}
 			switch {
-			case !ok:
-				missingBlobs = append(missingBlobs, b)
-			case got.Size != b.Size:
-				errs = append(errs, oci.Errorf(oci.CodeManifestInvalid, "descriptor of blob %s says %d bytes but the blob has %d", b.Digest, b.Size, got.Size))
+			case !children && pol.ImageBlobs == oci.ImageBlobsOptional:
+			case !children:
+				c.errs = append(c.errs, oci.Errorf(oci.CodeManifestBlobUnknown, "blob %s (%s) is not in repository %s (%s)", d.Digest, d.MediaType, c.repo, policyNote(pol)).
+					WithDetail(map[string]any{"digest": d.Digest, "policy": pol}))
+			case !pol.RequiresChild(d.Platform):
+				c.absent = append(c.absent, d)
+			default:
+				platform := oci.PlatformString(d.Platform)
+				what := "manifest " + d.Digest.String()
+				if platform != "" {
+					what += " for platform " + platform
+				}
+				c.errs = append(c.errs, oci.Errorf(oci.CodeManifestBlobUnknown, "%s is not in repository %s (%s)", what, c.repo, policyNote(pol)).
+					WithDetail(map[string]any{"digest": d.Digest, "platform": platform, "policy": pol}))
 			}
 		}
 	}
-	if len(m.Manifests) > 0 {
-		found, err := r.meta.GetManifests(ctx, repo, descriptorDigests(m.Manifests))
+	return nil
+}
+
+// lookup returns the stored sizes of those of descs repo holds.
+func (c *refCheck) lookup(ctx context.Context, descs []v1.Descriptor, children bool) (map[digest.Digest]int64, error) {
+	ds := descriptorDigests(descs)
+	sizes := make(map[digest.Digest]int64, len(ds))
+	if children {
+		found, err := c.r.meta.GetManifests(ctx, c.repo, ds)
 		if err != nil {
 			return nil, fmt.Errorf("look up manifests of index: %w", err)
 		}
-		for _, c := range m.Manifests {
-			if _, ok := found[c.Digest]; !ok {
-				missingChildren = append(missingChildren, c)
-			}
+		for d, m := range found {
+			sizes[d] = m.Size
 		}
+		return sizes, nil
 	}
-	if len(missingBlobs) == 0 && len(missingChildren) == 0 {
-		if len(errs) > 0 {
-			return nil, errs
-		}
-		return nil, nil
-	}
-	pol, err := r.opts.policies.PolicyFor(ctx, repo)
+	found, err := c.r.meta.GetBlobs(ctx, c.repo, ds)
 	if err != nil {
-		return nil, fmt.Errorf("read index policy of %s: %w", repo, err)
+		return nil, fmt.Errorf("look up blobs of manifest: %w", err)
 	}
-	if pol.ImageBlobs != oci.ImageBlobsOptional {
-		for _, b := range missingBlobs {
-			errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "blob %s (%s) is not in repository %s (%s)", b.Digest, b.MediaType, repo, policyNote(pol)).
-				WithDetail(map[string]any{"digest": b.Digest, "policy": pol}))
-		}
+	for d, b := range found {
+		sizes[d] = b.Size
 	}
-	var absent []v1.Descriptor
-	for _, c := range missingChildren {
-		if !pol.RequiresChild(c.Platform) {
-			absent = append(absent, c)
-			continue
-		}
-		platform := oci.PlatformString(c.Platform)
-		what := "manifest " + c.Digest.String()
-		if platform != "" {
-			what += " for platform " + platform
-		}
-		errs = append(errs, oci.Errorf(oci.CodeManifestBlobUnknown, "%s is not in repository %s (%s)", what, repo, policyNote(pol)).
-			WithDetail(map[string]any{"digest": c.Digest, "platform": platform, "policy": pol}))
-	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return absent, nil
+	return sizes, nil
 }
 
 // policyNote says which policy applied, for error messages.
@@ -196,10 +265,13 @@ func policyNote(p oci.Policy) string {
 	return fmt.Sprintf("index policy of %s/: %s", p.Prefix, p)
 }
 
+// descriptorDigests returns the distinct digests of ds, in order.
 func descriptorDigests(ds []v1.Descriptor) []digest.Digest {
 	out := make([]digest.Digest, 0, len(ds))
+	seen := make(map[digest.Digest]bool, len(ds))
 	for _, d := range ds {
-		if !slices.Contains(out, d.Digest) {
+		if !seen[d.Digest] {
+			seen[d.Digest] = true
 			out = append(out, d.Digest)
 		}
 	}

@@ -53,8 +53,17 @@ func ParseManifest(contentType string, body []byte) (*Manifest, error) {
 	if isSchema1MediaType(ct) {
 		return nil, schema1Error("Content-Type " + quote(ct))
 	}
+	if err := checkUTF8(body); err != nil {
+		return nil, err
+	}
 	fields, err := decodeObject(body)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSurrogates(body); err != nil {
+		return nil, err
+	}
+	if err := checkKeys(body); err != nil {
 		return nil, err
 	}
 	var bodyMT string
@@ -83,6 +92,9 @@ func ParseManifest(contentType string, body []byte) (*Manifest, error) {
 	}
 	if err := parseCommon(fields, m); err != nil {
 		return nil, err
+	}
+	if n := len(m.References()); n > MaxDescriptors {
+		return nil, Errorf(CodeManifestInvalid, "the manifest names %d descriptors; the limit is %d", n, MaxDescriptors)
 	}
 	return m, nil
 }

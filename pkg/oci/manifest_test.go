@@ -307,3 +307,79 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+// Manifests two JSON parsers can read differently are refused, each with a
+// message that says where; their well-formed twins are accepted.
+func TestParseManifestAmbiguousJSON(t *testing.T) {
+	t.Parallel()
+	const d1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	const d2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	cfg := `{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + d1 + `","size":2}`
+	layer := `{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + d2 + `","size":3}`
+	image := func(rest string) string {
+		return `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":` + cfg + rest + `}`
+	}
+	tests := []struct {
+		name    string
+		body    string
+		wantMsg string // part of the message; "" means accepted
+	}{
+		{"plain", image(`,"layers":[` + layer + `]`), ""},
+		{"invalid UTF-8 in an annotation", image(`,"annotations":{"a":"` + "\xff\xfe" + `"}`), "not valid UTF-8"},
+		{"invalid UTF-8 in a key", image(`,"annotations":{"` + "\xc3" + `":"x"}`), "not valid UTF-8"},
+		{"valid UTF-8 annotation", image(`,"annotations":{"a":"ünïcødé ✓"}`), ""},
+		{"duplicate layers key", image(`,"layers":[` + layer + `],"layers":[]`), `the key "layers" twice`},
+		{"duplicate key, escaped", image(`,"layers":[],"l\u0061yers":[]`), `the key "layers" twice`},
+		{"duplicate digest in a descriptor", image(`,"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + d2 + `","digest":"` + d1 + `","size":3}]`), `layers[0] has the key "digest" twice`},
+		{"duplicate annotation", image(`,"annotations":{"a":"1","a":"2"}`), `annotations has the key "a" twice`},
+		{"duplicate platform field", `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + d1 + `","size":2,"platform":{"os":"linux","architecture":"amd64","architecture":"arm64"}}]}`, `manifests[0].platform has the key "architecture" twice`},
+		{"case variant of layers", image(`,"Layers":[` + layer + `]`), `"Layers", which differs from "layers" only in case`},
+		{"case variant of a descriptor's digest", image(`,"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + d2 + `","Digest":"` + d1 + `","size":3}]`), `"Digest", which differs from "digest"`},
+		{"case variant of a platform field", `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + d1 + `","size":2,"platform":{"os":"linux","Architecture":"arm64","architecture":"amd64"}}]}`, `"Architecture"`},
+		{"case variants in annotations are keys of their own", image(`,"annotations":{"Foo":"1","foo":"2"}`), ""},
+		{"lone high surrogate", image(`,"annotations":{"a":"\ud800x"}`), "lone UTF-16 surrogate"},
+		{"lone low surrogate", image(`,"annotations":{"a":"\udc00"}`), "lone UTF-16 surrogate"},
+		{"a surrogate pair", image(`,"annotations":{"a":"\ud83d\ude00"}`), ""},
+		{"an escaped backslash before u", image(`,"annotations":{"a":"\\ud800"}`), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := oci.ParseManifest(oci.MediaTypeImageManifest, []byte(tc.body))
+			if tc.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			checkCode(t, err, oci.CodeManifestInvalid)
+			if err != nil && !strings.Contains(err.Error(), tc.wantMsg) {
+				t.Errorf("message %q does not say %q", err.Error(), tc.wantMsg)
+			}
+		})
+	}
+}
+
+// The descriptor cap: MaxDescriptors are accepted, one more is refused
+// before anything is looked up.
+func TestParseManifestDescriptorCap(t *testing.T) {
+	t.Parallel()
+	layers := func(n int) string {
+		l := `{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","size":3}`
+		return strings.TrimSuffix(strings.Repeat(l+",", n), ",")
+	}
+	cfg := `{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":2}`
+	for _, tc := range []struct {
+		layers int
+		ok     bool
+	}{{oci.MaxDescriptors - 1, true}, {oci.MaxDescriptors, false}} {
+		body := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":` + cfg + `,"layers":[` + layers(tc.layers) + `]}`
+		_, err := oci.ParseManifest("", []byte(body))
+		if tc.ok && err != nil {
+			t.Errorf("config + %d layers: %v", tc.layers, err)
+		}
+		if !tc.ok {
+			checkCode(t, err, oci.CodeManifestInvalid)
+		}
+	}
+}

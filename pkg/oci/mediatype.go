@@ -26,6 +26,13 @@ const MediaTypeDockerForeignLayer = "application/vnd.docker.image.rootfs.foreign
 // and one request cannot make the registry buffer an unbounded body.
 const MaxManifestSize = 4 << 20
 
+// MaxDescriptors caps the descriptors one manifest may name (config and
+// layers, or an index's children): each is looked up when the manifest is
+// pushed, so the cap bounds that work. Real images have at most about 128
+// layers (overlay's limit) and indexes a few dozen children; 4 MiB would
+// otherwise hold about 40,000.
+const MaxDescriptors = 10_000
+
 // SupportedManifestMediaTypes returns the manifest media types ParseManifest
 // accepts, for error messages and Accept-header negotiation.
 func SupportedManifestMediaTypes() []string {
