@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/skiff-registry/skiff/internal/auth"
 	"github.com/skiff-registry/skiff/internal/httpapi"
@@ -145,5 +146,34 @@ func TestTokenScopesBounded(t *testing.T) {
 		if want == http.StatusBadRequest && !strings.Contains(string(r.body), strconv.Itoa(auth.MaxScopes)) {
 			t.Errorf("%d distinct scopes: the message does not name the limit: %s", n, r.body)
 		}
+	}
+}
+
+// Over HTTP, a session finished by POST then PUT with the body answers
+// 404 BLOB_UPLOAD_UNKNOWN to GET and to a second PUT, which stores nothing.
+func TestFinishedSessionHTTP(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	post := do(t, "POST", srv.URL+"/v2/spent/app/blobs/uploads/", nil, nil)
+	if post.status != http.StatusAccepted {
+		t.Fatalf("POST: %d %s", post.status, post.body)
+	}
+	loc := srv.URL + post.header.Get("Location")
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	first, second := []byte("first blob"), []byte("second blob")
+	if r := do(t, "PUT", loc+sep+"digest="+digest.FromBytes(first).String(), first, nil); r.status != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", loc, nil, nil); r.status != http.StatusNotFound || !slices.Equal(r.codes(t), []string{"BLOB_UPLOAD_UNKNOWN"}) {
+		t.Errorf("GET after the PUT: %d %s, want 404 BLOB_UPLOAD_UNKNOWN", r.status, r.body)
+	}
+	if r := do(t, "PUT", loc+sep+"digest="+digest.FromBytes(second).String(), second, nil); r.status != http.StatusNotFound {
+		t.Errorf("a second PUT: %d %s, want 404", r.status, r.body)
+	}
+	if r := do(t, "HEAD", srv.URL+"/v2/spent/app/blobs/"+digest.FromBytes(second).String(), nil, nil); r.status != http.StatusNotFound {
+		t.Errorf("the second blob: %d, want 404 (not stored)", r.status)
 	}
 }

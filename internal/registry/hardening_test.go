@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,6 +191,104 @@ func TestRefusedManifests(t *testing.T) {
 			// The right child size is accepted.
 			if _, err := reg.PutManifest(ctx, repo, oci.Reference{Tag: "index"}, oci.MediaTypeImageIndex, []byte(index(childM.Size)), nil); err != nil {
 				t.Errorf("an index with the right child size: %v", err)
+			}
+		})
+	}
+}
+
+// A session finished by one PUT with the whole body is spent: its status,
+// another PUT and a PATCH all answer BLOB_UPLOAD_UNKNOWN, as after PATCH +
+// PUT, and of two PUTs racing on one fresh session exactly one stores its
+// blob. On both backends.
+func TestFinishedSessionIsSpent(t *testing.T) {
+	t.Parallel()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			reg := newRegistryOn(t, open(t))
+			ctx := context.Background()
+			const repo = "spent/app"
+			blob := func(s string) ([]byte, digest.Digest) { return []byte(s), digest.FromString(s) }
+			spent := func(what, id string) {
+				t.Helper()
+				if _, err := reg.UploadStatus(ctx, repo, id); !isCode(err, oci.CodeBlobUploadUnknown) {
+					t.Errorf("%s: status: %v, want BLOB_UPLOAD_UNKNOWN", what, err)
+				}
+				b, d := blob("another blob " + what)
+				if _, err := reg.CommitUpload(ctx, repo, id, d, -1, int64(len(b)), strings.NewReader(string(b))); !isCode(err, oci.CodeBlobUploadUnknown) {
+					t.Errorf("%s: a second PUT: %v, want BLOB_UPLOAD_UNKNOWN", what, err)
+				}
+				if _, err := reg.StatBlob(ctx, repo, d); err == nil {
+					t.Errorf("%s: the second PUT's blob was stored", what)
+				}
+				if _, err := reg.WriteUpload(ctx, repo, id, 0, strings.NewReader("more")); !isCode(err, oci.CodeBlobUploadUnknown) {
+					t.Errorf("%s: a PATCH: %v, want BLOB_UPLOAD_UNKNOWN", what, err)
+				}
+			}
+			cases := []struct {
+				name   string
+				finish func(id string, b []byte, d digest.Digest) error
+			}{
+				{"POST then PUT with the body", func(id string, b []byte, d digest.Digest) error {
+					_, err := reg.CommitUpload(ctx, repo, id, d, -1, int64(len(b)), strings.NewReader(string(b)))
+					return err
+				}},
+				{"POST then PUT with Content-Range 0-", func(id string, b []byte, d digest.Digest) error {
+					_, err := reg.CommitUpload(ctx, repo, id, d, 0, int64(len(b)), strings.NewReader(string(b)))
+					return err
+				}},
+				{"PATCH then PUT", func(id string, b []byte, d digest.Digest) error {
+					if _, err := reg.WriteUpload(ctx, repo, id, 0, strings.NewReader(string(b))); err != nil {
+						return err
+					}
+					_, err := reg.CommitUpload(ctx, repo, id, d, -1, 0, nil)
+					return err
+				}},
+			}
+			for _, tc := range cases {
+				u, err := reg.StartUpload(ctx, repo)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, d := blob("the blob of " + tc.name)
+				if err := tc.finish(u.ID, b, d); err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				if got := readBlob(t, reg, repo, d); string(got) != string(b) {
+					t.Errorf("%s: the blob reads %q", tc.name, got)
+				}
+				spent(tc.name, u.ID)
+			}
+
+			// Two PUTs race on one fresh session: one wins.
+			u, err := reg.StartUpload(ctx, repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			ds := make([]digest.Digest, 2)
+			for i := range 2 {
+				b, d := blob("racer " + strconv.Itoa(i))
+				ds[i] = d
+				wg.Go(func() {
+					_, errs[i] = reg.CommitUpload(ctx, repo, u.ID, d, -1, int64(len(b)), strings.NewReader(string(b)))
+				})
+			}
+			wg.Wait()
+			won := 0
+			for i, err := range errs {
+				_, statErr := reg.StatBlob(ctx, repo, ds[i])
+				switch {
+				case err == nil && statErr == nil:
+					won++
+				case isCode(err, oci.CodeBlobUploadUnknown) && statErr != nil:
+				default:
+					t.Errorf("racer %d: %v (stat: %v)", i, err, statErr)
+				}
+			}
+			if won != 1 {
+				t.Errorf("%d of two PUTs on one session stored a blob, want 1", won)
 			}
 		})
 	}

@@ -20,8 +20,9 @@ import (
 // can tell an id it issued from a forged or expired one without a read.
 // The session item is written only when a request first writes bytes (a
 // conditional create, so one of several concurrent writers wins) or when
-// the session is cancelled (a tombstone). A blob pushed whole with POST
-// then PUT thus costs no session write at all.
+// the session ends (a tombstone). A blob pushed whole with POST then PUT
+// costs one session write, the tombstone, made with a conditional create
+// in place of a read: it both finds the session fresh and spends it.
 //
 // Id format: <32 hex random>.<unix seconds>.<32 hex HMAC-SHA256 prefix>.
 

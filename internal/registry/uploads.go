@@ -171,6 +171,30 @@ func (r *Registry) WriteUpload(ctx context.Context, repo, id string, start int64
 // body, checks that everything uploaded hashes to d, stores the blob and
 // links it into repo. size is the body's length, -1 when unknown.
 func (r *Registry) CommitUpload(ctx context.Context, repo, id string, d digest.Digest, start, size int64, body io.Reader) (storage.Blob, error) {
+	// A whole blob in one request on a session nothing was written to
+	// (POST, then PUT with the body): end the session first with a
+	// conditional create of its tombstone, which fails if any request
+	// wrote to or ended it before, then write the blob to its content key,
+	// then link it. Three requests, and the session is spent for every
+	// later request whatever happens next: a crash or a failed write
+	// leaves a finished session and, at worst, an unlinked object.
+	if start <= 0 && size >= 0 && size <= r.opts.maxSinglePut {
+		lazy, ok := r.parseSession(repo, id)
+		if !ok {
+			return storage.Blob{}, unknownUpload(id, "was not issued for repository "+repo)
+		}
+		if r.opts.now().After(lazy.Expires) {
+			return storage.Blob{}, unknownUpload(id, "has expired")
+		}
+		err := r.end(ctx, lazy)
+		switch {
+		case err == nil:
+			return r.PutBlob(ctx, repo, d, size, body)
+		case !errors.Is(err, storage.ErrExists):
+			return storage.Blob{}, err
+		}
+		// The session has an item: a chunked upload, or one that ended.
+	}
 	u, err := r.UploadStatus(ctx, repo, id)
 	if err != nil {
 		return storage.Blob{}, err
@@ -178,22 +202,19 @@ func (r *Registry) CommitUpload(ctx context.Context, repo, id string, d digest.D
 	if start >= 0 && start != u.Offset {
 		return storage.Blob{}, rangeError(u, "chunk starts at %d but the upload has %d bytes", start, u.Offset)
 	}
-	// A whole blob in one request: one verified write to its content key.
+	// The rest of a session that has bytes already, or a body too large
+	// (or of unknown size) for one verified write: stream it into parts.
 	if u.Offset == 0 && size >= 0 && size <= r.opts.maxSinglePut && !r.claimLive(u) {
-		// A lazy session (Version 0) is left as it is: the budget of a
-		// small push is three requests, and a finished id that still looks
-		// fresh can at worst take another upload.
+		// A session that was written to but holds no bytes yet.
 		b, err := r.PutBlob(ctx, repo, d, size, body)
 		if err != nil {
-			if isClientError(err) && u.Version > 0 {
+			if isClientError(err) {
 				r.discard(ctx, u)
 			}
 			return b, err
 		}
-		if u.Version > 0 {
-			if err := r.end(ctx, u); err != nil {
-				r.opts.log.WarnContext(ctx, "end finished upload session", "upload", u.ID, "error", err.Error())
-			}
+		if err := r.end(ctx, u); err != nil {
+			r.opts.log.WarnContext(ctx, "end finished upload session", "upload", u.ID, "error", err.Error())
 		}
 		return b, nil
 	}
