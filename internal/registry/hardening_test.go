@@ -1,8 +1,10 @@
 package registry_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,6 +291,69 @@ func TestFinishedSessionIsSpent(t *testing.T) {
 			}
 			if won != 1 {
 				t.Errorf("%d of two PUTs on one session stored a blob, want 1", won)
+			}
+		})
+	}
+}
+
+// cutReader yields the first n bytes of data, then cancels the request's
+// context and fails, as a client's dropped connection does mid-PATCH.
+type cutReader struct {
+	data   []byte
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.n == 0 {
+		c.cancel()
+		return 0, io.ErrUnexpectedEOF
+	}
+	k := copy(p, c.data[:min(c.n, len(p))])
+	c.data, c.n = c.data[k:], c.n-k
+	return k, nil
+}
+
+// A PATCH cut off mid-body (its context cancelled) still releases the
+// session: the client's status request right after reports an offset, and
+// a PATCH from there succeeds at once, on both backends, wherever the cut
+// falls (within the first part, past a part, in the tail).
+func TestInterruptedPatchResumes(t *testing.T) {
+	t.Parallel()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			reg := newRegistryOn(t, open(t))
+			ctx := context.Background()
+			const repo = "cut/app"
+			for _, cut := range []int{1, minPart / 2, part + 3, 2*part + minPart/2} {
+				data := randomBytes(t, 3*part)
+				u, err := reg.StartUpload(ctx, repo)
+				if err != nil {
+					t.Fatal(err)
+				}
+				reqCtx, cancel := context.WithCancel(ctx)
+				_, err = reg.WriteUpload(reqCtx, repo, u.ID, 0, &cutReader{data: data, n: cut, cancel: cancel})
+				if err == nil {
+					t.Fatalf("cut at %d: the PATCH succeeded", cut)
+				}
+				st, err := reg.UploadStatus(ctx, repo, u.ID)
+				if err != nil {
+					t.Fatalf("cut at %d: status: %v", cut, err)
+				}
+				if st.Offset < 0 || st.Offset > int64(cut) {
+					t.Fatalf("cut at %d: offset %d", cut, st.Offset)
+				}
+				if _, err := reg.WriteUpload(ctx, repo, u.ID, st.Offset, bytes.NewReader(data[st.Offset:])); err != nil {
+					t.Fatalf("cut at %d: the resume from %d right after: %v", cut, st.Offset, err)
+				}
+				d := digest.FromBytes(data)
+				if _, err := reg.CommitUpload(ctx, repo, u.ID, d, -1, 0, nil); err != nil {
+					t.Fatalf("cut at %d: commit: %v", cut, err)
+				}
+				if got := readBlob(t, reg, repo, d); !bytes.Equal(got, data) {
+					t.Errorf("cut at %d: the blob differs", cut)
+				}
 			}
 		})
 	}

@@ -126,6 +126,8 @@ func (r *Registry) end(ctx context.Context, u storage.Upload) error {
 // deletes its scratch bytes; a crash in between leaves only garbage that
 // the bucket lifecycle expires.
 func (r *Registry) discard(ctx context.Context, u storage.Upload) {
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	if err := r.end(ctx, u); err != nil {
 		r.opts.log.WarnContext(ctx, "end upload session", "upload", u.ID, "error", err.Error())
 		return
@@ -158,7 +160,7 @@ func (r *Registry) WriteUpload(ctx context.Context, repo, id string, start int64
 		return storage.Upload{}, err
 	}
 	if err := w.append(ctx, body, false); err != nil {
-		w.release(ctx)
+		w.abandon(ctx)
 		return storage.Upload{}, err
 	}
 	if err := w.release(ctx); err != nil {
@@ -223,12 +225,12 @@ func (r *Registry) CommitUpload(ctx context.Context, repo, id string, d digest.D
 		return storage.Blob{}, err
 	}
 	if err := w.append(ctx, body, true); err != nil {
-		w.release(ctx)
+		w.abandon(ctx)
 		return storage.Blob{}, err
 	}
 	b, err := w.complete(ctx, d)
 	if err != nil && !isClientError(err) {
-		w.release(ctx) // keep the session resumable after an internal failure
+		w.abandon(ctx) // keep the session resumable after an internal failure
 	}
 	return b, err
 }
@@ -462,10 +464,34 @@ func (w *writer) checkpoint(ctx context.Context, done bool) error {
 	return nil
 }
 
+// cleanupTimeout bounds the writes that end a request's claim on a
+// session once the request itself is gone.
+const cleanupTimeout = 15 * time.Second
+
+// detached is ctx without its cancellation, bounded by cleanupTimeout: a
+// client that drops its connection mid-PATCH cancels the request's
+// context, and the claim must still be released, or the client's own
+// resume would be refused until the claim's lease ran out.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
 // release ends the claim, keeping what was written up to the last
-// checkpoint or append.
+// checkpoint or append. It runs detached from the request: the bytes it
+// records are stored, whether or not the client still listens.
 func (w *writer) release(ctx context.Context) error {
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	return w.checkpoint(ctx, true)
+}
+
+// abandon releases the claim of a request that failed; a failure to
+// release is logged (the request already has its error), and the claim
+// then expires with its lease.
+func (w *writer) abandon(ctx context.Context) {
+	if err := w.release(ctx); err != nil {
+		w.r.opts.log.WarnContext(ctx, "release upload session after a failed request", "upload", w.u.ID, "error", err.Error())
+	}
 }
 
 // complete verifies the digest and turns the session into a blob of repo.
@@ -475,7 +501,7 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 	r, u := w.r, w.u
 	got, ok := w.hs.digest(d.Algorithm())
 	if !ok {
-		w.release(ctx)
+		w.abandon(ctx)
 		return storage.Blob{}, oci.Errorf(oci.CodeDigestInvalid, "digest algorithm %s is not supported", d.Algorithm())
 	}
 	if got != d {

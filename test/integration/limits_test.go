@@ -1,12 +1,19 @@
 package integration
 
 import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/skiff-registry/skiff/internal/auth"
 )
@@ -185,4 +192,87 @@ func TestTokenEndsWithCredential(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("the old token was refused %v after the change by another process", time.Since(changed).Round(time.Millisecond))
+}
+
+// TestInterruptedPatchResumesHTTP: a client's connection drops in the
+// middle of a PATCH body; right after, GET on the session reports an
+// offset and a PATCH from there succeeds at once (no 416 "another request
+// is writing"), then the PUT completes the blob with the right bytes.
+func TestInterruptedPatchResumesHTTP(t *testing.T) {
+	t.Parallel()
+	requireOwnServer(t, "a front door buffers whole request bodies, so a cut body never reaches the functions")
+	pusher := &authUser{name: "pusher", password: newPassword(), grants: []authGrant{{"cut/", "pull,push"}}}
+	reg := startAuthRegistry(t, []*authUser{pusher})
+	repo := reg.repo("cut/app")
+	push := func(h http.Header) http.Header {
+		return reg.authedFor(h, auth.Scope{Type: auth.TypeRepository, Name: repo, Actions: []string{auth.ActionPull, auth.ActionPush}})
+	}
+	data := make([]byte, 24<<20)
+	_, _ = rand.Read(data)
+	post := send(t, http.MethodPost, reg.url("/v2/"+repo+"/blobs/uploads/"), push(nil), nil)
+	if post.status != http.StatusAccepted {
+		t.Fatalf("POST: %s", post)
+	}
+	loc := post.header.Get("Location")
+
+	// The cut: headers for the whole body, 12 MiB of it, then close.
+	conn, err := net.Dial("tcp", reg.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head strings.Builder
+	fmt.Fprintf(&head, "PATCH %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\nContent-Range: 0-%d\r\n",
+		loc, reg.host, len(data), len(data)-1)
+	for k, vs := range push(nil) {
+		for _, v := range vs {
+			fmt.Fprintf(&head, "%s: %s\r\n", k, v)
+		}
+	}
+	head.WriteString("\r\n")
+	if _, err := io.WriteString(conn, head.String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write(data[:12<<20]); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+
+	// At once: the status, and the rest from the offset it reports. The
+	// server may still be finishing the cut request, so a 416 "another
+	// request is writing" is retried for at most 5 s, far less than the
+	// claim's one-minute lease.
+	deadline := time.Now().Add(5 * time.Second)
+	var offset int64
+	for {
+		st := send(t, http.MethodGet, reg.url(loc), push(nil), nil)
+		if st.status != http.StatusNoContent {
+			t.Fatalf("GET the session: %s", st)
+		}
+		var end int64
+		if _, err := fmt.Sscanf(st.header.Get("Range"), "0-%d", &end); err != nil {
+			t.Fatalf("Range %q: %v", st.header.Get("Range"), err)
+		}
+		offset = end + 1
+		if st.header.Get("Range") == "0-0" {
+			offset = 0 // nothing stored (the spec's Range for an empty session)
+		}
+		h := push(http.Header{"Content-Type": {"application/octet-stream"}, "Content-Range": {fmt.Sprintf("%d-%d", offset, len(data)-1)}})
+		resp := send(t, http.MethodPatch, reg.url(loc), h, bytes.NewReader(data[offset:]))
+		if resp.status == http.StatusAccepted {
+			break
+		}
+		if resp.status != http.StatusRequestedRangeNotSatisfiable || time.Now().After(deadline) {
+			t.Fatalf("PATCH from %d right after the cut: %s", offset, resp)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	d := digest.FromBytes(data)
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	if resp := send(t, http.MethodPut, reg.url(loc+sep+"digest="+d.String()), push(nil), nil); resp.status != http.StatusCreated {
+		t.Fatalf("PUT: %s", resp)
+	}
+	t.Logf("resumed at %d of %d bytes sent before the cut", offset, 12<<20)
 }
