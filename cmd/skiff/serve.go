@@ -28,6 +28,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory of the local backend")
 	fs.BoolVar(&cfg.CreateResources, "create-resources", false, "aws backend: create the bucket and table when missing")
 	fs.Int64Var(&cfg.MaxBody, "max-body", cfg.MaxBody, "maximum request body in bytes (0: no limit)")
+	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "cut a request whose body sends less than 1 KiB in this time (0: no limit); fast uploads are never cut")
 	fs.Int64Var(&cfg.RedirectMin, "redirect-min", cfg.RedirectMin, "aws backend: blobs of at least this many bytes are fetched by a 307 to a presigned S3 URL (-1: never)")
 	fs.BoolVar(&cfg.Auth, "auth", false, "require authentication (token flow; users in the metadata store, see skiff user)")
 	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "allow serving without --auth on a non-loopback address")

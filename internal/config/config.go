@@ -38,6 +38,10 @@ type Config struct {
 	CreateResources bool
 	// MaxBody caps request bodies in bytes; 0 means no cap.
 	MaxBody int64
+	// BodyTimeout cuts a request whose body sends less than 1 KiB in that
+	// time (slow or stalled clients); 0 means no limit. Servers only: a
+	// Lambda function has no connection to time out.
+	BodyTimeout time.Duration
 	// RedirectMin is the smallest blob fetched by a redirect to a presigned
 	// URL (AWS backend); -1 never redirects.
 	RedirectMin int64
@@ -75,9 +79,13 @@ type Config struct {
 	LogLevel slog.Level
 }
 
+// DefaultBodyTimeout is how long `skiff serve` waits for a request body to
+// make progress (1 KiB) before it cuts the request.
+const DefaultBodyTimeout = 30 * time.Second
+
 // Default returns the configuration `skiff serve` starts from.
 func Default() Config {
-	return Config{Addr: "127.0.0.1:5000", Backend: BackendLocal, DataDir: "./data", RedirectMin: 1 << 20, LogLevel: slog.LevelInfo}
+	return Config{Addr: "127.0.0.1:5000", Backend: BackendLocal, DataDir: "./data", RedirectMin: 1 << 20, BodyTimeout: DefaultBodyTimeout, LogLevel: slog.LevelInfo}
 }
 
 // Validate reports every problem in c at once.
@@ -118,6 +126,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClientIPHeader != "" && !c.TrustForwarded {
 		errs = append(errs, errors.New("a client IP header is only believed behind a front door: add --trust-forwarded"))
+	}
+	if c.BodyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("body timeout %s must not be negative", c.BodyTimeout))
 	}
 	if c.MaxBody < 0 {
 		errs = append(errs, fmt.Errorf("max body %d must not be negative", c.MaxBody))

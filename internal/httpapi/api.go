@@ -44,6 +44,7 @@ type options struct {
 	redirectMin int64
 	operator    PolicyStore
 	auth        *AuthConfig
+	bodyTimeout time.Duration
 }
 
 // Option configures an API.
@@ -76,6 +77,7 @@ func New(reg *registry.Registry, opts ...Option) *API {
 	}
 	a := &API{reg: reg, opts: o}
 	a.handler = a.recoverer(http.HandlerFunc(a.route))
+	a.handler = a.limitSlowBodies(a.handler)
 	a.handler = a.accessLog(a.handler)
 	return a
 }

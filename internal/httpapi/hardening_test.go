@@ -1,13 +1,19 @@
 package httpapi_test
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
@@ -175,5 +181,108 @@ func TestFinishedSessionHTTP(t *testing.T) {
 	}
 	if r := do(t, "HEAD", srv.URL+"/v2/spent/app/blobs/"+digest.FromBytes(second).String(), nil, nil); r.status != http.StatusNotFound {
 		t.Errorf("the second blob: %d, want 404 (not stored)", r.status)
+	}
+}
+
+// slowRequest sends a PATCH whose body of total bytes arrives in pieces
+// of chunk bytes every gap, on a raw connection, and returns the status
+// line the server answered with ("" if none) and when.
+func slowRequest(t *testing.T, host, path string, total, chunk int, gap time.Duration) (string, time.Duration) {
+	t.Helper()
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", path, host, total)
+	answered := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(conn).ReadString('\n')
+		answered <- strings.TrimSpace(line)
+	}()
+	piece := bytes.Repeat([]byte("x"), chunk)
+	for sent := 0; sent < total; sent += chunk {
+		select {
+		case line := <-answered:
+			return line, time.Since(start)
+		case <-time.After(gap):
+		}
+		if _, err := conn.Write(piece[:min(chunk, total-sent)]); err != nil {
+			break
+		}
+	}
+	select {
+	case line := <-answered:
+		return line, time.Since(start)
+	case <-time.After(5 * time.Second):
+		return "", time.Since(start)
+	}
+}
+
+// A body that sends (almost) nothing is cut after the body timeout with
+// 408; a slow but steady one and a fast large one are not.
+func TestSlowBodiesCut(t *testing.T) {
+	t.Parallel()
+	const timeout = 400 * time.Millisecond
+	srv := newServer(t, httpapi.WithBodyTimeout(timeout))
+	host := strings.TrimPrefix(srv.URL, "http://")
+	session := func() string {
+		r := do(t, "POST", srv.URL+"/v2/slow/app/blobs/uploads/", nil, nil)
+		if r.status != http.StatusAccepted {
+			t.Fatalf("POST: %d %s", r.status, r.body)
+		}
+		return r.header.Get("Location")
+	}
+	tests := []struct {
+		name       string
+		total      int
+		chunk      int
+		gap        time.Duration
+		wantStatus string
+		within     time.Duration
+	}{
+		{"a byte at a time", 1 << 20, 1, 100 * time.Millisecond, "408", 3 * timeout},
+		{"nothing at all", 1 << 20, 1, 10 * time.Second, "408", 3 * timeout},
+		{"under 1 KiB per timeout, though bytes flow", 1 << 20, 1000, 300 * time.Millisecond, "408", 3 * timeout},
+		{"slow but steady: 2 KiB every 100 ms", 40 << 10, 2 << 10, 100 * time.Millisecond, "202", 10 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			line, took := slowRequest(t, host, session(), tc.total, tc.chunk, tc.gap)
+			if !strings.Contains(line, " "+tc.wantStatus+" ") {
+				t.Errorf("answer %q after %v, want %s", line, took, tc.wantStatus)
+			}
+			if took > tc.within {
+				t.Errorf("answered after %v, want within %v", took, tc.within)
+			}
+		})
+	}
+	// A fast upload far longer than the timeout in total is never cut.
+	loc := session()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20) // 64 MiB
+	pr, pw := io.Pipe()
+	go func() {
+		for off := 0; off < len(big); off += 1 << 20 {
+			time.Sleep(10 * time.Millisecond) // 64 pieces: about twice the timeout in all
+			if _, err := pw.Write(big[off : off+1<<20]); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	req, err := http.NewRequest("PATCH", srv.URL+loc, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(len(big))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Errorf("a fast 64 MiB PATCH over %v: %d", 640*time.Millisecond, resp.StatusCode)
 	}
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"fmt"
@@ -275,4 +276,49 @@ func TestInterruptedPatchResumesHTTP(t *testing.T) {
 		t.Fatalf("PUT: %s", resp)
 	}
 	t.Logf("resumed at %d of %d bytes sent before the cut", offset, 12<<20)
+}
+
+// TestSlowBodyCut: `skiff serve --body-timeout` cuts an authenticated PATCH
+// whose body sends a byte every half second (less than 1 KiB per timeout)
+// with 408, instead of holding the connection open.
+func TestSlowBodyCut(t *testing.T) {
+	t.Parallel()
+	requireOwnServer(t, "it sets the server's --body-timeout")
+	pusher := &authUser{name: "pusher", password: newPassword(), grants: []authGrant{{"slow/", "pull,push"}}}
+	reg := startAuthRegistry(t, []*authUser{pusher}, "--body-timeout", "2s")
+	repo := reg.repo("slow/app")
+	h := reg.authedFor(nil, auth.Scope{Type: auth.TypeRepository, Name: repo, Actions: []string{auth.ActionPull, auth.ActionPush}})
+	post := send(t, http.MethodPost, reg.url("/v2/"+repo+"/blobs/uploads/"), h, nil)
+	if post.status != http.StatusAccepted {
+		t.Fatalf("POST: %s", post)
+	}
+	conn, err := net.Dial("tcp", reg.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: %s\r\nAuthorization: %s\r\nContent-Length: 100000\r\n\r\n", post.header.Get("Location"), reg.host, h.Get("Authorization"))
+	answered := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(conn).ReadString('\n')
+		answered <- strings.TrimSpace(line)
+	}()
+	for {
+		select {
+		case line := <-answered:
+			if !strings.Contains(line, " 408 ") {
+				t.Errorf("answer %q, want 408", line)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("cut after %v, want about 2 s", d)
+			}
+			return
+		case <-time.After(500 * time.Millisecond):
+			if time.Since(start) > 15*time.Second {
+				t.Fatal("the trickling PATCH is still open after 15 s")
+			}
+			_, _ = conn.Write([]byte("x"))
+		}
+	}
 }
