@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/skiff-registry/skiff/internal/registry"
@@ -34,6 +35,8 @@ type API struct {
 	reg     *registry.Registry
 	opts    options
 	handler http.Handler
+	// fullLogged is when a full store was last logged (unix nanoseconds).
+	fullLogged atomic.Int64
 }
 
 type options struct {

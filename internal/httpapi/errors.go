@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/skiff-registry/skiff/internal/registry"
+	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
@@ -29,6 +31,12 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		errs = oci.Errors{a.tooLarge(tooBig.Limit)}
 	case errors.As(err, &one):
 		errs = oci.Errors{one}
+	case errors.Is(err, storage.ErrFull):
+		info.err = "storage full: " + err.Error()
+		a.logFull(r, err)
+		errs = oci.Errors{oci.Errorf(oci.CodeUnknown,
+			"the registry's storage is full: this request's data was not stored (what earlier requests stored is kept); retry once the operator has freed space").
+			WithStatus(http.StatusInsufficientStorage)}
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		errs = oci.Errors{oci.Errorf(oci.CodeUnknown, "request cancelled").WithStatus(499)}
@@ -62,6 +70,22 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Method != http.MethodHead {
 		w.Write(body)
 	}
+}
+
+// fullLogEvery spaces the error lines of a full store: a full disk fails
+// every write until someone frees space, and one line a minute says so.
+const fullLogEvery = time.Minute
+
+// logFull logs, at most once per fullLogEvery, that the store is full.
+// Each request's own access line still names its error (at warn level).
+func (a *API) logFull(r *http.Request, err error) {
+	now := time.Now().UnixNano()
+	last := a.fullLogged.Load()
+	if now-last < int64(fullLogEvery) || !a.fullLogged.CompareAndSwap(last, now) {
+		return
+	}
+	a.opts.log.ErrorContext(r.Context(), "the registry's storage is full: writes are refused with 507 until space is freed",
+		"request_id", requestInfo(r.Context()).id, "error", err.Error())
 }
 
 // tooLarge explains the body limit and how to stay under it.

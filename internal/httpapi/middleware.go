@@ -76,7 +76,10 @@ func (a *API) accessLog(next http.Handler) http.Handler {
 		level := slog.LevelInfo
 		if i.err != "" {
 			attrs = append(attrs, slog.String("error", i.err))
-			if sw.status >= 500 {
+			switch {
+			case sw.status == http.StatusInsufficientStorage:
+				level = slog.LevelWarn // logged once a minute at error level (logFull)
+			case sw.status >= 500:
 				level = slog.LevelError
 			}
 		}

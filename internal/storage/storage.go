@@ -33,6 +33,9 @@ var (
 	// ErrDigestMismatch: bytes handed to BlobStore.Put did not hash to the
 	// expected digest; nothing was stored.
 	ErrDigestMismatch = errors.New("digest mismatch")
+	// ErrFull: the store has no space left for a write (a full disk or
+	// quota); the write did not happen, and what was stored before is kept.
+	ErrFull = errors.New("storage full")
 )
 
 // Part is one uploaded part of a multipart object.

@@ -113,7 +113,7 @@ func (c *composite) size() int64 {
 // Put implements storage.BlobStore.
 func (s *BlobStore) Put(ctx context.Context, key string, size int64, expect digest.Digest, r io.Reader) error {
 	if err := s.put(ctx, key, size, expect, r); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return fmt.Errorf("put %s: %w", key, full(err))
 	}
 	return nil
 }

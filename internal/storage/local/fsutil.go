@@ -10,7 +10,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
+
+	"github.com/skiff-registry/skiff/internal/storage"
 )
+
+// full marks an error of a write that found no space (ENOSPC, or EDQUOT
+// for a quota) with storage.ErrFull, so callers can tell a full disk from
+// other failures.
+func full(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", storage.ErrFull, err)
+	}
+	return err
+}
 
 // copyBufSize bounds the memory one copy holds, whatever the blob size.
 const copyBufSize = 128 << 10

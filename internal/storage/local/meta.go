@@ -98,7 +98,7 @@ func (s *MetaStore) update(ctx context.Context, op string, fn func(tx *bbolt.Tx)
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if err := s.db.Update(fn); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, full(err))
 	}
 	return nil
 }

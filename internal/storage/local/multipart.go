@@ -40,7 +40,7 @@ func partName(n int) string {
 func (s *BlobStore) CreateMultipart(ctx context.Context, key string) (string, error) {
 	id, err := s.createMultipart(ctx, key)
 	if err != nil {
-		return "", fmt.Errorf("create multipart %s: %w", key, err)
+		return "", fmt.Errorf("create multipart %s: %w", key, full(err))
 	}
 	return id, nil
 }
@@ -95,7 +95,7 @@ func (s *BlobStore) checkUpload(key, id string) (string, error) {
 func (s *BlobStore) UploadPart(ctx context.Context, key, uploadID string, n int, size int64, r io.Reader) (storage.Part, error) {
 	p, err := s.uploadPart(ctx, key, uploadID, n, size, r)
 	if err != nil {
-		return storage.Part{}, fmt.Errorf("upload part %d of %s: %w", n, key, err)
+		return storage.Part{}, fmt.Errorf("upload part %d of %s: %w", n, key, full(err))
 	}
 	return p, nil
 }
@@ -147,7 +147,7 @@ func (s *BlobStore) uploadPart(ctx context.Context, key, id string, n int, size 
 // a small composite naming the part files; no byte is copied.
 func (s *BlobStore) CompleteMultipart(ctx context.Context, key, uploadID string, parts []storage.Part) error {
 	if err := s.completeMultipart(ctx, key, uploadID, parts); err != nil {
-		return fmt.Errorf("complete multipart %s: %w", key, err)
+		return fmt.Errorf("complete multipart %s: %w", key, full(err))
 	}
 	return nil
 }
