@@ -14,7 +14,7 @@ FUZZTIME ?= 10s
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 
 # Fuzz targets run briefly by `make test`: package:target.
-FUZZ_TARGETS := ./pkg/oci:FuzzParseManifest ./pkg/oci:FuzzValidateRepository
+FUZZ_TARGETS := ./pkg/oci:FuzzParseManifest ./pkg/oci:FuzzValidateRepository ./internal/httpapi:FuzzManifestPut
 
 .PHONY: functions e2e-lambda localstack-test synth infra-test run build tools test test-standins test-summary vet fmt-check unit integration-aws fuzz \
 	conformance-all conformance conformance-aws conformance-aws-redirect \
