@@ -151,6 +151,8 @@ func TestRefusedManifests(t *testing.T) {
 				{"a config of another size", oci.MediaTypeImageManifest, strings.Replace(image(""), `"size":8`, `"size":9`, 1), oci.CodeManifestInvalid, 1},
 				{"250 absent layers", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(250) + `]`), oci.CodeManifestBlobUnknown, 101},
 				{"9,999 absent layers", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(9999) + `]`), oci.CodeManifestBlobUnknown, 101},
+				{"a platform field of 1 MiB", oci.MediaTypeImageIndex, strings.Replace(index(childM.Size), `"os":"linux"`, `"os":"`+strings.Repeat("x", 1<<20)+`"`, 1), oci.CodeManifestInvalid, 1},
+				{"a subject and 1 MiB of annotations", oci.MediaTypeImageManifest, image(`,"layers":[],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + child.String() + `","size":10},"annotations":{"a":"` + strings.Repeat("x", 1<<20) + `"}`), oci.CodeManifestInvalid, 1},
 				{"28,000 absent layers (4 MiB)", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(28000) + `]`), oci.CodeManifestInvalid, 1},
 			}
 			for _, tc := range tests {

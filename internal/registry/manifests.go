@@ -50,6 +50,12 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 			return res, err
 		}
 	}
+	if m.Subject != nil {
+		if n := annotationsSize(m.Annotations); n > maxReferrerAnnotations {
+			return res, oci.Errorf(oci.CodeManifestInvalid,
+				"the manifest has a subject and %d bytes of annotations; the limit is %d, since the referrers API lists them with it", n, maxReferrerAnnotations)
+		}
+	}
 	absent, err := r.checkReferences(ctx, repo, m)
 	if err != nil {
 		return res, err
@@ -104,6 +110,19 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		res.Tags = append(res.Tags, t)
 	}
 	return res, nil
+}
+
+// maxReferrerAnnotations caps the annotations of a manifest with a
+// subject: its referrer entry carries them (the referrers API lists them),
+// and that entry is one metadata item (DynamoDB: 400 KB at most).
+const maxReferrerAnnotations = 64 << 10
+
+func annotationsSize(a map[string]string) int {
+	n := 0
+	for k, v := range a {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // maxReferenceErrors caps the errors a refused manifest is answered with:

@@ -35,6 +35,9 @@ func validateDescriptor(pos string, d *v1.Descriptor) error {
 		e.Err = err
 		return e
 	}
+	if err := validatePlatform(pos, d.Platform); err != nil {
+		return err
+	}
 	// Embedded data is served in place of the blob, so it must be exactly
 	// the content the digest and size name.
 	if d.Data != nil {
@@ -43,6 +46,29 @@ func validateDescriptor(pos string, d *v1.Descriptor) error {
 		}
 		if got := d.Digest.Algorithm().FromBytes(d.Data); got != d.Digest {
 			return Errorf(CodeManifestInvalid, "%s: data has digest %s, not the descriptor's %s", pos, got, d.Digest)
+		}
+	}
+	return nil
+}
+
+// MaxPlatformField caps each string of a descriptor's platform: real ones
+// are short ("linux", "arm64", "v8", "10.0.20348.2340"), and the registry
+// keeps the platform of an absent index child in a metadata item.
+const MaxPlatformField = 128
+
+func validatePlatform(pos string, p *v1.Platform) error {
+	if p == nil {
+		return nil
+	}
+	fields := []struct{ name, value string }{
+		{"os", p.OS}, {"architecture", p.Architecture}, {"variant", p.Variant}, {"os.version", p.OSVersion},
+	}
+	for _, f := range p.OSFeatures {
+		fields = append(fields, struct{ name, value string }{"os.features", f})
+	}
+	for _, f := range fields {
+		if len(f.value) > MaxPlatformField {
+			return Errorf(CodeManifestInvalid, "%s: platform %s is %d bytes long; the limit is %d", pos, f.name, len(f.value), MaxPlatformField)
 		}
 	}
 	return nil
