@@ -88,6 +88,7 @@ ManifestPut100Layers|req|image manifest PUT, 100 layers (policy cache cold: firs
 IndexPut20Children|req|index PUT, 20 children (policy cache warm)||
 IndexPut20Children|req|index PUT, 20 children (policy cache cold)|||cold-
 TagList1000|req|tag list, 1,000 tags (default paging, every page)||
+ManifestPutAbsentFlood|req|refused manifest PUT, 9,999 absent layers (first 100 errors listed)|<=|3
 BlobPushChunked64MiB|amp|write amplification: chunked 64 MiB, 4 MiB chunks|<=|2.0
 BlobPushMonolithic8MiB|amp|write amplification: monolithic 8 MiB (POST + PUT ?digest=)|<=|1.0
 PeakHeapChunked1GiB|heap|peak heap: 1 GiB pushed in 4 MiB chunks|<|64

@@ -242,9 +242,9 @@ func TestSlowBodiesCut(t *testing.T) {
 		wantStatus string
 		within     time.Duration
 	}{
-		{"a byte at a time", 1 << 20, 1, 100 * time.Millisecond, "408", 3 * timeout},
-		{"nothing at all", 1 << 20, 1, 10 * time.Second, "408", 3 * timeout},
-		{"under 1 KiB per timeout, though bytes flow", 1 << 20, 1000, 300 * time.Millisecond, "408", 3 * timeout},
+		{"a byte at a time", 1 << 20, 1, 100 * time.Millisecond, "408", 10 * timeout},
+		{"nothing at all", 1 << 20, 1, 10 * time.Second, "408", 10 * timeout},
+		{"under 1 KiB per timeout, though bytes flow", 1 << 20, 1000, 300 * time.Millisecond, "408", 10 * timeout},
 		{"slow but steady: 2 KiB every 100 ms", 40 << 10, 2 << 10, 100 * time.Millisecond, "202", 10 * time.Second},
 	}
 	for _, tc := range tests {

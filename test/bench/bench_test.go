@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -268,4 +270,51 @@ func putTags(ctx context.Context, meta storage.MetaStore, repo string, d digest.
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// BenchmarkManifestPutAbsentFlood: PUT of an image manifest naming 9,999
+// layers none of which exist (just under oci.MaxDescriptors), refused with
+// 400: the answer lists the first 100 errors and one that says how many
+// more, and lookups stop once 100 are found. Reports the error body's
+// size (error-bytes) besides the requests.
+func BenchmarkManifestPutAbsentFlood(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, e *env) {
+		const repo, n = "bench/flood", 9999
+		img, err := e.pushImageBlobs(repo, 0, 0)
+		if err != nil {
+			b.Fatalf("push config: %v", err)
+		}
+		for i := range n {
+			img.layers = append(img.layers, v1.Descriptor{MediaType: v1.MediaTypeImageLayerGzip, Digest: digest.FromString(fmt.Sprint("absent ", i)), Size: 10})
+		}
+		body := img.manifest("flood")
+		t := newTally()
+		var errBytes int
+		for b.Loop() {
+			e.reset()
+			resp, err := e.client.Do(mustRequest(b, http.MethodPut, e.base+"/v2/"+repo+"/manifests/flood", v1.MediaTypeImageManifest, body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				b.Fatalf("PUT: %d %.300s", resp.StatusCode, msg)
+			}
+			errBytes = len(msg)
+			t.add(e, 0)
+		}
+		b.ReportMetric(float64(errBytes), "error-bytes")
+		b.ReportMetric(float64(len(body)), "manifest-bytes")
+		t.report(b, e.kind, "")
+	})
+}
+
+func mustRequest(b *testing.B, method, url, contentType string, body []byte) *http.Request {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	return req
 }
