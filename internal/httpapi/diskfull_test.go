@@ -7,7 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,8 +16,6 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/skiff-registry/skiff/internal/httpapi"
-	"github.com/skiff-registry/skiff/internal/registry"
-	"github.com/skiff-registry/skiff/internal/storage/local"
 )
 
 // tinyDisk mounts an 8 MiB tmpfs in a temp dir: a disk that fills up. It
@@ -61,22 +58,8 @@ func fill(t *testing.T, path string) {
 func TestDiskFull(t *testing.T) {
 	t.Parallel()
 	dir := tinyDisk(t)
-	blobs, err := local.NewBlobStore(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := local.OpenMetaStore(filepath.Join(dir, "meta.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	reg, err := registry.New(blobs, meta)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncBuffer{}
-	srv := httptest.NewServer(httpapi.New(reg, httpapi.WithLogger(slog.New(slog.NewJSONHandler(logs, nil)))))
-	t.Cleanup(srv.Close)
+	srv := newServerAt(t, dir, httpapi.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
 
 	push := func(b []byte) response {
 		return do(t, "POST", srv.URL+"/v2/full/app/blobs/uploads/?digest="+digest.FromBytes(b).String(), b, nil)

@@ -23,7 +23,12 @@ const testPart = 64 << 10
 // newServer runs the API over the embedded store in a temp dir.
 func newServer(t *testing.T, opts ...httpapi.Option) *httptest.Server {
 	t.Helper()
-	dir := t.TempDir()
+	return newServerAt(t, t.TempDir(), opts...)
+}
+
+// newServerAt is newServer with the store's files in dir.
+func newServerAt(t *testing.T, dir string, opts ...httpapi.Option) *httptest.Server {
+	t.Helper()
 	blobs, err := local.NewBlobStore(dir+"/blobs", local.WithMinPartSize(testPart/2))
 	if err != nil {
 		t.Fatal(err)
