@@ -635,3 +635,25 @@ func TestParseScopes(t *testing.T) {
 		}
 	}
 }
+
+// A user holds at most MaxGrants grants (one store item); one more is
+// refused as invalid input, and a grant on an existing prefix still merges.
+func TestGrantCap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	us := NewUsers(openMeta(t))
+	if _, err := us.Add(ctx, "many", "a long enough password", false, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxGrants {
+		if _, err := us.GrantAccess(ctx, "many", "p"+strconv.Itoa(i), []string{ActionPull}); err != nil {
+			t.Fatalf("grant %d: %v", i+1, err)
+		}
+	}
+	if _, err := us.GrantAccess(ctx, "many", "one-more", []string{ActionPull}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("grant %d: %v, want ErrInvalid", MaxGrants+1, err)
+	}
+	if _, err := us.GrantAccess(ctx, "many", "p0", []string{ActionPush}); err != nil {
+		t.Errorf("merging into an existing grant at the cap: %v", err)
+	}
+}

@@ -29,6 +29,10 @@ const bcryptCost = bcrypt.DefaultCost
 // to every cold start of a function and every CLI call.
 const dummyHash = "$2a$10$IjJo4Hq9oDpd64NLT52KauTMaZZSGHTQrb5568/2l2hnKVZrRXLsu"
 
+// MaxGrants caps one user's grants: a user is one item in the store
+// (DynamoDB: 400 KB), and a grant can name a prefix of 255 bytes.
+const MaxGrants = 100
+
 // Errors of the user store.
 var (
 	ErrNoUser      = errors.New("no such user")
@@ -260,6 +264,9 @@ func (us *Users) GrantAccess(ctx context.Context, name, prefix string, actions [
 				u.Grants[i].Actions = slices.Compact(acts)
 				return nil
 			}
+		}
+		if len(u.Grants) >= MaxGrants {
+			return invalidf("user %s has %d grants, the most one user may have; grant on a shorter prefix or revoke one first", name, len(u.Grants))
 		}
 		acts := slices.Clone(actions)
 		slices.Sort(acts)
