@@ -14,13 +14,14 @@ import (
 
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/server"
 )
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg := config.Default()
-	cfg.Bucket, cfg.Table = getenv("SKIFF_S3_BUCKET"), getenv("SKIFF_DYNAMODB_TABLE")
+	cfg.Bucket, cfg.Table = getenv(deploy.EnvBucket), getenv(deploy.EnvTable)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
@@ -41,7 +42,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return nil
 	})
 	fs.StringVar(&cfg.TokenKeyFile, "token-key-file", "", "token signing key file (default: <data>/token.key, created when missing)")
-	fs.StringVar(&cfg.TokenKeySecret, "token-key-secret", getenv("SKIFF_AUTH_KEY_SECRET_ARN"), "Secrets Manager secret holding the token signing key (aws backend)")
+	fs.StringVar(&cfg.TokenKeySecret, "token-key-secret", getenv(deploy.EnvTokenKeySecret), "Secrets Manager secret holding the token signing key (aws backend)")
 	fs.StringVar(&cfg.Realm, "realm", "", "public URL of the token endpoint in challenges (default: derived from each request)")
 	fs.BoolVar(&cfg.TrustForwarded, "trust-forwarded", false, "believe X-Forwarded-For/Proto/Host (behind a proxy that sets them)")
 	fs.StringVar(&cfg.ClientIPHeader, "client-ip-header", "", "with --trust-forwarded: the header your proxy sets to the client's address, replacing a client's (e.g. X-Real-IP); default: the last X-Forwarded-For entry")

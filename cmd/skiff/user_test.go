@@ -19,6 +19,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/auth"
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/server"
 	"github.com/skiff-registry/skiff/internal/storage"
@@ -169,7 +170,7 @@ func seedUser(t *testing.T, meta storage.Settings, name, password string, admin 
 // tokenAccess gets a token as user and returns the access it grants.
 func tokenAccess(t *testing.T, url, user, password, scope string) []auth.Scope {
 	t.Helper()
-	req, err := http.NewRequest("GET", url+httpapi.TokenPath+"?service=skiff&scope="+scope, nil)
+	req, err := http.NewRequest("GET", url+deploy.TokenPath+"?service=skiff&scope="+scope, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

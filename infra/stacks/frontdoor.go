@@ -10,21 +10,17 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/skiff-registry/skiff/internal/deploy"
 )
 
-// OriginSecretHeader is the header CloudFront adds to every request it
-// sends to a function. Each function compares it (in constant time) with
-// the secret named by SKIFF_ORIGIN_SECRET_ARN and refuses a request
-// without it: the Function URLs are public (AuthType NONE), so this is
-// what keeps direct calls, which bypass CloudFront's TLS policy and
-// logs, out.
-const OriginSecretHeader = "X-Skiff-Origin-Secret"
-
-// route sends one path pattern to one function.
-type route struct {
-	pattern string
-	fn      string
-}
+// OriginSecretHeader (deploy.OriginSecretHeader) is the header CloudFront
+// adds to every request it sends to a function. Each function compares it
+// (in constant time) with the secret named by deploy.EnvOriginSecretARN and
+// refuses a request without it: the Function URLs are public (AuthType
+// NONE), so this is what keeps direct calls, which bypass CloudFront's TLS
+// policy and logs, out.
+const OriginSecretHeader = deploy.OriginSecretHeader
 
 // routes are the distribution's cache behaviours in CloudFront's order
 // (first match wins). They do not decide where a request goes: the
@@ -42,19 +38,11 @@ type route struct {
 // these patterns alone. API Gateway can't route these paths at all: its
 // greedy {proxy+} only matches at the end of a path, and repository names
 // contain slashes.
-var routes = []route{
-	{"/v2/_skiff/*", "catalog"},
-	{"/v2/*/blobs/uploads", "blob"},
-	{"/v2/*/blobs/uploads/*", "blob"},
-	{"/v2/*/tags/list", "catalog"},
-	{"/v2/*/manifests/*", "manifest"},
-	{"/v2/*/referrers/*", "manifest"},
-	{"/v2/*/blobs/*", "blob"},
-}
+var routes = deploy.Behaviors()
 
 // defaultRoute is the function behind the default behaviour, and the one
 // the viewer-request function picks for a path that is no registry route.
-const defaultRoute = "catalog"
+const defaultRoute = deploy.DefaultFunction
 
 // originID is the ID of a function's origin in the distribution, which
 // viewerRequestCode names in its `origins` table. Explicit, so the IDs are
@@ -192,8 +180,8 @@ func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []func
 	// Added one by one, not through AdditionalBehaviors: a Go map has no
 	// order, and the order is the routing.
 	for _, r := range routes {
-		b := behavior(origins[r.fn])
-		dist.AddBehavior(jsii.String(r.pattern), origins[r.fn], &awscloudfront.AddBehaviorOptions{
+		b := behavior(origins[r.Function])
+		dist.AddBehavior(jsii.String(r.Pattern), origins[r.Function], &awscloudfront.AddBehaviorOptions{
 			AllowedMethods:       b.AllowedMethods,
 			CachePolicy:          b.CachePolicy,
 			OriginRequestPolicy:  b.OriginRequestPolicy,

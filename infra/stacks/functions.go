@@ -10,25 +10,21 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/skiff-registry/skiff/internal/deploy"
 )
 
-// Request limits passed to every function.
+// Request limits passed to every function (internal/deploy).
 const (
 	// maxBody is the largest request body a function accepts. Lambda's
 	// synchronous payload is 6 MB and a Function URL carries a binary body
 	// base64-encoded inside the event JSON (4/3 the size), which leaves
 	// about 4.4 MiB; 4 MiB keeps headroom for headers and the event.
-	maxBody = 4 << 20
+	maxBody = deploy.LambdaMaxBody
 	// redirectMin is the smallest blob a GET answers with a 307 to a
 	// presigned S3 URL instead of the bytes; smaller blobs (configs, small
 	// layers) are cheaper to return inline than to make a second request.
-	redirectMin = 1 << 20
+	redirectMin = deploy.LambdaRedirectMin
 )
-
-// tokenPath is internal/httpapi.TokenPath, the token endpoint a realm
-// names; repeated rather than imported so this module doesn't take the
-// server's dependencies (TestTokenPath compares the two).
-const tokenPath = "/v2/_skiff/token"
 
 // fnSpec is what differs between the three functions.
 type fnSpec struct {
@@ -170,15 +166,15 @@ func newFunction(scope constructs.Construct, s settings, st storage, sec secrets
 	sec.authKey.GrantRead(role, nil)
 
 	env := map[string]*string{
-		"SKIFF_S3_BUCKET":           st.bucket.BucketName(),
-		"SKIFF_DYNAMODB_TABLE":      st.table.TableName(),
-		"SKIFF_MAX_BODY":            jsii.String(strconv.Itoa(maxBody)),
-		"SKIFF_REDIRECT_MIN":        jsii.String(strconv.Itoa(redirectMin)),
-		"SKIFF_ORIGIN_SECRET_ARN":   sec.origin.SecretArn(),
-		"SKIFF_AUTH_KEY_SECRET_ARN": sec.authKey.SecretArn(),
-		"SKIFF_ANONYMOUS_PULL":      jsii.String(s.anonymousPull),
-		"SKIFF_DEFAULT_POLICIES":    jsii.String(s.defaultPolicies),
-		"LOG_LEVEL":                 jsii.String(s.LogLevel),
+		deploy.EnvBucket:          st.bucket.BucketName(),
+		deploy.EnvTable:           st.table.TableName(),
+		deploy.EnvMaxBody:         jsii.String(strconv.Itoa(maxBody)),
+		deploy.EnvRedirectMin:     jsii.String(strconv.Itoa(redirectMin)),
+		deploy.EnvOriginSecretARN: sec.origin.SecretArn(),
+		deploy.EnvTokenKeySecret:  sec.authKey.SecretArn(),
+		deploy.EnvAnonymousPull:   jsii.String(s.anonymousPull),
+		deploy.EnvDefaultPolicies: jsii.String(s.defaultPolicies),
+		deploy.EnvLogLevel:        jsii.String(s.LogLevel),
 	}
 	// The realm in WWW-Authenticate normally comes from the X-Forwarded-Host
 	// the front door's CloudFront Function sets; with a custom domain the
@@ -186,7 +182,7 @@ func newFunction(scope constructs.Construct, s settings, st storage, sec secrets
 	// over forwarded headers). Without one it can't be: the distribution's
 	// domain depends on the functions.
 	if d := s.CustomDomain; d != nil {
-		env["SKIFF_REALM"] = jsii.String("https://" + d.DomainName + tokenPath)
+		env[deploy.EnvRealm] = jsii.String("https://" + d.DomainName + deploy.TokenPath)
 	}
 
 	fn := awslambda.NewFunction(scope, id("Function"), &awslambda.FunctionProps{

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
 
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
@@ -22,7 +23,7 @@ const DefaultFunctionsDir = "../build/functions"
 
 // FunctionNames are the three Lambda functions, one per route group of
 // internal/httpapi; each is deployed from <FunctionsDir>/<name>.zip.
-var FunctionNames = []string{"manifest", "blob", "catalog"}
+var FunctionNames = deploy.Functions()
 
 // Lambda's whole environment (keys and values) must fit in 4 KB. The
 // values Skiff controls (ARNs and names are ~100 bytes each) get this

@@ -135,8 +135,8 @@ func cloudFrontMatch(pattern, path string) bool {
 // viewer-request function's origin selection) send path to.
 func routeOf(path string) string {
 	for _, r := range routes {
-		if cloudFrontMatch(r.pattern, path) {
-			return r.fn
+		if cloudFrontMatch(r.Pattern, path) {
+			return r.Function
 		}
 	}
 	return defaultRoute

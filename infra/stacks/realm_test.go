@@ -1,25 +1,10 @@
 package stacks
 
 import (
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/skiff-registry/skiff/internal/cffunc"
 )
-
-// TestTokenPath: tokenPath repeats internal/httpapi.TokenPath (this module
-// doesn't import the server); fail when the two drift apart.
-func TestTokenPath(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "internal", "httpapi", "auth.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `TokenPath = "` + tokenPath + `"`; !strings.Contains(string(b), want) {
-		t.Errorf("internal/httpapi/auth.go lacks %s: update tokenPath", want)
-	}
-}
 
 // runForwardedHost runs the viewer-request function's code (as
 // synthesized) under Node on viewer requests shaped like CloudFront's, with

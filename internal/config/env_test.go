@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"strings"
 	"testing"
 )
@@ -22,7 +23,7 @@ func TestFromEnv(t *testing.T) {
 		t.Errorf("config: %+v", c)
 	}
 	// Behind CloudFront the client address is the viewer function's header.
-	if !c.TrustForwarded || c.ClientIPHeader != ViewerIPHeader {
+	if !c.TrustForwarded || c.ClientIPHeader != deploy.ViewerIPHeader {
 		t.Errorf("forwarded: trust %v, client IP header %q", c.TrustForwarded, c.ClientIPHeader)
 	}
 	env["SKIFF_TRUST_FORWARDED"] = "false"

@@ -11,11 +11,9 @@ import (
 	"time"
 
 	"github.com/skiff-registry/skiff/internal/auth"
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
-
-// TokenPath is where clients get tokens (the realm of the challenge).
-const TokenPath = "/v2/_skiff/token"
 
 // AuthConfig turns on access control (the Docker/OCI token flow).
 type AuthConfig struct {
@@ -31,7 +29,7 @@ type AuthConfig struct {
 	// that sets them): the last X-Forwarded-For entry is the client.
 	TrustForwarded bool
 	// ClientIPHeader, with TrustForwarded, is the header the front door
-	// sets to the client's address instead (config.ViewerIPHeader in
+	// sets to the client's address instead (deploy.ViewerIPHeader in
 	// Lambda); without it in a request, the peer address counts.
 	ClientIPHeader string
 }
@@ -127,7 +125,7 @@ func (a *API) realm(r *http.Request) string {
 			host = h
 		}
 	}
-	return scheme + "://" + host + TokenPath
+	return scheme + "://" + host + deploy.TokenPath
 }
 
 // authError is a refused request: its challenge goes in WWW-Authenticate.

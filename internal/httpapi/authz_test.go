@@ -31,6 +31,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/auth"
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/server"
 	"github.com/skiff-registry/skiff/internal/storage"
@@ -527,7 +528,7 @@ func (w *world) token(t *testing.T, user, password string, scopes []string) stri
 	if user != "" {
 		authz = basic(user, password)
 	}
-	r := w.send(t, "GET", httpapi.TokenPath+"?"+q.Encode(), nil, nil, authz)
+	r := w.send(t, "GET", deploy.TokenPath+"?"+q.Encode(), nil, nil, authz)
 	if r.status != http.StatusOK {
 		t.Fatalf("token for %q: %d %s", user, r.status, r.body)
 	}
@@ -951,7 +952,7 @@ func (w *world) checkRefusal(t *testing.T, op, method string, r response, wantCo
 		return
 	}
 	c := r.header.Get("WWW-Authenticate")
-	prefix := fmt.Sprintf(`Bearer realm=%q,service="skiff"`, w.url+httpapi.TokenPath)
+	prefix := fmt.Sprintf(`Bearer realm=%q,service="skiff"`, w.url+deploy.TokenPath)
 	if !strings.HasPrefix(c, prefix) {
 		t.Errorf("%s: challenge %q, want it to start %s", op, c, prefix)
 	}
@@ -1003,7 +1004,7 @@ func TestTokenGrantsSubset(t *testing.T) {
 
 	// The OAuth2 password grant (POST) grants the same.
 	form := url.Values{"grant_type": {"password"}, "username": {"pusher"}, "password": {pusherPassword}, "service": {"skiff"}, "scope": {strings.Join(asked, " ")}}
-	r := do(t, "POST", w.url+httpapi.TokenPath, []byte(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+	r := do(t, "POST", w.url+deploy.TokenPath, []byte(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 	var out struct {
 		AccessToken string `json:"access_token"`
 	}
@@ -1019,7 +1020,7 @@ func TestTokenGrantsSubset(t *testing.T) {
 	}
 
 	// A wrong password gets no token at all, not an anonymous one.
-	r = w.send(t, "GET", httpapi.TokenPath+"?scope=repository:public/base:pull", nil, nil, basic("pusher", "not-the-password"))
+	r = w.send(t, "GET", deploy.TokenPath+"?scope=repository:public/base:pull", nil, nil, basic("pusher", "not-the-password"))
 	if r.status != http.StatusUnauthorized || !slices.Equal(r.codes(t), []string{"UNAUTHORIZED"}) {
 		t.Errorf("wrong password: %d %s", r.status, r.body)
 	}
@@ -1060,7 +1061,7 @@ func TestFailedLoginsLimited(t *testing.T) {
 		{"the user, right password, same address", "/v2/", attacker, basic("pusher", pusherPassword)},
 		{"the user from another address", "/v2/", other, basic("pusher", pusherPassword)},
 		{"another user from the address", "/v2/", attacker, basic("puller", pullerPassword)},
-		{"the token endpoint, the user", httpapi.TokenPath + "?scope=repository:team/app:pull", "203.0.113.9", basic("pusher", pusherPassword)},
+		{"the token endpoint, the user", deploy.TokenPath + "?scope=repository:team/app:pull", "203.0.113.9", basic("pusher", pusherPassword)},
 	}
 	for _, tc := range blocked {
 		r := w.send(t, "GET", tc.path, nil, from(tc.address), tc.authorization)
@@ -1091,10 +1092,10 @@ func TestFailedLoginsByClientIPHeader(t *testing.T) {
 	t.Parallel()
 	log, sec := &syncBuffer{}, &secrets{}
 	w := newWorld(t, log, sec, func(c *config.Config) {
-		c.TrustForwarded, c.ClientIPHeader = true, config.ViewerIPHeader
+		c.TrustForwarded, c.ClientIPHeader = true, deploy.ViewerIPHeader
 	})
 	from := func(viewer, xff string) map[string]string {
-		return map[string]string{config.ViewerIPHeader: viewer, "X-Forwarded-For": xff}
+		return map[string]string{deploy.ViewerIPHeader: viewer, "X-Forwarded-For": xff}
 	}
 	const attacker, bystander, edge = "203.0.113.1", "203.0.113.2", "198.51.100.50"
 	for i := range 10 {

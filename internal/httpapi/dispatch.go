@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
@@ -51,7 +52,7 @@ func (a *API) handlers(kind string) map[string]handlerFunc {
 func (a *API) route(w http.ResponseWriter, r *http.Request) {
 	info := requestInfo(r.Context())
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	if r.URL.Path == TokenPath && a.opts.auth != nil && a.opts.groups&GroupCatalog != 0 {
+	if r.URL.Path == deploy.TokenPath && a.opts.auth != nil && a.opts.groups&GroupCatalog != 0 {
 		info.route = "token"
 		if err := a.token(w, r); err != nil {
 			a.writeError(w, r, err)

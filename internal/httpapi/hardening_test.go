@@ -19,6 +19,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/skiff-registry/skiff/internal/auth"
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 )
 
@@ -122,7 +123,7 @@ func TestTokenScopesBounded(t *testing.T) {
 	w := newWorld(t, &syncBuffer{}, &secrets{})
 	get := func(scopes []string) response {
 		q := url.Values{"service": {"skiff"}, "scope": scopes}
-		return w.send(t, "GET", httpapi.TokenPath+"?"+q.Encode(), nil, nil, basic("pusher", pusherPassword))
+		return w.send(t, "GET", deploy.TokenPath+"?"+q.Encode(), nil, nil, basic("pusher", pusherPassword))
 	}
 	one := get([]string{"repository:team/app:pull"})
 	repeated := make([]string, 9000)

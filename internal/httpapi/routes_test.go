@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/skiff-registry/skiff/internal/deploy"
 )
 
 func TestParseRoute(t *testing.T) {
@@ -52,7 +54,7 @@ func TestRouteGroup(t *testing.T) {
 		{"/v2", GroupCatalog},
 		{"/v2/", GroupCatalog},
 		{"/v2/_catalog", GroupCatalog},
-		{TokenPath, GroupCatalog},
+		{deploy.TokenPath, GroupCatalog},
 		{"/v2/_skiff", GroupCatalog},
 		{"/v2/_skiff/policies/mirror/blobs/uploads/", GroupCatalog},
 		{"/v2/_skiff/index/a/manifests/v1", GroupCatalog},

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
@@ -89,8 +89,8 @@ func (a *adapter) serve(ctx context.Context, ev *events.LambdaFunctionURLRequest
 	}
 	header := eventHeader(ev)
 	// Removed whatever the outcome: the handler and its logs never see it.
-	got := header.Get(config.OriginSecretHeader)
-	header.Del(config.OriginSecretHeader)
+	got := header.Get(deploy.OriginSecretHeader)
+	header.Del(deploy.OriginSecretHeader)
 	if a.opts.origin != nil {
 		ok, refreshErr := a.opts.origin.allows(ctx, got)
 		if refreshErr != nil {

@@ -21,7 +21,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/deploy"
 )
 
 // maxPayload is Lambda's synchronous invocation limit, request and
@@ -171,7 +171,7 @@ func (f *front) event(r *http.Request, fn, rawPath string, body []byte) *events.
 	}
 	h["x-forwarded-host"] = r.Host
 	// The viewer-request function's client address, replacing a client's.
-	h[strings.ToLower(config.ViewerIPHeader)] = viewerIP
+	h[strings.ToLower(deploy.ViewerIPHeader)] = viewerIP
 	h["x-forwarded-proto"] = "http"
 	h["x-forwarded-port"] = portOf(r.Host)
 	h["via"] = "2.0 lambdafront.cloudfront.net (CloudFront)"
@@ -179,7 +179,7 @@ func (f *front) event(r *http.Request, fn, rawPath string, body []byte) *events.
 	h["x-amzn-trace-id"] = fmt.Sprintf("Root=1-%08x-%s", now.Unix(), randomID(12))
 	h["cloudfront-viewer-address"] = net.JoinHostPort(viewerIP, viewerPort)
 	h["cloudfront-forwarded-proto"] = "http"
-	h[strings.ToLower(config.OriginSecretHeader)] = f.originSecret
+	h[strings.ToLower(deploy.OriginSecretHeader)] = f.originSecret
 	delete(h, "content-length")
 	if len(body) > 0 || r.Header.Get("Content-Length") != "" {
 		h["content-length"] = strconv.Itoa(len(body))

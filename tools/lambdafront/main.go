@@ -72,7 +72,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/skiff-registry/skiff/internal/httpapi"
+	"github.com/skiff-registry/skiff/internal/deploy"
 )
 
 func main() {
@@ -156,12 +156,12 @@ func run() error {
 	hostport := l.Addr().String()
 
 	extraEnv := map[string]string{
-		"SKIFF_ORIGIN_SECRET": *secret,
-		"SKIFF_REALM":         "http://" + hostport + httpapi.TokenPath,
-		"SKIFF_AUTH":          strconv.FormatBool(*authOn),
+		deploy.EnvOriginSecret: *secret,
+		deploy.EnvRealm:        "http://" + hostport + deploy.TokenPath,
+		deploy.EnvAuth:         strconv.FormatBool(*authOn),
 	}
 	if !*setRealm {
-		extraEnv["SKIFF_REALM"] = ""
+		extraEnv[deploy.EnvRealm] = ""
 	}
 	start := time.Now()
 	p, err := startPool(ctx, poolConfig{
@@ -177,7 +177,7 @@ func run() error {
 	}
 
 	ready := fmt.Sprintf("%d emulators per function, started in %s; auth=%v, realm=%q; logs in %s",
-		*size, time.Since(start).Round(time.Millisecond), *authOn, extraEnv["SKIFF_REALM"], *logDir)
+		*size, time.Since(start).Round(time.Millisecond), *authOn, extraEnv[deploy.EnvRealm], *logDir)
 	return serve(ctx, l, &front{inv: p, originSecret: *secret, log: log, now: time.Now}, *addrFile, ready, *grace)
 }
 

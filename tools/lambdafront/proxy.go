@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/deploy"
 )
 
 // Proxy mode (-proxy): instead of running the bootstraps under emulators,
@@ -184,7 +184,7 @@ func originHeaders(r *http.Request, originSecret string) http.Header {
 	// never the client's own X-Forwarded-Host.
 	h.Set("X-Forwarded-Host", r.Host)
 	// And the viewer's address, never the client's own.
-	h.Set(config.ViewerIPHeader, viewerIP)
+	h.Set(deploy.ViewerIPHeader, viewerIP)
 	// CloudFront drops a viewer's X-Forwarded-Proto; the Function URL sets
 	// its own (https in AWS; LocalStack's says http).
 	h.Del("X-Forwarded-Proto")
@@ -192,7 +192,7 @@ func originHeaders(r *http.Request, originSecret string) http.Header {
 	h.Set("X-Amz-Cf-Id", randomID(20))
 	h.Set("Cloudfront-Viewer-Address", net.JoinHostPort(viewerIP, viewerPort))
 	h.Set("Cloudfront-Forwarded-Proto", "http")
-	h.Set(config.OriginSecretHeader, originSecret)
+	h.Set(deploy.OriginSecretHeader, originSecret)
 	if _, ok := h["User-Agent"]; !ok {
 		// Send none rather than Go's own.
 		h["User-Agent"] = []string{""}

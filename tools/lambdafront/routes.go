@@ -3,44 +3,30 @@ package main
 import (
 	"net/url"
 
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 )
 
-// behavior is one CloudFront cache behaviour: a path pattern and the
-// function behind it.
-type behavior struct {
-	pattern string
-	fn      string
-}
-
-// behaviors are the CloudFront behaviours of the CDK stack
-// (infra/stacks/frontdoor.go, `routes`), in the same order: first match
-// wins. TestBehaviorsMatchStack keeps the two lists equal. In the stack
-// they only attach the origins and pick the (identical) policies: the
-// viewer-request function selects the origin (route).
-var behaviors = []behavior{
-	{"/v2/_skiff/*", "catalog"},
-	{"/v2/*/blobs/uploads", "blob"},
-	{"/v2/*/blobs/uploads/*", "blob"},
-	{"/v2/*/tags/list", "catalog"},
-	{"/v2/*/manifests/*", "manifest"},
-	{"/v2/*/referrers/*", "manifest"},
-	{"/v2/*/blobs/*", "blob"},
-}
+// behaviors are the CloudFront behaviours of the stack (deploy.Behaviors,
+// which infra/stacks builds the distribution from), in order: first match
+// wins. In the stack they only attach the origins and pick the
+// (identical) policies: the viewer-request function selects the origin
+// (route).
+var behaviors = deploy.Behaviors()
 
 // defaultFunction serves what no behaviour matches, and what the
 // viewer-request function finds no registry route in (/v2/ and _catalog
 // are catalog routes anyway).
-const defaultFunction = "catalog"
+const defaultFunction = deploy.DefaultFunction
 
 // functions are the three function names, in start order.
-var functions = []string{"manifest", "blob", "catalog"}
+var functions = deploy.Functions()
 
 // groupFunctions names the function of each route group.
 var groupFunctions = map[httpapi.Group]string{
-	httpapi.GroupManifest: "manifest",
-	httpapi.GroupBlob:     "blob",
-	httpapi.GroupCatalog:  "catalog",
+	httpapi.GroupManifest: deploy.FunctionManifest,
+	httpapi.GroupBlob:     deploy.FunctionBlob,
+	httpapi.GroupCatalog:  deploy.FunctionCatalog,
 }
 
 // route picks the function for a raw (escaped) request path as the
@@ -73,8 +59,8 @@ func viewerRequestOrigin(rawPath string) string {
 // without the viewer-request function.
 func behaviorFunction(path string) string {
 	for _, b := range behaviors {
-		if matchPattern(b.pattern, path) {
-			return b.fn
+		if matchPattern(b.Pattern, path) {
+			return b.Function
 		}
 	}
 	return defaultFunction

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
-	"regexp"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 func TestMatchPattern(t *testing.T) {
@@ -83,31 +78,5 @@ func TestRoute(t *testing.T) {
 		if fn != tc.want || byBehavior != tc.byBehavior {
 			t.Errorf("route(%q) = %s (behaviour: %s), want %s (behaviour: %s)", tc.path, fn, byBehavior, tc.want, tc.byBehavior)
 		}
-	}
-}
-
-// TestBehaviorsMatchStack reads the CDK stack's routes and checks the
-// harness routes the same way: a harness that drifted from the stack would
-// test another registry than the one deployed.
-func TestBehaviorsMatchStack(t *testing.T) {
-	t.Parallel()
-	src, err := os.ReadFile(filepath.Join("..", "..", "infra", "stacks", "frontdoor.go"))
-	if err != nil {
-		t.Fatalf("read the CDK stack's routes: %v", err)
-	}
-	block := regexp.MustCompile(`(?s)var routes = \[\]route\{(.*?)\n\}`).FindSubmatch(src)
-	if block == nil {
-		t.Fatal("infra/stacks/frontdoor.go: no `var routes = []route{...}` found; update this test with the stack")
-	}
-	var stack []behavior
-	for _, m := range regexp.MustCompile(`\{"([^"]+)",\s*"([^"]+)"\}`).FindAllSubmatch(block[1], -1) {
-		stack = append(stack, behavior{pattern: string(m[1]), fn: string(m[2])})
-	}
-	if diff := cmp.Diff(behaviors, stack, cmp.AllowUnexported(behavior{})); diff != "" {
-		t.Errorf("harness behaviours differ from the CDK stack's (-harness +stack):\n%s", diff)
-	}
-	def := regexp.MustCompile(`const defaultRoute = "([^"]+)"`).FindSubmatch(src)
-	if def == nil || string(def[1]) != defaultFunction {
-		t.Errorf("the stack's default route is %q, the harness's %q", def, defaultFunction)
 	}
 }

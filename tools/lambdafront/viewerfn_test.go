@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/skiff-registry/skiff/internal/cffunc"
-	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/deploy"
 )
 
 // The viewer-request CloudFront Function of the stack routes in
@@ -182,11 +182,11 @@ func TestViewerRequestFunctionRandom(t *testing.T) {
 }
 
 // TestViewerRequestClientAddress: the function puts the viewer's address
-// in the header the functions read it from (config.ViewerIPHeader), over a
+// in the header the functions read it from (deploy.ViewerIPHeader), over a
 // client's own, as this front door does.
 func TestViewerRequestClientAddress(t *testing.T) {
 	t.Parallel()
-	name := strings.ToLower(config.ViewerIPHeader)
+	name := strings.ToLower(deploy.ViewerIPHeader)
 	ev := cffunc.Event("/v2/", map[string]map[string]any{name: {"value": "192.0.2.66"}})
 	res, err := cffunc.Run(cffunc.RequireNode(t), viewerRequestSource(t), []map[string]any{ev})
 	if err != nil {

@@ -1,0 +1,98 @@
+// Package deploy is the contract between Skiff's server and the
+// deployments that run it: the route table the front door sends requests
+// by, the function of each route group, the headers the front door adds,
+// the token path, the Lambda body limits and the environment variables a
+// function is configured with. internal/config, internal/httpapi,
+// tools/lambdafront (the local front door) and infra/stacks (the CDK app)
+// all import it, so a route or a variable is added here, once; the
+// CloudFront Function (infra/stacks/viewer-request.js) stays JavaScript
+// and is checked against it under Node. It imports nothing.
+package deploy
+
+// The Lambda functions, one per route group of internal/httpapi.
+const (
+	FunctionManifest = "manifest" // manifests, referrers
+	FunctionBlob     = "blob"     // blobs, uploads
+	FunctionCatalog  = "catalog"  // /v2/, _catalog, tags/list, /v2/_skiff/ (operator API, tokens)
+)
+
+// Functions returns the function names, in the order they are started.
+func Functions() []string { return []string{FunctionManifest, FunctionBlob, FunctionCatalog} }
+
+// DefaultFunction serves what no behaviour matches, and every path that is
+// no registry route.
+const DefaultFunction = FunctionCatalog
+
+// Behavior sends the paths matching a CloudFront path pattern (`*` matches
+// any run of characters, `/` included) to a function.
+type Behavior struct {
+	Pattern  string
+	Function string
+}
+
+// Behaviors returns the front door's cache behaviours in CloudFront's
+// order (first match wins). The viewer-request function picks the origin
+// by the registry's own route grammar and overrides them; they attach the
+// origins to the distribution and route ordinary names right without it.
+func Behaviors() []Behavior {
+	return []Behavior{
+		{"/v2/_skiff/*", FunctionCatalog},
+		{"/v2/*/blobs/uploads", FunctionBlob},
+		{"/v2/*/blobs/uploads/*", FunctionBlob},
+		{"/v2/*/tags/list", FunctionCatalog},
+		{"/v2/*/manifests/*", FunctionManifest},
+		{"/v2/*/referrers/*", FunctionManifest},
+		{"/v2/*/blobs/*", FunctionBlob},
+	}
+}
+
+// Headers the front door sets on every request it forwards.
+const (
+	// OriginSecretHeader carries the front door's shared secret; a
+	// function refuses a request without it (direct calls to its URL).
+	OriginSecretHeader = "X-Skiff-Origin-Secret"
+	// ViewerIPHeader is the viewer's address, replacing any a client sent:
+	// behind CloudFront a function's peer, and maybe the last
+	// X-Forwarded-For entry, is an edge. The failed-login limit counts by it.
+	ViewerIPHeader = "X-Skiff-Viewer-Ip"
+)
+
+// TokenPath is where clients get tokens (the realm of the challenge).
+const TokenPath = "/v2/_skiff/token"
+
+// Lambda's limits, as the functions apply them.
+const (
+	// LambdaMaxBody keeps a request under Lambda's 6 MB synchronous
+	// payload once base64-encoded inside the event (4 MiB * 4/3 = 5.3 MiB).
+	LambdaMaxBody = 4 << 20
+	// LambdaRedirectMin sends every blob of a MiB or more to S3 by 307:
+	// function responses are capped at 6 MB and cost function time.
+	LambdaRedirectMin = 1 << 20
+)
+
+// The environment of a function (internal/config.FromEnv reads it, the
+// stack and the local front door set it).
+const (
+	EnvBucket          = "SKIFF_S3_BUCKET"
+	EnvTable           = "SKIFF_DYNAMODB_TABLE"
+	EnvMaxBody         = "SKIFF_MAX_BODY"
+	EnvRedirectMin     = "SKIFF_REDIRECT_MIN"
+	EnvAuth            = "SKIFF_AUTH"
+	EnvOperatorAPI     = "SKIFF_OPERATOR_API"
+	EnvTrustForwarded  = "SKIFF_TRUST_FORWARDED"
+	EnvAnonymousPull   = "SKIFF_ANONYMOUS_PULL"
+	EnvDefaultPolicies = "SKIFF_DEFAULT_POLICIES"
+	EnvTokenKeySecret  = "SKIFF_AUTH_KEY_SECRET_ARN"
+	EnvTokenKeyFile    = "SKIFF_AUTH_KEY_FILE"
+	EnvRealm           = "SKIFF_REALM"
+	EnvOriginSecret    = "SKIFF_ORIGIN_SECRET"
+	EnvOriginSecretARN = "SKIFF_ORIGIN_SECRET_ARN"
+	EnvLogLevel        = "LOG_LEVEL"
+)
+
+// Env returns every variable above, for checks that a deployment sets
+// only variables the server reads.
+func Env() []string {
+	return []string{EnvBucket, EnvTable, EnvMaxBody, EnvRedirectMin, EnvAuth, EnvOperatorAPI, EnvTrustForwarded,
+		EnvAnonymousPull, EnvDefaultPolicies, EnvTokenKeySecret, EnvTokenKeyFile, EnvRealm, EnvOriginSecret, EnvOriginSecretARN, EnvLogLevel}
+}
