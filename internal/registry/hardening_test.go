@@ -41,6 +41,17 @@ func pushArtifact(t *testing.T, reg *registry.Registry, repo string, n int, tags
 	return res.Digest
 }
 
+// onEachBackend runs test on the stores of every backend, in parallel.
+func onEachBackend(t *testing.T, test func(t *testing.T, s stores)) {
+	t.Helper()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, open(t))
+		})
+	}
+}
+
 // countingLookups counts the batch lookups of manifest references.
 type countingLookups struct {
 	storage.MetaStore
@@ -61,54 +72,51 @@ func (c countingLookups) GetManifests(ctx context.Context, repo string, ds []dig
 // bytes) are no error on either backend, and list what follows them.
 func TestListingCursors(t *testing.T) {
 	t.Parallel()
-	for name, open := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			reg := newRegistryOn(t, open(t))
-			ctx := context.Background()
-			pushArtifact(t, reg, "a/app", 1, "v1", "v2", "zz")
-			pushArtifact(t, reg, "z/app", 2, "v1")
-			long := func(prefix string, n int) string { return prefix + strings.Repeat("x", n) }
-			tagCases := []struct {
-				name, last string
-				want       []string
-			}{
-				{"a valid tag", "v1", []string{"v2", "zz"}},
-				{"3,000 characters", long("v", 3000), []string{"zz"}},
-				{"200 characters sorting first", long("A", 200), []string{"v1", "v2", "zz"}},
-				{"not a tag at all", "v1/../\x00\xff", []string{"v2", "zz"}},
-				{"past the end", long("zz", 3000), []string{}},
+	onEachBackend(t, func(t *testing.T, s stores) {
+		reg := newRegistryOn(t, s)
+		ctx := context.Background()
+		pushArtifact(t, reg, "a/app", 1, "v1", "v2", "zz")
+		pushArtifact(t, reg, "z/app", 2, "v1")
+		long := func(prefix string, n int) string { return prefix + strings.Repeat("x", n) }
+		tagCases := []struct {
+			name, last string
+			want       []string
+		}{
+			{"a valid tag", "v1", []string{"v2", "zz"}},
+			{"3,000 characters", long("v", 3000), []string{"zz"}},
+			{"200 characters sorting first", long("A", 200), []string{"v1", "v2", "zz"}},
+			{"not a tag at all", "v1/../\x00\xff", []string{"v2", "zz"}},
+			{"past the end", long("zz", 3000), []string{}},
+		}
+		for _, tc := range tagCases {
+			got, _, err := reg.ListTags(ctx, "a/app", storage.Page{After: tc.last})
+			if err != nil {
+				t.Errorf("tags after %s: %v", tc.name, err)
+				continue
 			}
-			for _, tc := range tagCases {
-				got, _, err := reg.ListTags(ctx, "a/app", storage.Page{After: tc.last})
-				if err != nil {
-					t.Errorf("tags after %s: %v", tc.name, err)
-					continue
-				}
-				if diff := cmp.Diff(append([]string{}, got...), tc.want); diff != "" {
-					t.Errorf("tags after %s (-got +want):\n%s", tc.name, diff)
-				}
+			if diff := cmp.Diff(append([]string{}, got...), tc.want); diff != "" {
+				t.Errorf("tags after %s (-got +want):\n%s", tc.name, diff)
 			}
-			catCases := []struct {
-				name, last string
-				want       []string
-			}{
-				{"3,000 characters", long("a/", 3000), []string{"z/app"}},
-				{"past the end", long("z/", 3000), nil},
-				{"not a name", "A\xff\x00", []string{"a/app", "z/app"}},
+		}
+		catCases := []struct {
+			name, last string
+			want       []string
+		}{
+			{"3,000 characters", long("a/", 3000), []string{"z/app"}},
+			{"past the end", long("z/", 3000), nil},
+			{"not a name", "A\xff\x00", []string{"a/app", "z/app"}},
+		}
+		for _, tc := range catCases {
+			got, _, err := reg.Catalog(ctx, storage.Page{After: tc.last}, nil)
+			if err != nil {
+				t.Errorf("catalog after %s: %v", tc.name, err)
+				continue
 			}
-			for _, tc := range catCases {
-				got, _, err := reg.Catalog(ctx, storage.Page{After: tc.last}, nil)
-				if err != nil {
-					t.Errorf("catalog after %s: %v", tc.name, err)
-					continue
-				}
-				if diff := cmp.Diff(got, tc.want); diff != "" {
-					t.Errorf("catalog after %s (-got +want):\n%s", tc.name, diff)
-				}
+			if diff := cmp.Diff(got, tc.want); diff != "" {
+				t.Errorf("catalog after %s (-got +want):\n%s", tc.name, diff)
 			}
-		})
-	}
+		}
+	})
 }
 
 // Manifests the registry must refuse, on both backends: MANIFEST_INVALID
@@ -117,107 +125,104 @@ func TestListingCursors(t *testing.T) {
 // after a bounded number of lookups.
 func TestRefusedManifests(t *testing.T) {
 	t.Parallel()
-	for name, open := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			st := open(t)
-			lookups := &atomic.Int64{}
-			st.meta = countingLookups{st.meta, lookups}
-			reg := newRegistryOn(t, st)
-			ctx := context.Background()
-			const repo = "refuse/app"
-			child := pushArtifact(t, reg, repo, 1, "child")
-			childM, err := reg.ResolveManifest(ctx, repo, oci.Reference{Digest: child})
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := []byte(`{"n":11}`) // pushArtifact's config for n = 1
-			cfgD := digest.FromBytes(cfg)
-			absent := func(i int) string {
-				return digest.FromString("absent " + strconv.Itoa(i)).String()
-			}
-			layers := func(n int) string {
-				var b strings.Builder
-				for i := range n {
-					if i > 0 {
-						b.WriteString(",")
-					}
-					b.WriteString(`{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + absent(i) + `","size":5}`)
+	onEachBackend(t, func(t *testing.T, s stores) {
+		st := s
+		lookups := &atomic.Int64{}
+		st.meta = countingLookups{st.meta, lookups}
+		reg := newRegistryOn(t, st)
+		ctx := context.Background()
+		const repo = "refuse/app"
+		child := pushArtifact(t, reg, repo, 1, "child")
+		childM, err := reg.ResolveManifest(ctx, repo, oci.Reference{Digest: child})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := []byte(`{"n":11}`) // pushArtifact's config for n = 1
+		cfgD := digest.FromBytes(cfg)
+		absent := func(i int) string {
+			return digest.FromString("absent " + strconv.Itoa(i)).String()
+		}
+		layers := func(n int) string {
+			var b strings.Builder
+			for i := range n {
+				if i > 0 {
+					b.WriteString(",")
 				}
-				return b.String()
+				b.WriteString(`{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + absent(i) + `","size":5}`)
 			}
-			image := func(rest string) string {
-				return `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` +
-					cfgD.String() + `","size":` + strconv.Itoa(len(cfg)) + `}` + rest + `}`
-			}
-			index := func(size int64) string {
-				return `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` +
-					child.String() + `","size":` + strconv.FormatInt(size, 10) + `,"platform":{"os":"linux","architecture":"amd64"}}]}`
-			}
-			tests := []struct {
-				name      string
-				mediaType string
-				body      string
-				wantCode  oci.ErrorCode
-				maxErrs   int
-			}{
-				{"invalid UTF-8 annotation", oci.MediaTypeImageManifest, image(`,"annotations":{"a":"` + "\xff\xfe" + `"}`), oci.CodeManifestInvalid, 1},
-				{"a duplicate key hiding an absent layer", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(1) + `],"layers":[]`), oci.CodeManifestInvalid, 1},
-				{"a case variant hiding an absent layer", oci.MediaTypeImageManifest, image(`,"Layers":[` + layers(1) + `]`), oci.CodeManifestInvalid, 1},
-				{"an index child of another size", oci.MediaTypeImageIndex, index(childM.Size + 1), oci.CodeManifestInvalid, 1},
-				{"an index child of size 0", oci.MediaTypeImageIndex, index(0), oci.CodeManifestInvalid, 1},
-				{"a config of another size", oci.MediaTypeImageManifest, strings.Replace(image(""), `"size":8`, `"size":9`, 1), oci.CodeManifestInvalid, 1},
-				{"250 absent layers", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(250) + `]`), oci.CodeManifestBlobUnknown, 101},
-				{"9,999 absent layers", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(9999) + `]`), oci.CodeManifestBlobUnknown, 101},
-				{"a platform field of 1 MiB", oci.MediaTypeImageIndex, strings.Replace(index(childM.Size), `"os":"linux"`, `"os":"`+strings.Repeat("x", 1<<20)+`"`, 1), oci.CodeManifestInvalid, 1},
-				{"a subject and 1 MiB of annotations", oci.MediaTypeImageManifest, image(`,"layers":[],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + child.String() + `","size":10},"annotations":{"a":"` + strings.Repeat("x", 1<<20) + `"}`), oci.CodeManifestInvalid, 1},
-				{"28,000 absent layers (4 MiB)", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(28000) + `]`), oci.CodeManifestInvalid, 1},
-			}
-			for _, tc := range tests {
-				t.Run(tc.name, func(t *testing.T) {
-					body := []byte(tc.body)
-					lookups.Store(0)
-					_, err := reg.PutManifest(ctx, repo, oci.Reference{Tag: "refused"}, tc.mediaType, body, nil)
-					var errs oci.Errors
-					var one *oci.Error
-					switch {
-					case errors.As(err, &errs):
-					case errors.As(err, &one):
-						errs = oci.Errors{one}
-					default:
-						t.Fatalf("PutManifest: %v, want a client error", err)
+			return b.String()
+		}
+		image := func(rest string) string {
+			return `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` +
+				cfgD.String() + `","size":` + strconv.Itoa(len(cfg)) + `}` + rest + `}`
+		}
+		index := func(size int64) string {
+			return `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` +
+				child.String() + `","size":` + strconv.FormatInt(size, 10) + `,"platform":{"os":"linux","architecture":"amd64"}}]}`
+		}
+		tests := []struct {
+			name      string
+			mediaType string
+			body      string
+			wantCode  oci.ErrorCode
+			maxErrs   int
+		}{
+			{"invalid UTF-8 annotation", oci.MediaTypeImageManifest, image(`,"annotations":{"a":"` + "\xff\xfe" + `"}`), oci.CodeManifestInvalid, 1},
+			{"a duplicate key hiding an absent layer", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(1) + `],"layers":[]`), oci.CodeManifestInvalid, 1},
+			{"a case variant hiding an absent layer", oci.MediaTypeImageManifest, image(`,"Layers":[` + layers(1) + `]`), oci.CodeManifestInvalid, 1},
+			{"an index child of another size", oci.MediaTypeImageIndex, index(childM.Size + 1), oci.CodeManifestInvalid, 1},
+			{"an index child of size 0", oci.MediaTypeImageIndex, index(0), oci.CodeManifestInvalid, 1},
+			{"a config of another size", oci.MediaTypeImageManifest, strings.Replace(image(""), `"size":8`, `"size":9`, 1), oci.CodeManifestInvalid, 1},
+			{"250 absent layers", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(250) + `]`), oci.CodeManifestBlobUnknown, 101},
+			{"9,999 absent layers", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(9999) + `]`), oci.CodeManifestBlobUnknown, 101},
+			{"a platform field of 1 MiB", oci.MediaTypeImageIndex, strings.Replace(index(childM.Size), `"os":"linux"`, `"os":"`+strings.Repeat("x", 1<<20)+`"`, 1), oci.CodeManifestInvalid, 1},
+			{"a subject and 1 MiB of annotations", oci.MediaTypeImageManifest, image(`,"layers":[],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + child.String() + `","size":10},"annotations":{"a":"` + strings.Repeat("x", 1<<20) + `"}`), oci.CodeManifestInvalid, 1},
+			{"28,000 absent layers (4 MiB)", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(28000) + `]`), oci.CodeManifestInvalid, 1},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				body := []byte(tc.body)
+				lookups.Store(0)
+				_, err := reg.PutManifest(ctx, repo, oci.Reference{Tag: "refused"}, tc.mediaType, body, nil)
+				var errs oci.Errors
+				var one *oci.Error
+				switch {
+				case errors.As(err, &errs):
+				case errors.As(err, &one):
+					errs = oci.Errors{one}
+				default:
+					t.Fatalf("PutManifest: %v, want a client error", err)
+				}
+				if len(errs) == 0 || len(errs) > tc.maxErrs {
+					t.Errorf("%d errors, want 1 to %d", len(errs), tc.maxErrs)
+				}
+				for _, e := range errs {
+					if e.Code != tc.wantCode {
+						t.Errorf("code %s (%s), want %s", e.Code, e.Message, tc.wantCode)
+						break
 					}
-					if len(errs) == 0 || len(errs) > tc.maxErrs {
-						t.Errorf("%d errors, want 1 to %d", len(errs), tc.maxErrs)
-					}
-					for _, e := range errs {
-						if e.Code != tc.wantCode {
-							t.Errorf("code %s (%s), want %s", e.Code, e.Message, tc.wantCode)
-							break
-						}
-					}
-					if tc.maxErrs > 1 && !strings.Contains(errs[len(errs)-1].Message, "more") {
-						t.Errorf("the last error does not say how many more: %s", errs[len(errs)-1].Message)
-					}
-					// Lookups stop once enough errors are found: a batch of 100
-					// references, and at most one more to pass 100 errors.
-					if n := lookups.Load(); n > 2 {
-						t.Errorf("%d reference lookups, want at most 2", n)
-					}
-					if _, err := reg.ResolveManifest(ctx, repo, oci.Reference{Tag: "refused"}); err == nil {
-						t.Error("the tag was stored")
-					}
-					if _, err := reg.ResolveManifest(ctx, repo, oci.Reference{Digest: digest.FromBytes(body)}); err == nil {
-						t.Error("the manifest was stored")
-					}
-				})
-			}
-			// The right child size is accepted.
-			if _, err := reg.PutManifest(ctx, repo, oci.Reference{Tag: "index"}, oci.MediaTypeImageIndex, []byte(index(childM.Size)), nil); err != nil {
-				t.Errorf("an index with the right child size: %v", err)
-			}
-		})
-	}
+				}
+				if tc.maxErrs > 1 && !strings.Contains(errs[len(errs)-1].Message, "more") {
+					t.Errorf("the last error does not say how many more: %s", errs[len(errs)-1].Message)
+				}
+				// Lookups stop once enough errors are found: a batch of 100
+				// references, and at most one more to pass 100 errors.
+				if n := lookups.Load(); n > 2 {
+					t.Errorf("%d reference lookups, want at most 2", n)
+				}
+				if _, err := reg.ResolveManifest(ctx, repo, oci.Reference{Tag: "refused"}); err == nil {
+					t.Error("the tag was stored")
+				}
+				if _, err := reg.ResolveManifest(ctx, repo, oci.Reference{Digest: digest.FromBytes(body)}); err == nil {
+					t.Error("the manifest was stored")
+				}
+			})
+		}
+		// The right child size is accepted.
+		if _, err := reg.PutManifest(ctx, repo, oci.Reference{Tag: "index"}, oci.MediaTypeImageIndex, []byte(index(childM.Size)), nil); err != nil {
+			t.Errorf("an index with the right child size: %v", err)
+		}
+	})
 }
 
 // A session finished by one PUT with the whole body is spent: its status,
@@ -226,96 +231,93 @@ func TestRefusedManifests(t *testing.T) {
 // blob. On both backends.
 func TestFinishedSessionIsSpent(t *testing.T) {
 	t.Parallel()
-	for name, open := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			reg := newRegistryOn(t, open(t))
-			ctx := context.Background()
-			const repo = "spent/app"
-			blob := func(s string) ([]byte, digest.Digest) { return []byte(s), digest.FromString(s) }
-			spent := func(what, id string) {
-				t.Helper()
-				if _, err := reg.UploadStatus(ctx, repo, id); !isCode(err, oci.CodeBlobUploadUnknown) {
-					t.Errorf("%s: status: %v, want BLOB_UPLOAD_UNKNOWN", what, err)
-				}
-				b, d := blob("another blob " + what)
-				if _, err := reg.CommitUpload(ctx, repo, id, d, -1, int64(len(b)), strings.NewReader(string(b))); !isCode(err, oci.CodeBlobUploadUnknown) {
-					t.Errorf("%s: a second PUT: %v, want BLOB_UPLOAD_UNKNOWN", what, err)
-				}
-				if _, err := reg.StatBlob(ctx, repo, d); err == nil {
-					t.Errorf("%s: the second PUT's blob was stored", what)
-				}
-				if _, err := reg.WriteUpload(ctx, repo, id, 0, strings.NewReader("more")); !isCode(err, oci.CodeBlobUploadUnknown) {
-					t.Errorf("%s: a PATCH: %v, want BLOB_UPLOAD_UNKNOWN", what, err)
-				}
+	onEachBackend(t, func(t *testing.T, s stores) {
+		reg := newRegistryOn(t, s)
+		ctx := context.Background()
+		const repo = "spent/app"
+		blob := func(s string) ([]byte, digest.Digest) { return []byte(s), digest.FromString(s) }
+		spent := func(what, id string) {
+			t.Helper()
+			if _, err := reg.UploadStatus(ctx, repo, id); !isCode(err, oci.CodeBlobUploadUnknown) {
+				t.Errorf("%s: status: %v, want BLOB_UPLOAD_UNKNOWN", what, err)
 			}
-			cases := []struct {
-				name   string
-				finish func(id string, b []byte, d digest.Digest) error
-			}{
-				{"POST then PUT with the body", func(id string, b []byte, d digest.Digest) error {
-					_, err := reg.CommitUpload(ctx, repo, id, d, -1, int64(len(b)), strings.NewReader(string(b)))
-					return err
-				}},
-				{"POST then PUT with Content-Range 0-", func(id string, b []byte, d digest.Digest) error {
-					_, err := reg.CommitUpload(ctx, repo, id, d, 0, int64(len(b)), strings.NewReader(string(b)))
-					return err
-				}},
-				{"PATCH then PUT", func(id string, b []byte, d digest.Digest) error {
-					if _, err := reg.WriteUpload(ctx, repo, id, 0, strings.NewReader(string(b))); err != nil {
-						return err
-					}
-					_, err := reg.CommitUpload(ctx, repo, id, d, -1, 0, nil)
-					return err
-				}},
+			b, d := blob("another blob " + what)
+			if _, err := reg.CommitUpload(ctx, repo, id, d, -1, int64(len(b)), strings.NewReader(string(b))); !isCode(err, oci.CodeBlobUploadUnknown) {
+				t.Errorf("%s: a second PUT: %v, want BLOB_UPLOAD_UNKNOWN", what, err)
 			}
-			for _, tc := range cases {
-				u, err := reg.StartUpload(ctx, repo)
-				if err != nil {
-					t.Fatal(err)
-				}
-				b, d := blob("the blob of " + tc.name)
-				if err := tc.finish(u.ID, b, d); err != nil {
-					t.Fatalf("%s: %v", tc.name, err)
-				}
-				if got := readBlob(t, reg, repo, d); string(got) != string(b) {
-					t.Errorf("%s: the blob reads %q", tc.name, got)
-				}
-				spent(tc.name, u.ID)
+			if _, err := reg.StatBlob(ctx, repo, d); err == nil {
+				t.Errorf("%s: the second PUT's blob was stored", what)
 			}
-
-			// Two PUTs race on one fresh session: one wins.
+			if _, err := reg.WriteUpload(ctx, repo, id, 0, strings.NewReader("more")); !isCode(err, oci.CodeBlobUploadUnknown) {
+				t.Errorf("%s: a PATCH: %v, want BLOB_UPLOAD_UNKNOWN", what, err)
+			}
+		}
+		cases := []struct {
+			name   string
+			finish func(id string, b []byte, d digest.Digest) error
+		}{
+			{"POST then PUT with the body", func(id string, b []byte, d digest.Digest) error {
+				_, err := reg.CommitUpload(ctx, repo, id, d, -1, int64(len(b)), strings.NewReader(string(b)))
+				return err
+			}},
+			{"POST then PUT with Content-Range 0-", func(id string, b []byte, d digest.Digest) error {
+				_, err := reg.CommitUpload(ctx, repo, id, d, 0, int64(len(b)), strings.NewReader(string(b)))
+				return err
+			}},
+			{"PATCH then PUT", func(id string, b []byte, d digest.Digest) error {
+				if _, err := reg.WriteUpload(ctx, repo, id, 0, strings.NewReader(string(b))); err != nil {
+					return err
+				}
+				_, err := reg.CommitUpload(ctx, repo, id, d, -1, 0, nil)
+				return err
+			}},
+		}
+		for _, tc := range cases {
 			u, err := reg.StartUpload(ctx, repo)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var wg sync.WaitGroup
-			errs := make([]error, 2)
-			ds := make([]digest.Digest, 2)
-			for i := range 2 {
-				b, d := blob("racer " + strconv.Itoa(i))
-				ds[i] = d
-				wg.Go(func() {
-					_, errs[i] = reg.CommitUpload(ctx, repo, u.ID, d, -1, int64(len(b)), strings.NewReader(string(b)))
-				})
+			b, d := blob("the blob of " + tc.name)
+			if err := tc.finish(u.ID, b, d); err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
 			}
-			wg.Wait()
-			won := 0
-			for i, err := range errs {
-				_, statErr := reg.StatBlob(ctx, repo, ds[i])
-				switch {
-				case err == nil && statErr == nil:
-					won++
-				case isCode(err, oci.CodeBlobUploadUnknown) && statErr != nil:
-				default:
-					t.Errorf("racer %d: %v (stat: %v)", i, err, statErr)
-				}
+			if got := readBlob(t, reg, repo, d); string(got) != string(b) {
+				t.Errorf("%s: the blob reads %q", tc.name, got)
 			}
-			if won != 1 {
-				t.Errorf("%d of two PUTs on one session stored a blob, want 1", won)
+			spent(tc.name, u.ID)
+		}
+
+		// Two PUTs race on one fresh session: one wins.
+		u, err := reg.StartUpload(ctx, repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		ds := make([]digest.Digest, 2)
+		for i := range 2 {
+			b, d := blob("racer " + strconv.Itoa(i))
+			ds[i] = d
+			wg.Go(func() {
+				_, errs[i] = reg.CommitUpload(ctx, repo, u.ID, d, -1, int64(len(b)), strings.NewReader(string(b)))
+			})
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			_, statErr := reg.StatBlob(ctx, repo, ds[i])
+			switch {
+			case err == nil && statErr == nil:
+				won++
+			case isCode(err, oci.CodeBlobUploadUnknown) && statErr != nil:
+			default:
+				t.Errorf("racer %d: %v (stat: %v)", i, err, statErr)
 			}
-		})
-	}
+		}
+		if won != 1 {
+			t.Errorf("%d of two PUTs on one session stored a blob, want 1", won)
+		}
+	})
 }
 
 // cutReader yields the first n bytes of data, then cancels the request's
@@ -342,41 +344,38 @@ func (c *cutReader) Read(p []byte) (int, error) {
 // falls (within the first part, past a part, in the tail).
 func TestInterruptedPatchResumes(t *testing.T) {
 	t.Parallel()
-	for name, open := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			reg := newRegistryOn(t, open(t))
-			ctx := context.Background()
-			const repo = "cut/app"
-			for _, cut := range []int{1, minPart / 2, part + 3, 2*part + minPart/2} {
-				data := randomBytes(t, 3*part)
-				u, err := reg.StartUpload(ctx, repo)
-				if err != nil {
-					t.Fatal(err)
-				}
-				reqCtx, cancel := context.WithCancel(ctx)
-				_, err = reg.WriteUpload(reqCtx, repo, u.ID, 0, &cutReader{data: data, n: cut, cancel: cancel})
-				if err == nil {
-					t.Fatalf("cut at %d: the PATCH succeeded", cut)
-				}
-				st, err := reg.UploadStatus(ctx, repo, u.ID)
-				if err != nil {
-					t.Fatalf("cut at %d: status: %v", cut, err)
-				}
-				if st.Offset < 0 || st.Offset > int64(cut) {
-					t.Fatalf("cut at %d: offset %d", cut, st.Offset)
-				}
-				if _, err := reg.WriteUpload(ctx, repo, u.ID, st.Offset, bytes.NewReader(data[st.Offset:])); err != nil {
-					t.Fatalf("cut at %d: the resume from %d right after: %v", cut, st.Offset, err)
-				}
-				d := digest.FromBytes(data)
-				if _, err := reg.CommitUpload(ctx, repo, u.ID, d, -1, 0, nil); err != nil {
-					t.Fatalf("cut at %d: commit: %v", cut, err)
-				}
-				if got := readBlob(t, reg, repo, d); !bytes.Equal(got, data) {
-					t.Errorf("cut at %d: the blob differs", cut)
-				}
+	onEachBackend(t, func(t *testing.T, s stores) {
+		reg := newRegistryOn(t, s)
+		ctx := context.Background()
+		const repo = "cut/app"
+		for _, cut := range []int{1, minPart / 2, part + 3, 2*part + minPart/2} {
+			data := randomBytes(t, 3*part)
+			u, err := reg.StartUpload(ctx, repo)
+			if err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
+			reqCtx, cancel := context.WithCancel(ctx)
+			_, err = reg.WriteUpload(reqCtx, repo, u.ID, 0, &cutReader{data: data, n: cut, cancel: cancel})
+			if err == nil {
+				t.Fatalf("cut at %d: the PATCH succeeded", cut)
+			}
+			st, err := reg.UploadStatus(ctx, repo, u.ID)
+			if err != nil {
+				t.Fatalf("cut at %d: status: %v", cut, err)
+			}
+			if st.Offset < 0 || st.Offset > int64(cut) {
+				t.Fatalf("cut at %d: offset %d", cut, st.Offset)
+			}
+			if _, err := reg.WriteUpload(ctx, repo, u.ID, st.Offset, bytes.NewReader(data[st.Offset:])); err != nil {
+				t.Fatalf("cut at %d: the resume from %d right after: %v", cut, st.Offset, err)
+			}
+			d := digest.FromBytes(data)
+			if _, err := reg.CommitUpload(ctx, repo, u.ID, d, -1, 0, nil); err != nil {
+				t.Fatalf("cut at %d: commit: %v", cut, err)
+			}
+			if got := readBlob(t, reg, repo, d); !bytes.Equal(got, data) {
+				t.Errorf("cut at %d: the blob differs", cut)
+			}
+		}
+	})
 }
