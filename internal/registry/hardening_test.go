@@ -126,10 +126,9 @@ func TestListingCursors(t *testing.T) {
 func TestRefusedManifests(t *testing.T) {
 	t.Parallel()
 	onEachBackend(t, func(t *testing.T, s stores) {
-		st := s
 		lookups := &atomic.Int64{}
-		st.meta = countingLookups{st.meta, lookups}
-		reg := newRegistryOn(t, st)
+		s.meta = countingLookups{s.meta, lookups}
+		reg := newRegistryOn(t, s)
 		ctx := context.Background()
 		const repo = "refuse/app"
 		child := pushArtifact(t, reg, repo, 1, "child")
