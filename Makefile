@@ -102,13 +102,16 @@ integration-aws:
 # is starved on a busy machine (golang/go#75804, fixed in Go 1.27). Such a
 # run is retried once; anything else, or a second one, fails the step (a
 # real finding writes "Failing input written to testdata/fuzz/...").
+# Minimizing a new interesting input may take 60 s by default, the whole
+# budget of a short run (seen: FuzzManifestPut ran 182 inputs in 10 s);
+# 200 runs bound it.
 fuzz: ## run each fuzz target for $(FUZZTIME)
 	@for t in $(FUZZ_TARGETS); do \
 		pkg="$${t%%:*}"; fn="$${t#*:}"; \
 		for attempt in 1 2; do \
 			echo "fuzz: $$fn in $$pkg for $(FUZZTIME)"; \
 			log="$$(mktemp)"; \
-			if $(GO) test "$$pkg" -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) 2>&1 | tee "$$log"; then \
+			if $(GO) test "$$pkg" -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=200x 2>&1 | tee "$$log"; then \
 				rm -f "$$log"; break; \
 			fi; \
 			if [[ $$attempt == 1 ]] && grep -q 'context deadline exceeded' "$$log" && ! grep -q 'Failing input written' "$$log"; then \
