@@ -287,3 +287,31 @@ func TestSlowBodiesCut(t *testing.T) {
 		t.Errorf("a fast 64 MiB PATCH over %v: %d", 640*time.Millisecond, resp.StatusCode)
 	}
 }
+
+// A session's POST names the largest chunk a capped server (Lambda)
+// accepts, OCI-Chunk-Max-Length, at least the minimum it asks for; an
+// uncapped server names none.
+func TestChunkMaxLength(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		maxBody int64
+		want    string
+	}{{0, ""}, {4 << 20, "4194304"}, {100 << 10, "102400"}} {
+		srv := newServer(t, httpapi.WithMaxBody(tc.maxBody))
+		r := do(t, "POST", srv.URL+"/v2/chunks/app/blobs/uploads/", nil, nil)
+		if r.status != http.StatusAccepted {
+			t.Fatalf("POST: %d %s", r.status, r.body)
+		}
+		got := r.header.Get("OCI-Chunk-Max-Length")
+		if got != tc.want {
+			t.Errorf("max body %d: OCI-Chunk-Max-Length %q, want %q", tc.maxBody, got, tc.want)
+		}
+		if got != "" {
+			lo, _ := strconv.ParseInt(r.header.Get("OCI-Chunk-Min-Length"), 10, 64)
+			hi, _ := strconv.ParseInt(got, 10, 64)
+			if lo <= 0 || lo > hi {
+				t.Errorf("max body %d: chunk lengths %d..%d", tc.maxBody, lo, hi)
+			}
+		}
+	}
+}

@@ -62,6 +62,12 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) erro
 	}
 	setRange(w, rt.repo, u.ID, 0)
 	w.Header().Set("OCI-Chunk-Min-Length", strconv.FormatInt(a.chunkMin(), 10))
+	if a.opts.maxBody > 0 {
+		// Not in the spec (a proposal, distribution-spec issue 485), but a
+		// client that knows it can size its chunks under the body cap
+		// instead of learning it from a 413, as Cloudflare's registry does.
+		w.Header().Set("OCI-Chunk-Max-Length", strconv.FormatInt(a.opts.maxBody, 10))
+	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusAccepted)
 	return nil
