@@ -80,11 +80,13 @@ start() {
 	fi
 	install
 	mkdir -p "$run_dir"
-	# Run the package's bin directly rather than through npx: npx would be
-	# the recorded pid and `stop` would leave its node child running.
-	# setsid detaches it from this shell's process group and terminal, and
-	# the closed stdin/redirected output let the caller's pipes close.
-	setsid "$here/node_modules/.bin/dynalite" --host "$host" --port "$port" \
+	# Run the package's command line directly rather than through npx: npx
+	# would be the recorded pid and `stop` would leave its node child
+	# running. dynalite-server.js keeps it alive when a client aborts a
+	# request (see there). setsid detaches it from this shell's process
+	# group and terminal, and the closed stdin/redirected output let the
+	# caller's pipes close.
+	setsid node "$here/dynalite-server.js" --host "$host" --port "$port" \
 		</dev/null >"$log_file" 2>&1 &
 	echo $! >"$pid_file"
 	local deadline=$((SECONDS + wait_s))

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"sync"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -330,5 +332,29 @@ func noDynamoErr(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("unexpected error: %v", err)
+	}
+}
+
+// A client that aborts a request mid-body (the SDK does when a context is
+// cancelled during a send, as when a registry client drops its
+// connection) must not take the stand-in down for every test after it:
+// dynalite as shipped dies of it (scripts/standins/dynalite-server.js).
+func TestDynamoStandInSurvivesAbortedRequests(t *testing.T) {
+	t.Parallel()
+	ms, _ := newDynamoStore(t)
+	endpoint := os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")
+	host := strings.TrimPrefix(endpoint, "http://")
+	for range 3 {
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 1000\r\n\r\n{\"a\":", host)
+		time.Sleep(50 * time.Millisecond)
+		conn.Close()
+	}
+	time.Sleep(200 * time.Millisecond)
+	if _, err := ms.GetSetting(t.Context(), "nothing"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the stand-in after aborted requests: %v", err)
 	}
 }
