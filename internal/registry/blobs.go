@@ -69,6 +69,11 @@ func (r *Registry) DeleteBlob(ctx context.Context, repo string, d digest.Digest)
 // monolithic upload) and links it into repo. The blob store verifies the
 // bytes before anything becomes visible; the link is written after.
 func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, size int64, body io.Reader) (storage.Blob, error) {
+	if size > r.opts.maxSinglePut {
+		// Larger than one object write takes (S3: 5 GiB): stream it in
+		// parts through a session of its own, as an unknown length is.
+		return r.CommitUpload(ctx, repo, r.newSession(repo).ID, d, -1, size, body)
+	}
 	key := contentKey(d)
 	if err := r.blobs.Put(ctx, key, size, d, body); err != nil {
 		return storage.Blob{}, blobWriteError(d, size, err)

@@ -378,3 +378,26 @@ func TestInterruptedPatchResumes(t *testing.T) {
 		}
 	})
 }
+
+// A monolithic push larger than one object write (S3 takes at most 5 GiB
+// in one PUT) is written in parts instead, with the right bytes, on both
+// backends (the limit shrunk to 1 KiB here).
+func TestLargeMonolithicPushInParts(t *testing.T) {
+	t.Parallel()
+	onEachBackend(t, func(t *testing.T, s stores) {
+		reg := newRegistryOn(t, s, registry.WithMaxSinglePut(1<<10))
+		ctx := context.Background()
+		data := randomBytes(t, 2*part+minPart/2)
+		d := digest.FromBytes(data)
+		b, err := reg.PutBlob(ctx, "big/app", d, int64(len(data)), bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Size != int64(len(data)) {
+			t.Errorf("size %d", b.Size)
+		}
+		if got := readBlob(t, reg, "big/app", d); !bytes.Equal(got, data) {
+			t.Error("the blob differs")
+		}
+	})
+}

@@ -36,6 +36,10 @@ func cursor(c string, max int) string {
 	return c
 }
 
+// maxDigestLength is the longest digest ("sha512:" and 128 hex digits),
+// the longest name in a referrers listing.
+const maxDigestLength = len("sha512:") + 128
+
 // ListTags returns a page of repo's tag names and whether more follow.
 // A repository no manifest was ever pushed to is NAME_UNKNOWN, as in
 // distribution and the spec's error table; one whose tags were all
@@ -104,6 +108,7 @@ func (r *Registry) Catalog(ctx context.Context, p storage.Page, visible func(str
 // Referrers returns a page of the manifests whose subject is d, filtered
 // by artifactType when it is not empty, and whether more follow.
 func (r *Registry) Referrers(ctx context.Context, repo string, d digest.Digest, artifactType string, p storage.Page) ([]storage.Referrer, bool, error) {
+	p.After = cursor(p.After, maxDigestLength)
 	q := clampPage(p)
 	var out []storage.Referrer
 	for {

@@ -78,6 +78,13 @@ func WithPartSize(part, min int64) Option {
 // DefaultUploadTTL is how long an upload session lives from its start.
 const DefaultUploadTTL = 24 * time.Hour
 
+// WithMaxSinglePut sets the largest blob written as one object (default
+// 5 GiB, S3's limit for one PUT); larger ones are written in parts. Tests
+// shrink it.
+func WithMaxSinglePut(n int64) Option {
+	return func(o *options) error { o.maxSinglePut = n; return nil }
+}
+
 // WithUploadTTL sets how long an upload session lives from its start
 // (default DefaultUploadTTL).
 func WithUploadTTL(d time.Duration) Option {
