@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 # Fuzz targets run briefly by `make test`: package:target.
 FUZZ_TARGETS := ./pkg/oci:FuzzParseManifest ./pkg/oci:FuzzValidateRepository ./internal/httpapi:FuzzManifestPut
 
-.PHONY: functions e2e-lambda localstack-test synth infra-test run build tools test test-standins test-summary vet fmt-check unit integration-aws fuzz \
+.PHONY: functions e2e-lambda stack localstack-test synth infra-test run build tools test test-standins test-summary vet fmt-check unit integration-aws fuzz \
 	conformance-all conformance conformance-aws conformance-aws-redirect \
 	conformance-sparse conformance-sparse-strict conformance-aws-sparse conformance-aws-sparse-strict \
 	conformance-auth conformance-aws-auth \
@@ -201,6 +201,13 @@ functions: ## the three Lambda zips (provided.al2023, arm64) in build/functions/
 # origin-secret and body-limit checks, OCI conformance, real clients.
 e2e-lambda: tools
 	E2E_SKIP_TOOLS=1 scripts/e2e-lambda.sh
+
+# The whole AWS-shaped stack in the foreground (stand-ins, the functions
+# under the emulator, the front door, the ingest service, an admin): writes
+# REGISTRY, ADMIN_USER and ADMIN_PASSWORD to $(SKIFF_STACK_ENV), stops on
+# Ctrl-C. STACK_INGEST=0: pure Lambda.
+stack: ## the AWS-shaped stack on this machine (STACK_INGEST=0: pure Lambda); credentials in ./stack.env
+	scripts/stack.sh
 
 # The stack deployed into LocalStack, end to end, with the same checks as
 # e2e-lambda (scripts/lambda-checks.sh). Needs a Docker engine, so neither

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/internal/httpapi"
+	"github.com/skiff-registry/skiff/internal/origin"
 	"github.com/skiff-registry/skiff/internal/server"
 )
 
@@ -48,24 +50,45 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.StringVar(&cfg.ClientIPHeader, "client-ip-header", "", "with --trust-forwarded: the header your proxy sets to the client's address, replacing a client's (e.g. X-Real-IP); default: the last X-Forwarded-For entry")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	fs.BoolVar(&cfg.OperatorAPI, "operator-api", false, "serve the operator API (index policies, index status, users) under /v2/_skiff/; with --auth it needs an admin, without it anyone who reaches it may use it")
+	ingest := fs.Bool("ingest", false, "serve as the AWS deployment's ingest service: the blob routes only, no body cap, configured from the "+
+		"SKIFF_* environment as the Lambda functions are, the front door's origin secret required, "+deploy.HealthPath+" for the load balancer "+
+		"(only --addr, --body-timeout and --log-level apply)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	groups := httpapi.GroupAll
+	if *ingest {
+		var err error
+		if cfg, err = ingestConfig(fs, cfg, getenv); err != nil {
+			return err
+		}
+		groups = httpapi.GroupBlob
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	var secret *origin.Secret
+	if *ingest {
+		var err error
+		if secret, err = origin.FromConfig(ctx, cfg); err != nil {
+			return fmt.Errorf("origin secret: %w", err)
+		}
+	}
 
 	stores, err := backend.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer stores.Close()
-	srv0, err := server.New(ctx, cfg, stores, httpapi.GroupAll, log)
+	srv0, err := server.New(ctx, cfg, stores, groups, log)
 	if err != nil {
 		return err
 	}
 	api := srv0.Handler
+	if *ingest {
+		api = origin.Require(api, secret, log)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -73,7 +96,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 30 * time.Second}
 	log.Info("serving", "addr", ln.Addr().String(), "backend", string(cfg.Backend), "data", cfg.DataDir, "bucket", cfg.Bucket, "table", cfg.Table,
-		"operator_api", cfg.OperatorAPI, "auth", cfg.Auth, "policy_cache_ttl", srv0.PolicyCache.TTL().String())
+		"operator_api", cfg.OperatorAPI, "auth", cfg.Auth, "policy_cache_ttl", srv0.PolicyCache.TTL().String(), "ingest", *ingest)
 	if cfg.OperatorAPI && !cfg.Auth {
 		log.Warn("the operator API (/v2/_skiff/) is on without --auth: anyone who reaches this address can change index policies; serve it on a trusted network only, or add --auth",
 			"addr", ln.Addr().String())
@@ -103,4 +126,44 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	return nil
+}
+
+// ingestConfig is the configuration of `skiff serve --ingest`: the blob
+// function's (config.FromEnv over the same variables, so one environment
+// configures both), without its body cap, listening on --addr (default
+// all interfaces on deploy.IngestPort: it runs in a container). It must
+// have an origin secret: only the front door may reach it.
+func ingestConfig(fs *flag.FlagSet, flags config.Config, getenv func(string) string) (config.Config, error) {
+	var other []string
+	addrSet := false
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "ingest", "body-timeout", "log-level":
+		case "addr":
+			addrSet = true
+		default:
+			other = append(other, "--"+f.Name)
+		}
+	})
+	if len(other) > 0 {
+		return config.Config{}, fmt.Errorf("--ingest reads its configuration from the environment, as the functions do: %s do not apply", strings.Join(other, ", "))
+	}
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		return config.Config{}, fmt.Errorf("invalid configuration (environment): %w", err)
+	}
+	cfg.MaxBody = 0
+	cfg.BodyTimeout = flags.BodyTimeout
+	if getenv(deploy.EnvLogLevel) == "" {
+		cfg.LogLevel = flags.LogLevel
+	}
+	cfg.Addr = net.JoinHostPort("", strconv.Itoa(deploy.IngestPort))
+	if addrSet {
+		cfg.Addr = flags.Addr
+	}
+	if cfg.OriginSecret == "" && cfg.OriginSecretARN == "" {
+		return config.Config{}, fmt.Errorf("--ingest needs the front door's origin secret (%s or %s): only the front door may reach the ingest service",
+			deploy.EnvOriginSecret, deploy.EnvOriginSecretARN)
+	}
+	return cfg, nil
 }

@@ -38,7 +38,7 @@ const OriginSecretHeader = deploy.OriginSecretHeader
 // these patterns alone. API Gateway can't route these paths at all: its
 // greedy {proxy+} only matches at the end of a path, and repository names
 // contain slashes.
-var routes = deploy.Behaviors()
+var routes = deploy.Behaviors(false)
 
 // defaultRoute is the function behind the default behaviour, and the one
 // the viewer-request function picks for a path that is no registry route.

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"slices"
 	"sort"
 	"strings"
@@ -395,8 +396,14 @@ func TestSkiffStack(t *testing.T) {
 				t.Errorf("the code's origin for %s is %q, want %s", fn, table[fn], originID(fn))
 			}
 		}
-		for _, id := range table {
-			codeIDs = append(codeIDs, id)
+		for name, id := range table {
+			// Without Ingest the switch is off, so the ingest origin is never selected.
+			if name != deploy.Ingest {
+				codeIDs = append(codeIDs, id)
+			}
+		}
+		if !strings.Contains(js, "var ingest = false;") {
+			t.Errorf("the stack without Ingest deploys the function with its ingest switch on")
 		}
 		sort.Strings(codeIDs)
 		if diff := cmp.Diff(distIDs, codeIDs); diff != "" {

@@ -27,7 +27,20 @@ type Result struct {
 		URI     string                    `json:"uri"`
 		Headers map[string]map[string]any `json:"headers"`
 	} `json:"request"`
-	Origins []string `json:"origins"`
+	// Response is set when the function answered the viewer itself
+	// (returned a response object instead of the request).
+	Response *Response `json:"response"`
+	Origins  []string  `json:"origins"`
+}
+
+// Response is a response object a viewer-request function returns.
+type Response struct {
+	StatusCode int                       `json:"statusCode"`
+	Headers    map[string]map[string]any `json:"headers"`
+	Body       struct {
+		Encoding string `json:"encoding"`
+		Data     string `json:"data"`
+	} `json:"body"`
 }
 
 // Event is a viewer-request event shaped like CloudFront's.
@@ -72,7 +85,9 @@ var cf = { selectRequestOriginById: function (id) { selected.push(id); } };
 var events = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 console.log(JSON.stringify(events.map(function (e) {
   selected = [];
-  return { request: handler(e), origins: selected };
+  var out = handler(e);
+  if (out && out.statusCode !== undefined) return { response: out, origins: selected };
+  return { request: out, origins: selected };
 })));
 `
 	in, err := json.Marshal(events)

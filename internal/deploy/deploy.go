@@ -6,8 +6,15 @@
 // tools/lambdafront (the local front door) and infra/stacks (the CDK app)
 // all import it, so a route or a variable is added here, once; the
 // CloudFront Function (infra/stacks/viewer-request.js) stays JavaScript
-// and is checked against it under Node. It imports nothing.
+// and is checked against it under Node. It imports only the standard
+// library.
 package deploy
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
 
 // The Lambda functions, one per route group of internal/httpapi.
 const (
@@ -24,7 +31,8 @@ func Functions() []string { return []string{FunctionManifest, FunctionBlob, Func
 const DefaultFunction = FunctionCatalog
 
 // Behavior sends the paths matching a CloudFront path pattern (`*` matches
-// any run of characters, `/` included) to a function.
+// any run of characters, `/` included) to an origin: a function or the
+// ingest service.
 type Behavior struct {
 	Pattern  string
 	Function string
@@ -34,11 +42,16 @@ type Behavior struct {
 // order (first match wins). The viewer-request function picks the origin
 // by the registry's own route grammar and overrides them; they attach the
 // origins to the distribution and route ordinary names right without it.
-func Behaviors() []Behavior {
+// With ingest on, the upload patterns name the ingest service.
+func Behaviors(ingest bool) []Behavior {
+	uploads := FunctionBlob
+	if ingest {
+		uploads = Ingest
+	}
 	return []Behavior{
 		{"/v2/_skiff/*", FunctionCatalog},
-		{"/v2/*/blobs/uploads", FunctionBlob},
-		{"/v2/*/blobs/uploads/*", FunctionBlob},
+		{"/v2/*/blobs/uploads", uploads},
+		{"/v2/*/blobs/uploads/*", uploads},
 		{"/v2/*/tags/list", FunctionCatalog},
 		{"/v2/*/manifests/*", FunctionManifest},
 		{"/v2/*/referrers/*", FunctionManifest},
@@ -59,6 +72,54 @@ const (
 
 // TokenPath is where clients get tokens (the realm of the challenge).
 const TokenPath = "/v2/_skiff/token"
+
+// The ingest service: `skiff serve --ingest`, the same server as the blob
+// function without a body cap, on ECS behind an internal load balancer. A
+// stack with Ingest on sends every upload route there (whole layers in one
+// request); the functions keep everything else.
+const (
+	// Ingest names its origin in the viewer-request function's table.
+	Ingest = "ingest"
+	// IngestPort is the port it listens on in its container.
+	IngestPort = 8080
+	// HealthPath answers 200 without the origin secret, for the load
+	// balancer's health checks; it is no registry route.
+	HealthPath = "/healthz"
+)
+
+// Origins returns the origin names of the front door: the functions, then
+// the ingest service.
+func Origins() []string { return append(Functions(), Ingest) }
+
+// TooLargeAdvice is the message of the 413 SIZE_INVALID the front door
+// answers, before any function runs, to a request whose Content-Length is
+// over limit (LambdaMaxBody) and which is bound for a function: skopeo,
+// crane, oras, podman and docker push a layer in one request and print it.
+// The viewer-request function builds the same text (a test compares them).
+func TooLargeAdvice(limit int64) string {
+	n := strconv.FormatInt(limit, 10)
+	return "request body exceeds this registry's limit of " + n + " bytes per request (its Lambda functions' cap); " +
+		"push large blobs in chunks of at most " + n + " bytes with PATCH and Content-Range " +
+		"(for example `regctl registry set HOST --blob-chunk " + n + " --blob-max " + n + "`), " +
+		"or ask the operator to turn on the ingest service (stack prop Ingest), which takes a layer of any size in one request"
+}
+
+// ingestOff is the viewer-request function's ingest switch as the file
+// has it (infra/stacks/viewer-request.js).
+const ingestOff = "var ingest = false;"
+
+// ViewerRequestCode returns the viewer-request function's code for a
+// front door with (ingest) or without the ingest service: the file's code
+// with its switch set. It fails when the code has not exactly one switch.
+func ViewerRequestCode(code string, ingest bool) (string, error) {
+	if n := strings.Count(code, ingestOff); n != 1 {
+		return "", errors.New("the viewer-request function must have exactly one line " + strconv.Quote(ingestOff) + ", has " + strconv.Itoa(n))
+	}
+	if !ingest {
+		return code, nil
+	}
+	return strings.Replace(code, ingestOff, "var ingest = true;", 1), nil
+}
 
 // Lambda's limits, as the functions apply them.
 const (

@@ -124,6 +124,14 @@ func RouteGroup(path string) Group {
 	return rt.group
 }
 
+// IsUploadRoute reports whether path (decoded, as for RouteGroup) is an
+// upload route: POST .../blobs/uploads/ and a session's PATCH, PUT, GET
+// and DELETE. A stack with an ingest service sends these there.
+func IsUploadRoute(path string) bool {
+	rt, ok := parseRoute(path)
+	return ok && (rt.kind == routeUploads || rt.kind == routeUpload)
+}
+
 // parseRoute matches a /v2/ path. Repository names contain slashes, so the
 // route is found from the end: the keyword sits just before the last
 // element (or two before it for upload sessions), and what precedes it is

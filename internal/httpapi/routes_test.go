@@ -87,6 +87,31 @@ func TestRouteGroup(t *testing.T) {
 	}
 }
 
+func TestIsUploadRoute(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		path string
+		want bool
+	}{
+		{"/v2/a/blobs/uploads", true},
+		{"/v2/a/blobs/uploads/", true},
+		{"/v2/a/b/blobs/uploads/0123.1700000000.a", true},
+		{"/v2/uploads/blobs/uploads/blobs/uploads/", true},
+		{"/v2/a/blobs/sha256:ab", false},
+		{"/v2/a/blobs/uploads/b/manifests/latest", false},
+		{"/v2/a/blobs/uploads/b/blobs/sha256:ab", false},
+		{"/v2/_skiff/policies/mirror/blobs/uploads/", false},
+		{"/v2/a/manifests/v1", false},
+		{"/v2/blobs/uploads/", false},
+		{"/", false},
+	}
+	for _, tc := range tests {
+		if got := IsUploadRoute(tc.path); got != tc.want {
+			t.Errorf("IsUploadRoute(%q) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}
+
 func TestParseContentRange(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/skiff-registry/skiff/internal/deploy"
+	"github.com/skiff-registry/skiff/internal/origin"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
@@ -30,7 +31,7 @@ type HandlerFunc func(context.Context, *events.LambdaFunctionURLRequest) (events
 
 type options struct {
 	log        *slog.Logger
-	origin     *Origin
+	origin     *origin.Secret
 	maxPayload int
 }
 
@@ -42,9 +43,9 @@ type Option func(*options)
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithOrigin refuses every request whose X-Skiff-Origin-Secret header is
-// not one o accepts (default nil: no check). OriginSecret builds o from the
-// configuration.
-func WithOrigin(o *Origin) Option { return func(opts *options) { opts.origin = o } }
+// not one o accepts (default nil: no check). origin.FromConfig builds o
+// from the configuration.
+func WithOrigin(o *origin.Secret) Option { return func(opts *options) { opts.origin = o } }
 
 // WithOriginSecret refuses every request whose X-Skiff-Origin-Secret
 // header does not equal secret ("": no check).
@@ -52,7 +53,7 @@ func WithOriginSecret(secret string) Option {
 	return func(o *options) {
 		o.origin = nil
 		if secret != "" {
-			o.origin = newFixedOrigin(secret)
+			o.origin = origin.Fixed(secret)
 		}
 	}
 }
@@ -92,7 +93,7 @@ func (a *adapter) serve(ctx context.Context, ev *events.LambdaFunctionURLRequest
 	got := header.Get(deploy.OriginSecretHeader)
 	header.Del(deploy.OriginSecretHeader)
 	if a.opts.origin != nil {
-		ok, refreshErr := a.opts.origin.allows(ctx, got)
+		ok, refreshErr := a.opts.origin.Allows(ctx, got)
 		if refreshErr != nil {
 			a.opts.log.WarnContext(ctx, "could not re-read the origin secret; the known values still apply",
 				"aws_request_id", awsRequestID(ctx), "error", refreshErr)

@@ -28,7 +28,7 @@
 // answered by a redirect to S3, so a larger response is a bug; it becomes a
 // 502 in the OCI error envelope instead of a failed invocation.
 //
-// With an origin secret configured (WithOrigin, from OriginSecret), a
+// With an origin secret configured (WithOrigin, from origin.FromConfig), a
 // request without a matching X-Skiff-Origin-Secret header never reaches the
 // handler: it is answered 403 DENIED. A Secrets Manager secret is read at
 // cold start, AWSCURRENT and AWSPREVIOUS both accepted so a rotation refuses

@@ -11,6 +11,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/httpapi"
+	"github.com/skiff-registry/skiff/internal/origin"
 	"github.com/skiff-registry/skiff/internal/server"
 )
 
@@ -33,8 +34,8 @@ func Main(group httpapi.Group) {
 	must("open stores", err)
 	srv, err := server.New(ctx, cfg, stores, group, log)
 	must("assemble server", err)
-	origin, err := OriginSecret(ctx, cfg)
+	secret, err := origin.FromConfig(ctx, cfg)
 	must("origin secret", err)
 	LogInit(ctx, log, start)
-	lambda.Start(Handler(srv.Handler, WithLogger(log), WithOrigin(origin)))
+	lambda.Start(Handler(srv.Handler, WithLogger(log), WithOrigin(secret)))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/skiff-registry/skiff/internal/deploy"
+	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
 // maxPayload is Lambda's synchronous invocation limit, request and
@@ -46,6 +48,7 @@ type invoker interface {
 type front struct {
 	inv          invoker
 	fwd          *forwarder
+	ingest       http.Handler // the ingest service's origin (ingest.go); nil: none
 	originSecret string
 	log          *slog.Logger
 	now          func() time.Time
@@ -64,19 +67,38 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if u, err := url.ParseRequestURI(r.RequestURI); err == nil && u.IsAbs() {
 		rawPath = u.EscapedPath()
 	}
-	fn, byBehavior := route(rawPath)
+	d := viewerRequest(rawPath, r.ContentLength, f.ingest != nil)
+	fn, byBehavior := d.origin, behaviorOrigin(rawPath, f.ingest != nil)
 	attrs := []any{"fn", fn, "method", r.Method, "path", rawPath}
 	if byBehavior != fn {
 		// The viewer-request function overrode the behaviour's origin: a
 		// repository name with a route keyword as a component.
 		attrs = append(attrs, "behavior_fn", byBehavior)
 	}
-	status, inst, bytesIn, bytesOut, err := f.serve(w, r, fn, rawPath)
+	var (
+		status, bytesIn, bytesOut int
+		inst                      *instance
+		err                       error
+	)
+	switch {
+	case d.refuse:
+		// The viewer-request function answers itself: no function could
+		// take the body (CloudFront has not read it).
+		status = tooLarge(w)
+		err = fmt.Errorf("Content-Length %d over the functions' cap of %d: refused at the front door", r.ContentLength, deploy.LambdaMaxBody)
+	case fn == deploy.Ingest:
+		rec := &recorder{ResponseWriter: w}
+		f.ingest.ServeHTTP(rec, r)
+		status, bytesOut = rec.status, rec.n
+		bytesIn = int(max(r.ContentLength, 0))
+	default:
+		status, inst, bytesIn, bytesOut, err = f.serve(w, r, fn, rawPath)
+	}
 	attrs = append(attrs, "status", status, "bytes_in", bytesIn, "bytes_out", bytesOut, "dur_ms", f.now().Sub(start).Milliseconds())
 	if inst != nil {
 		attrs = append(attrs, "instance", inst.String())
 	}
-	if f.fwd != nil {
+	if f.fwd != nil && fn != deploy.Ingest && !d.refuse {
 		attrs = append(attrs, "upstream", f.fwd.upstreams[fn].Host)
 	}
 	if err != nil {
@@ -291,6 +313,21 @@ func isText(contentType string) bool {
 	}
 	return strings.HasPrefix(mt, "text/") || mt == "application/json" || strings.HasSuffix(mt, "+json") ||
 		mt == "application/x-www-form-urlencoded"
+}
+
+// tooLarge answers as the viewer-request function does a request bound
+// for a function whose Content-Length is over the functions' cap.
+func tooLarge(w http.ResponseWriter) int {
+	var b bytes.Buffer
+	tooLargeEnvelope(&b)
+	w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+	return writeRaw(w, http.StatusRequestEntityTooLarge, b.String())
+}
+
+// tooLargeEnvelope writes the body of that answer: the registry's
+// SIZE_INVALID error with deploy.TooLargeAdvice.
+func tooLargeEnvelope(w io.Writer) {
+	_, _ = w.Write(oci.Envelope(oci.Errorf(oci.CodeSizeInvalid, "%s", deploy.TooLargeAdvice(deploy.LambdaMaxBody))))
 }
 
 // plainError answers with the front door's own error (not the registry's

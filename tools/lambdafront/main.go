@@ -17,7 +17,13 @@
 //     httpapi.RouteGroup; a test runs the stack's JavaScript against it),
 //     whichever behaviour matched (the log names the behaviour's function
 //     as behavior_fn when the two differ);
-//   - refused with 413 when its event would exceed Lambda's 6 MB payload;
+//   - answered with the registry's 413 SIZE_INVALID (deploy.TooLargeAdvice)
+//     when it is bound for a function and its Content-Length is over the
+//     functions' 4 MiB cap, as the viewer-request function answers it;
+//   - sent, with -ingest URL, to the ingest service when it is an upload
+//     route, streaming (ingest.go), as a stack with Ingest on sends it;
+//   - refused with Lambda's bare 413 when its event would exceed the 6 MB
+//     payload (a streaming body without Content-Length);
 //   - turned into the Function URL event (payload 2.0) the real service
 //     would send: lower-cased headers, cookies, rawPath and rawQueryString
 //     as sent, binary bodies base64-encoded, X-Forwarded-For extended with
@@ -63,6 +69,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -98,7 +105,17 @@ func run() error {
 	setRealm := flag.Bool("realm", true, "set SKIFF_REALM to this front door's token URL (false: the functions derive it "+
 		"from X-Forwarded-Host and -Proto, as in a stack without a custom domain)")
 	grace := flag.Duration("grace", 10*time.Second, "how long shutdown waits for requests in flight")
+	ingestURL := flag.String("ingest", "", "the ingest service (`skiff serve --ingest`) at http://HOST:PORT: upload routes go there, "+
+		"as in a stack with Ingest on (default: none, uploads go to the blob function)")
 	flag.Parse()
+	var ingestTarget *url.URL
+	if *ingestURL != "" {
+		u, err := parseIngest(*ingestURL)
+		if err != nil {
+			return err
+		}
+		ingestTarget = u
+	}
 	if *secretFile != "" {
 		if *secret != "" {
 			return errors.New("set -origin-secret or -origin-secret-file, not both")
@@ -115,7 +132,7 @@ func run() error {
 		if *fnDir != "" {
 			return errors.New("-proxy and -functions are exclusive")
 		}
-		return runProxy(*proxySpec, *connect, *addr, *addrFile, *secret, *grace)
+		return runProxy(*proxySpec, *connect, *addr, *addrFile, *secret, ingestTarget, *grace)
 	}
 	if *connect != "" {
 		return errors.New("-connect applies to -proxy only")
@@ -178,12 +195,17 @@ func run() error {
 
 	ready := fmt.Sprintf("%d emulators per function, started in %s; auth=%v, realm=%q; logs in %s",
 		*size, time.Since(start).Round(time.Millisecond), *authOn, extraEnv[deploy.EnvRealm], *logDir)
-	return serve(ctx, l, &front{inv: p, originSecret: *secret, log: log, now: time.Now}, *addrFile, ready, *grace)
+	h := &front{inv: p, originSecret: *secret, log: log, now: time.Now}
+	if ingestTarget != nil {
+		h.ingest = newIngest(ingestTarget, *secret)
+		ready += "; uploads to the ingest service at " + ingestTarget.Host
+	}
+	return serve(ctx, l, h, *addrFile, ready, *grace)
 }
 
 // runProxy is proxy mode: the front door of functions already deployed
 // behind Function URLs (proxy.go).
-func runProxy(spec, connect, addr, addrFile, secret string, grace time.Duration) error {
+func runProxy(spec, connect, addr, addrFile, secret string, ingest *url.URL, grace time.Duration) error {
 	if secret == "" {
 		return errors.New("proxy mode needs the deployed functions' origin secret: -origin-secret-file FILE (or -origin-secret)")
 	}
@@ -206,6 +228,10 @@ func runProxy(spec, connect, addr, addrFile, secret string, grace time.Duration)
 		ready += ", connecting to " + connect
 	}
 	h := &front{fwd: newForwarder(ups, connect), originSecret: secret, log: slog.New(slog.NewJSONHandler(os.Stderr, nil)), now: time.Now}
+	if ingest != nil {
+		h.ingest = newIngest(ingest, secret)
+		ready += "; uploads to the ingest service at " + ingest.Host
+	}
 	return serve(ctx, l, h, addrFile, ready, grace)
 }
 

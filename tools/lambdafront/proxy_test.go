@@ -210,14 +210,23 @@ func TestProxyPayloadLimit(t *testing.T) {
 	ups, got := upstreams(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
 	srv := newProxyFront(t, ups, "")
 	for _, tc := range []struct {
-		size int
-		want int
+		size      int
+		streamed  bool // no Content-Length: only the event's size tells
+		want      int
+		wantInMsg string
 	}{
-		{4 << 20, http.StatusAccepted},
-		{(4 << 20) + (512 << 10), http.StatusRequestEntityTooLarge},
-		{7 << 20, http.StatusRequestEntityTooLarge},
+		{4 << 20, false, http.StatusAccepted, ""},
+		// Declared over the cap: the viewer-request function's own answer.
+		{(4 << 20) + 1, false, http.StatusRequestEntityTooLarge, "SIZE_INVALID"},
+		{7 << 20, false, http.StatusRequestEntityTooLarge, "SIZE_INVALID"},
+		// Streamed past the payload: Lambda's.
+		{7 << 20, true, http.StatusRequestEntityTooLarge, "Request must be smaller than"},
 	} {
-		req, _ := http.NewRequest(http.MethodPatch, srv.URL+"/v2/a/blobs/uploads/x", bytes.NewReader(make([]byte, tc.size)))
+		var body io.Reader = bytes.NewReader(make([]byte, tc.size))
+		if tc.streamed {
+			body = io.MultiReader(body) // hides the length: sent chunked
+		}
+		req, _ := http.NewRequest(http.MethodPatch, srv.URL+"/v2/a/blobs/uploads/x", body)
 		req.Header.Set("Content-Type", "application/octet-stream")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -226,10 +235,10 @@ func TestProxyPayloadLimit(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != tc.want {
-			t.Errorf("body of %d bytes: status %d, want %d (%s)", tc.size, resp.StatusCode, tc.want, b)
+			t.Errorf("body of %d bytes (streamed %v): status %d, want %d (%s)", tc.size, tc.streamed, resp.StatusCode, tc.want, b)
 		}
-		if tc.want == http.StatusRequestEntityTooLarge && !strings.Contains(string(b), "Request must be smaller than") {
-			t.Errorf("body of %d bytes: %s, want Lambda's message", tc.size, b)
+		if !strings.Contains(string(b), tc.wantInMsg) {
+			t.Errorf("body of %d bytes (streamed %v): %s, want %q in it", tc.size, tc.streamed, b, tc.wantInMsg)
 		}
 	}
 	if n := len(got()); n != 1 {

@@ -7,13 +7,6 @@ import (
 	"github.com/skiff-registry/skiff/internal/httpapi"
 )
 
-// behaviors are the CloudFront behaviours of the stack (deploy.Behaviors,
-// which infra/stacks builds the distribution from), in order: first match
-// wins. In the stack they only attach the origins and pick the
-// (identical) policies: the viewer-request function selects the origin
-// (route).
-var behaviors = deploy.Behaviors()
-
 // defaultFunction serves what no behaviour matches, and what the
 // viewer-request function finds no registry route in (/v2/ and _catalog
 // are catalog routes anyway).
@@ -29,36 +22,43 @@ var groupFunctions = map[httpapi.Group]string{
 	httpapi.GroupCatalog:  deploy.FunctionCatalog,
 }
 
-// route picks the function for a raw (escaped) request path as the
-// distribution does. Its viewer-request function, which every behaviour
-// runs, selects the origin of the path's route group, and that choice
-// overrides the matched behaviour's origin; so the behaviour (glob) is
-// only reported, for the log. The group is httpapi.RouteGroup of the
-// decoded path, what the function serving it routes by; a test runs the
-// stack's JavaScript against this over tricky and random paths.
-func route(rawPath string) (fn, byBehavior string) {
-	return viewerRequestOrigin(rawPath), behaviorFunction(rawPath)
+// decision is what the stack's viewer-request function does with a
+// request: select an origin (a function, or deploy.Ingest), or answer it
+// itself with 413 (refuse).
+type decision struct {
+	origin string
+	refuse bool
 }
 
-// viewerRequestOrigin is the function the viewer-request function selects:
-// the route group's, the default for a path that is no registry route or
-// has a malformed escape (which every function refuses).
-func viewerRequestOrigin(rawPath string) string {
+// viewerRequest decides for a raw (escaped) request path and its declared
+// body length (-1: none) as the viewer-request function does
+// (infra/stacks/viewer-request.js; a test runs that code under Node
+// against this over tricky and random paths): the origin of the path's
+// route group, read from the decoded path as the functions route it
+// (httpapi.RouteGroup); upload routes to the ingest service when the
+// front door has one; and, for a request bound for a function with a
+// Content-Length over the functions' cap, the registry's 413 instead of
+// Lambda's.
+func viewerRequest(rawPath string, contentLength int64, ingest bool) decision {
+	origin := defaultFunction
 	path, err := url.PathUnescape(rawPath)
-	if err != nil {
-		return defaultFunction
+	if err == nil {
+		if fn, ok := groupFunctions[httpapi.RouteGroup(path)]; ok {
+			origin = fn
+		}
+		if ingest && httpapi.IsUploadRoute(path) {
+			origin = deploy.Ingest
+		}
 	}
-	if fn, ok := groupFunctions[httpapi.RouteGroup(path)]; ok {
-		return fn
-	}
-	return defaultFunction
+	return decision{origin: origin, refuse: origin != deploy.Ingest && contentLength > deploy.LambdaMaxBody}
 }
 
-// behaviorFunction is the function of the first behaviour whose pattern
+// behaviorOrigin is the origin of the first behaviour whose pattern
 // matches the path, else the default: where CloudFront would send it
-// without the viewer-request function.
-func behaviorFunction(path string) string {
-	for _, b := range behaviors {
+// without the viewer-request function. Only logged: the function's
+// choice overrides it.
+func behaviorOrigin(path string, ingest bool) string {
+	for _, b := range deploy.Behaviors(ingest) {
 		if matchPattern(b.Pattern, path) {
 			return b.Function
 		}

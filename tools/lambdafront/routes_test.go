@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -74,9 +75,45 @@ func TestRoute(t *testing.T) {
 		{"/token", "catalog", "catalog"},
 	}
 	for _, tc := range tests {
-		fn, byBehavior := route(tc.path)
+		fn, byBehavior := viewerRequest(tc.path, -1, false).origin, behaviorOrigin(tc.path, false)
 		if fn != tc.want || byBehavior != tc.byBehavior {
-			t.Errorf("route(%q) = %s (behaviour: %s), want %s (behaviour: %s)", tc.path, fn, byBehavior, tc.want, tc.byBehavior)
+			t.Errorf("viewerRequest(%q) = %s (behaviour: %s), want %s (behaviour: %s)", tc.path, fn, byBehavior, tc.want, tc.byBehavior)
 		}
+	}
+}
+
+// TestRouteIngest: with an ingest service, upload routes (and only they)
+// go there, and nothing bound for it is refused for its size.
+func TestRouteIngest(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		path   string
+		length int64
+		off    decision // no ingest service
+		on     decision // with one
+	}{
+		{"/v2/a/blobs/uploads/", 0, decision{origin: "blob"}, decision{origin: "ingest"}},
+		{"/v2/a/blobs/uploads", -1, decision{origin: "blob"}, decision{origin: "ingest"}},
+		{"/v2/a/b/blobs/uploads/id", 4 << 20, decision{origin: "blob"}, decision{origin: "ingest"}},
+		{"/v2/a/b/blobs/uploads/id", 4<<20 + 1, decision{origin: "blob", refuse: true}, decision{origin: "ingest"}},
+		{"/v2/a/blobs/uploads/?digest=x", 1 << 30, decision{origin: "blob", refuse: true}, decision{origin: "ingest"}},
+		{"/v2/x/manifests/y/blobs/uploads/", 0, decision{origin: "blob"}, decision{origin: "ingest"}},
+		{"/v2/a/blobs/sha256:abc", 0, decision{origin: "blob"}, decision{origin: "blob"}},
+		{"/v2/a/blobs/uploads/b/manifests/v1", 5 << 20, decision{origin: "manifest", refuse: true}, decision{origin: "manifest", refuse: true}},
+		{"/v2/_skiff/policies/m/blobs/uploads/", 0, decision{origin: "catalog"}, decision{origin: "catalog"}},
+		{"/v2/a/blobs/uploads%2F", 0, decision{origin: "blob"}, decision{origin: "ingest"}},
+		{"/v2/a/blobs/uploads/x%zz", 5 << 20, decision{origin: "catalog", refuse: true}, decision{origin: "catalog", refuse: true}},
+	}
+	for _, tc := range tests {
+		path, _, _ := strings.Cut(tc.path, "?")
+		if got := viewerRequest(path, tc.length, false); got != tc.off {
+			t.Errorf("viewerRequest(%q, %d) without ingest = %+v, want %+v", tc.path, tc.length, got, tc.off)
+		}
+		if got := viewerRequest(path, tc.length, true); got != tc.on {
+			t.Errorf("viewerRequest(%q, %d) with ingest = %+v, want %+v", tc.path, tc.length, got, tc.on)
+		}
+	}
+	if got := behaviorOrigin("/v2/a/blobs/uploads/", true); got != "ingest" {
+		t.Errorf("the upload behaviour with ingest names %s, want ingest", got)
 	}
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,37 +23,47 @@ import (
 // functions' own router.
 
 // viewerRequestSource returns the function's code, the file the stack
-// embeds.
-func viewerRequestSource(t *testing.T) string {
+// embeds, with its ingest switch set as the stack sets it.
+func viewerRequestSource(t *testing.T, ingest bool) string {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("..", "..", "infra", "stacks", "viewer-request.js"))
 	if err != nil {
 		t.Fatalf("read the CDK stack's viewer-request function: %v", err)
 	}
-	return string(src)
+	code, err := deploy.ViewerRequestCode(string(src), ingest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
 }
 
-// selectOrigins runs code on a viewer request for each uri and returns,
-// per uri, the origin IDs it selected, in order.
-func selectOrigins(t *testing.T, code string, uris []string) [][]string {
+// viewerCase is one request for the function: a path and a declared body
+// length (-1: no Content-Length).
+type viewerCase struct {
+	uri    string
+	length int64
+}
+
+// runViewer runs code on a viewer request for each case.
+func runViewer(t *testing.T, code string, cases []viewerCase) []cffunc.Result {
 	t.Helper()
-	events := make([]map[string]any, len(uris))
-	for i, uri := range uris {
-		events[i] = cffunc.Event(uri, map[string]map[string]any{"host": {"value": "registry.example.com"}})
+	events := make([]map[string]any, len(cases))
+	for i, c := range cases {
+		h := map[string]map[string]any{"host": {"value": "registry.example.com"}}
+		if c.length >= 0 {
+			h["content-length"] = map[string]any{"value": strconv.FormatInt(c.length, 10)}
+		}
+		events[i] = cffunc.Event(c.uri, h)
 	}
 	res, err := cffunc.Run(cffunc.RequireNode(t), code, events)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([][]string, len(res))
-	for i, r := range res {
-		out[i] = r.Origins
-	}
-	return out
+	return res
 }
 
-// codeOrigins returns the function's `origins` table: function -> origin
-// ID. It must name each function once.
+// codeOrigins returns the function's `origins` table: origin name ->
+// origin ID. It must name each origin of deploy.Origins once.
 func codeOrigins(t *testing.T, code string) map[string]string {
 	t.Helper()
 	got, err := cffunc.Origins(code)
@@ -62,24 +75,71 @@ func codeOrigins(t *testing.T, code string) map[string]string {
 		names = append(names, fn)
 	}
 	slices.Sort(names)
-	if want := slices.Sorted(slices.Values(functions)); !slices.Equal(names, want) {
+	if want := slices.Sorted(slices.Values(deploy.Origins())); !slices.Equal(names, want) {
 		t.Fatalf("the function's origins table names %v, want %v", names, want)
 	}
 	return got
 }
 
-// checkSameRoute runs the function on uris and compares each selection
-// with route's.
-func checkSameRoute(t *testing.T, uris []string) {
+// checkSameRoute runs the function, with and without the ingest service,
+// on every case and compares what it does with viewerRequest's decision:
+// the same origin, or the same 413 with the registry's SIZE_INVALID
+// error and deploy.TooLargeAdvice's words.
+func checkSameRoute(t *testing.T, cases []viewerCase) {
 	t.Helper()
-	code := viewerRequestSource(t)
-	origins := codeOrigins(t, code)
-	for i, sel := range selectOrigins(t, code, uris) {
-		fn, _ := route(uris[i])
-		if len(sel) != 1 || sel[0] != origins[fn] {
-			t.Errorf("%q: the CloudFront Function selects %v, route picks %s (origin %s)", uris[i], sel, fn, origins[fn])
+	for _, ingest := range []bool{false, true} {
+		code := viewerRequestSource(t, ingest)
+		origins := codeOrigins(t, code)
+		for i, res := range runViewer(t, code, cases) {
+			c := cases[i]
+			want := viewerRequest(c.uri, c.length, ingest)
+			if !want.refuse {
+				if res.Response != nil || len(res.Origins) != 1 || res.Origins[0] != origins[want.origin] {
+					t.Errorf("%q (length %d, ingest %v): the CloudFront Function selects %v (response %v), the front door %s (origin %s)",
+						c.uri, c.length, ingest, res.Origins, res.Response != nil, want.origin, origins[want.origin])
+				}
+				continue
+			}
+			if res.Response == nil || len(res.Origins) != 0 {
+				t.Errorf("%q (length %d, ingest %v): the CloudFront Function selects %v, the front door refuses it (413)", c.uri, c.length, ingest, res.Origins)
+				continue
+			}
+			checkTooLarge(t, res.Response)
 		}
 	}
+}
+
+// checkTooLarge checks the function's own answer to a body over the cap
+// against what the front door (and so the Go side) sends.
+func checkTooLarge(t *testing.T, r *cffunc.Response) {
+	t.Helper()
+	var env struct {
+		Errors []struct{ Code, Message string }
+	}
+	if err := json.Unmarshal([]byte(r.Body.Data), &env); err != nil || r.Body.Encoding != "text" {
+		t.Fatalf("413 body %q (encoding %q): %v", r.Body.Data, r.Body.Encoding, err)
+	}
+	want := deploy.TooLargeAdvice(deploy.LambdaMaxBody)
+	if r.StatusCode != 413 || len(env.Errors) != 1 || env.Errors[0].Code != "SIZE_INVALID" || env.Errors[0].Message != want {
+		t.Errorf("the function answers %d %+v, want 413 SIZE_INVALID %q", r.StatusCode, env.Errors, want)
+	}
+	if ct := r.Headers["content-type"]["value"]; ct != "application/json" {
+		t.Errorf("413 content-type %v, want application/json", ct)
+	}
+	var front bytes.Buffer
+	tooLargeEnvelope(&front)
+	if !bytes.Equal(front.Bytes(), []byte(r.Body.Data)) {
+		t.Errorf("the front door's 413 body\n%s\ndiffers from the function's\n%s", front.Bytes(), r.Body.Data)
+	}
+}
+
+// paths turns paths into cases without a body.
+func paths(uris []string) []viewerCase {
+	cases := make([]viewerCase, len(uris))
+	for i, u := range uris {
+		cases[i] = viewerCase{uri: u, length: -1}
+	}
+	return cases
 }
 
 // TestViewerRequestFunction: on paths chosen to be hard, the function
@@ -143,14 +203,24 @@ func TestViewerRequestFunction(t *testing.T) {
 		{"/v2/a/blobs/x%4", "catalog"},
 		{"/v2/a/blobs/x%252F", "blob"}, // decoded once: %2F, not a slash
 	}
+	// The body cap, at its edge, on each kind of route.
+	t.Run("cap", func(t *testing.T) {
+		var cases []viewerCase
+		for _, uri := range []string{"/v2/a/blobs/uploads/", "/v2/a/blobs/uploads/id", "/v2/a/manifests/v1", "/v2/_skiff/token", "/v2/a/blobs/sha256:01"} {
+			for _, n := range []int64{-1, 0, deploy.LambdaMaxBody, deploy.LambdaMaxBody + 1, 1 << 30} {
+				cases = append(cases, viewerCase{uri, n})
+			}
+		}
+		checkSameRoute(t, cases)
+	})
 	uris := make([]string, len(tests))
 	for i, tc := range tests {
 		uris[i] = tc.path
-		if fn, _ := route(tc.path); fn != tc.want {
-			t.Errorf("route(%q) = %s, want %s", tc.path, fn, tc.want)
+		if fn := viewerRequest(tc.path, -1, false).origin; fn != tc.want {
+			t.Errorf("viewerRequest(%q) = %s, want %s", tc.path, fn, tc.want)
 		}
 	}
-	checkSameRoute(t, uris)
+	checkSameRoute(t, paths(uris))
 }
 
 // TestViewerRequestFunctionRandom cross-checks the function and route on
@@ -170,15 +240,20 @@ func TestViewerRequestFunctionRandom(t *testing.T) {
 	starts := []string{"/v2/", "/v2/", "/v2/", "/v2", "/", "/v2/_skiff/", "/v3/"}
 	rng := rand.New(rand.NewPCG(20260101, 1))
 	const n = 3000
-	uris := make([]string, n)
-	for i := range uris {
+	// Declared body lengths around the functions' cap.
+	lengths := []int64{-1, -1, 0, 1, deploy.LambdaMaxBody - 1, deploy.LambdaMaxBody, deploy.LambdaMaxBody + 1, 6 << 20, 1 << 40}
+	cases := make([]viewerCase, n)
+	for i := range cases {
 		comps := make([]string, rng.IntN(6))
 		for j := range comps {
 			comps[j] = parts[rng.IntN(len(parts))]
 		}
-		uris[i] = starts[rng.IntN(len(starts))] + strings.Join(comps, "/") + ends[rng.IntN(len(ends))]
+		cases[i] = viewerCase{
+			uri:    starts[rng.IntN(len(starts))] + strings.Join(comps, "/") + ends[rng.IntN(len(ends))],
+			length: lengths[rng.IntN(len(lengths))],
+		}
 	}
-	checkSameRoute(t, uris)
+	checkSameRoute(t, cases)
 }
 
 // TestViewerRequestClientAddress: the function puts the viewer's address
@@ -188,7 +263,7 @@ func TestViewerRequestClientAddress(t *testing.T) {
 	t.Parallel()
 	name := strings.ToLower(deploy.ViewerIPHeader)
 	ev := cffunc.Event("/v2/", map[string]map[string]any{name: {"value": "192.0.2.66"}})
-	res, err := cffunc.Run(cffunc.RequireNode(t), viewerRequestSource(t), []map[string]any{ev})
+	res, err := cffunc.Run(cffunc.RequireNode(t), viewerRequestSource(t, false), []map[string]any{ev})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package lambdaweb
+package origin
 
 import (
 	"context"
@@ -85,12 +85,12 @@ func TestOriginFromConfig(t *testing.T) {
 				t.Fatalf("origin %v, want nil: %v", o, tc.wantNil)
 			}
 			for _, v := range tc.accept {
-				if ok, err := o.allows(context.Background(), v); !ok || err != nil {
+				if ok, err := o.Allows(context.Background(), v); !ok || err != nil {
 					t.Errorf("%q refused (%v)", v, err)
 				}
 			}
 			for _, v := range tc.refuse {
-				if ok, _ := o.allows(context.Background(), v); ok {
+				if ok, _ := o.Allows(context.Background(), v); ok {
 					t.Errorf("%q accepted", v)
 				}
 			}
@@ -114,7 +114,7 @@ func TestOriginRotation(t *testing.T) {
 	o.fetched = now
 	allows := func(v string) bool {
 		t.Helper()
-		ok, err := o.allows(context.Background(), v)
+		ok, err := o.Allows(context.Background(), v)
 		if err != nil {
 			t.Fatalf("allows(%q): %v", v, err)
 		}
@@ -158,7 +158,7 @@ func TestOriginRotation(t *testing.T) {
 	// A failed re-read keeps the known values and is reported.
 	sm.err = errors.New("throttled")
 	now = now.Add(originRefresh)
-	if ok, err := o.allows(context.Background(), "v3"); !ok || err == nil {
+	if ok, err := o.Allows(context.Background(), "v3"); !ok || err == nil {
 		t.Errorf("after a failed re-read: allowed %v, error %v; want true and the error", ok, err)
 	}
 }

@@ -1,4 +1,9 @@
-package lambdaweb
+// Package origin checks that a request came through the registry's front
+// door: CloudFront adds a shared secret header (deploy.OriginSecretHeader)
+// to every request it sends an origin, and the functions and the ingest
+// service refuse one without it, since their URLs are reachable by other
+// means (public Function URLs; a load balancer inside the VPC).
+package origin
 
 import (
 	"context"
@@ -35,13 +40,13 @@ type secretGetter interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
-// Origin checks the X-Skiff-Origin-Secret header, in constant time,
+// Secret checks the X-Skiff-Origin-Secret header, in constant time,
 // against the accepted values: a fixed one, or the AWSCURRENT and
 // AWSPREVIOUS versions of a Secrets Manager secret (both, so a rotation
 // never refuses CloudFront's requests), read at cold start and again every
 // originRefresh. A function serves one request at a time, so re-reading on
 // the request path costs one request a few tens of milliseconds.
-type Origin struct {
+type Secret struct {
 	mu      sync.Mutex
 	sums    [][sha256.Size]byte
 	fetched time.Time
@@ -49,15 +54,15 @@ type Origin struct {
 	now     func() time.Time
 }
 
-// newFixedOrigin accepts exactly secret.
-func newFixedOrigin(secret string) *Origin {
-	return &Origin{sums: [][sha256.Size]byte{sha256.Sum256([]byte(secret))}, now: time.Now}
+// Fixed accepts exactly secret.
+func Fixed(secret string) *Secret {
+	return &Secret{sums: [][sha256.Size]byte{sha256.Sum256([]byte(secret))}, now: time.Now}
 }
 
-// OriginSecret returns the origin check cfg configures:
+// FromConfig returns the origin check cfg configures:
 // cfg.OriginSecret as a fixed value, or the secret cfg.OriginSecretARN
 // names (read now: an error fails the cold start). nil means no check.
-func OriginSecret(ctx context.Context, cfg config.Config) (*Origin, error) {
+func FromConfig(ctx context.Context, cfg config.Config) (*Secret, error) {
 	if cfg.OriginSecretARN == "" {
 		return originFrom(ctx, cfg, nil)
 	}
@@ -68,16 +73,16 @@ func OriginSecret(ctx context.Context, cfg config.Config) (*Origin, error) {
 	return originFrom(ctx, cfg, secretsmanager.NewFromConfig(awsCfg))
 }
 
-func originFrom(ctx context.Context, cfg config.Config, sm secretGetter) (*Origin, error) {
+func originFrom(ctx context.Context, cfg config.Config, sm secretGetter) (*Secret, error) {
 	switch {
 	case cfg.OriginSecret != "" && cfg.OriginSecretARN != "":
 		return nil, errors.New("set the origin secret (SKIFF_ORIGIN_SECRET) or its secret's ARN (SKIFF_ORIGIN_SECRET_ARN), not both")
 	case cfg.OriginSecretARN == "" && cfg.OriginSecret == "":
 		return nil, nil
 	case cfg.OriginSecretARN == "":
-		return newFixedOrigin(cfg.OriginSecret), nil
+		return Fixed(cfg.OriginSecret), nil
 	}
-	o := &Origin{fetch: func(ctx context.Context) ([]string, error) { return readVersions(ctx, sm, cfg.OriginSecretARN) }, now: time.Now}
+	o := &Secret{fetch: func(ctx context.Context) ([]string, error) { return readVersions(ctx, sm, cfg.OriginSecretARN) }, now: time.Now}
 	if err := o.refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -111,7 +116,7 @@ func readVersions(ctx context.Context, sm secretGetter, arn string) ([]string, e
 }
 
 // refresh reads the accepted values again; on failure the known ones stay.
-func (o *Origin) refresh(ctx context.Context) error {
+func (o *Secret) refresh(ctx context.Context) error {
 	o.fetched = o.now()
 	values, err := o.fetch(ctx)
 	if err != nil {
@@ -125,9 +130,9 @@ func (o *Origin) refresh(ctx context.Context) error {
 	return nil
 }
 
-// allows reports whether got is an accepted origin secret. refreshErr is a
+// Allows reports whether got is an accepted origin secret. refreshErr is a
 // failed re-read, for the log: the decision then used the known values.
-func (o *Origin) allows(ctx context.Context, got string) (ok bool, refreshErr error) {
+func (o *Secret) Allows(ctx context.Context, got string) (ok bool, refreshErr error) {
 	sum := sha256.Sum256([]byte(got))
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -146,7 +151,7 @@ func (o *Origin) allows(ctx context.Context, got string) (ok bool, refreshErr er
 
 // match compares sum with every accepted value, in constant time (hashes:
 // equal lengths, and the secret's length does not leak either).
-func (o *Origin) match(sum [sha256.Size]byte) bool {
+func (o *Secret) match(sum [sha256.Size]byte) bool {
 	found := 0
 	for _, s := range o.sums {
 		found |= subtle.ConstantTimeCompare(sum[:], s[:])
