@@ -25,6 +25,17 @@ func main() {
 	if v, ok := app.Node().TryGetContext(jsii.String("skiff:originSecretVersion")).(string); ok {
 		props.OriginSecretVersionID = v
 	}
+	// `-c skiff:ingest=true` adds the ingest service (make synth INGEST=1),
+	// its image from `-c skiff:ingestDir=DIR` (default ../build/ingest).
+	switch v := app.Node().TryGetContext(jsii.String("skiff:ingest")).(type) {
+	case bool:
+		props.Ingest = v
+	case string:
+		props.Ingest = v == "true" || v == "1"
+	}
+	if dir, ok := app.Node().TryGetContext(jsii.String("skiff:ingestDir")).(string); ok && props.Ingest {
+		props.IngestDir = dir
+	}
 	stacks.NewSkiffStack(app, "Skiff", props)
 
 	app.Synth(nil)

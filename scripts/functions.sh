@@ -14,7 +14,11 @@
 # RPC runtime), -trimpath, -buildvcs=false (no commit stamp: the bytes depend
 # on the source alone) and -ldflags "-s -w". Zips are reproducible
 # (tools/fnzip: fixed dates), so the CDK asset hash only moves with the code.
-# Make target: `make functions` (the CDK app reads build/functions/*.zip).
+# With --arch arm64 (the default) it also builds the ingest service's image
+# context: build/ingest/skiff (cmd/skiff, the same flags) and
+# build/ingest/Dockerfile (infra/ingest/Dockerfile); INGEST_OUT moves it.
+# Make target: `make functions` (the CDK app reads build/functions/*.zip and
+# build/ingest).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,6 +69,14 @@ for fn in "${fns[@]}"; do
 		go build -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w" -o "$out/$fn/bootstrap" "./functions/$fn"
 done
 log "built ${fns[*]} for linux/$arch in $((SECONDS - start))s into $out"
+if [[ "$arch" == arm64 && "$zip" == 1 ]]; then
+	ingest="${INGEST_OUT:-$root/build/ingest}"
+	mkdir -p "$ingest"
+	GOFLAGS='' GOOS=linux GOARCH=arm64 CGO_ENABLED=0 \
+		go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$ingest/skiff" ./cmd/skiff
+	cp infra/ingest/Dockerfile "$ingest/Dockerfile"
+	log "built the ingest image context (skiff for linux/arm64, Dockerfile) into $ingest"
+fi
 
 size() { stat -c %s "$1"; }
 human() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }

@@ -5,6 +5,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -14,7 +15,7 @@ import (
 // two consecutive 5-minute periods, that raises the distribution alarm.
 const edge5xxPercent = 5
 
-func newAlarms(scope constructs.Construct, s settings, fns []function, dist awscloudfront.Distribution) {
+func newAlarms(scope constructs.Construct, s settings, fns []function, dist awscloudfront.Distribution, ing *ingest) {
 	var action awscloudwatch.IAlarmAction
 	if s.AlarmTopicArn != "" {
 		action = awscloudwatchactions.NewSnsAction(awssns.Topic_FromTopicArn(scope, jsii.String("AlarmTopic"), jsii.String(s.AlarmTopicArn)))
@@ -48,6 +49,28 @@ func newAlarms(scope constructs.Construct, s settings, fns []function, dist awsc
 			EvaluationPeriods:  jsii.Number(1),
 			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 		}))
+	}
+
+	if ing != nil {
+		// The ingest service answers every failure it expects with a 4xx: a
+		// 5xx is a crash or a store failure; an unhealthy task is one the
+		// load balancer stopped sending uploads to.
+		notify(ing.alb.Metrics().HttpCodeTarget(awselasticloadbalancingv2.HttpCodeTarget_TARGET_5XX_COUNT, period).
+			CreateAlarm(scope, jsii.String("Ingest5xx"), &awscloudwatch.CreateAlarmOptions{
+				AlarmDescription:   jsii.String("Skiff ingest service: 5xx answers in 5 minutes"),
+				Threshold:          jsii.Number(0),
+				ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+				EvaluationPeriods:  jsii.Number(1),
+				TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+			}))
+		notify(ing.service.MetricCpuUtilization(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5))}).
+			CreateAlarm(scope, jsii.String("IngestCpu"), &awscloudwatch.CreateAlarmOptions{
+				AlarmDescription:   jsii.String("Skiff ingest service: CPU above 90% for 15 minutes (at its task limit, uploads slow down)"),
+				Threshold:          jsii.Number(90),
+				ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+				EvaluationPeriods:  jsii.Number(3),
+				TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+			}))
 	}
 
 	// CloudFront publishes its metrics in us-east-1 only, and an alarm

@@ -38,7 +38,7 @@ const OriginSecretHeader = deploy.OriginSecretHeader
 // these patterns alone. API Gateway can't route these paths at all: its
 // greedy {proxy+} only matches at the end of a path, and repository names
 // contain slashes.
-var routes = deploy.Behaviors(false)
+func routes(ingest bool) []deploy.Behavior { return deploy.Behaviors(ingest) }
 
 // defaultRoute is the function behind the default behaviour, and the one
 // the viewer-request function picks for a path that is no registry route.
@@ -93,25 +93,8 @@ func originID(fn string) string { return "skiff-" + fn }
 //go:embed viewer-request.js
 var viewerRequestCode string
 
-func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []function, sec secrets) awscloudfront.Distribution {
-	// CloudFront keeps custom origin header values as plain strings, and
-	// CDK can only put a literal or a token in the template. A Secrets
-	// Manager dynamic reference is such a token: the template holds
-	// {{resolve:secretsmanager:<arn>:SecretString:::}} and CloudFormation
-	// resolves it when it creates or updates the distribution (secretsmanager
-	// dynamic references are allowed in any resource property), so the
-	// value is in neither the template nor cdk.out, and the functions read
-	// the same secret at cold start. What this does not hide: CloudFront
-	// stores the resolved value in the distribution config, readable by
-	// anyone allowed cloudfront:GetDistributionConfig in this account.
-	// UnsafeUnwrap is safe here: it yields the reference, not the value.
-	value := sec.origin.SecretValue()
-	if s.OriginSecretVersionID != "" {
-		value = awscdk.SecretValue_SecretsManager(sec.origin.SecretArn(), &awscdk.SecretsManagerSecretOptions{
-			VersionId: jsii.String(s.OriginSecretVersionID),
-		})
-	}
-	header := &map[string]*string{OriginSecretHeader: value.UnsafeUnwrap()}
+func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []function, sec secrets, ing *ingest) awscloudfront.Distribution {
+	header := originSecretHeader(s, sec)
 	origins := map[string]awscloudfront.IOrigin{}
 	for _, f := range fns {
 		origins[f.spec.name] = awscloudfrontorigins.NewFunctionUrlOrigin(f.url, &awscloudfrontorigins.FunctionUrlOriginProps{
@@ -120,11 +103,18 @@ func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []func
 			ReadTimeout:   awscdk.Duration_Seconds(jsii.Number(f.spec.readTimeout)),
 		})
 	}
+	if ing != nil {
+		origins[deploy.Ingest] = ing.origin
+	}
+	code, err := deploy.ViewerRequestCode(viewerRequestCode, ing != nil)
+	if err != nil {
+		panic(err) // the embedded file: a test runs it
+	}
 
 	// JS 2.0: origin selection (the cloudfront module) needs it.
 	viewerRequest := awscloudfront.NewFunction(scope, jsii.String("ViewerRequest"), &awscloudfront.FunctionProps{
 		Comment: jsii.String("Skiff: origin by route group; X-Forwarded-Host from the viewer's Host, for the token realm"),
-		Code:    awscloudfront.FunctionCode_FromInline(jsii.String(viewerRequestCode)),
+		Code:    awscloudfront.FunctionCode_FromInline(jsii.String(code)),
 		Runtime: awscloudfront.FunctionRuntime_JS_2_0(),
 	})
 	associations := &[]*awscloudfront.FunctionAssociation{{
@@ -179,7 +169,7 @@ func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []func
 
 	// Added one by one, not through AdditionalBehaviors: a Go map has no
 	// order, and the order is the routing.
-	for _, r := range routes {
+	for _, r := range routes(ing != nil) {
 		b := behavior(origins[r.Function])
 		dist.AddBehavior(jsii.String(r.Pattern), origins[r.Function], &awscloudfront.AddBehaviorOptions{
 			AllowedMethods:       b.AllowedMethods,
@@ -191,6 +181,29 @@ func newFrontDoor(scope constructs.Construct, s settings, st storage, fns []func
 		})
 	}
 	return dist
+}
+
+// originSecretHeader is the custom origin header every origin gets: the
+// origin secret, by reference.
+func originSecretHeader(s settings, sec secrets) *map[string]*string {
+	// CloudFront keeps custom origin header values as plain strings, and
+	// CDK can only put a literal or a token in the template. A Secrets
+	// Manager dynamic reference is such a token: the template holds
+	// {{resolve:secretsmanager:<arn>:SecretString:::}} and CloudFormation
+	// resolves it when it creates or updates the distribution (secretsmanager
+	// dynamic references are allowed in any resource property), so the
+	// value is in neither the template nor cdk.out, and the functions read
+	// the same secret at cold start. What this does not hide: CloudFront
+	// stores the resolved value in the distribution config, readable by
+	// anyone allowed cloudfront:GetDistributionConfig in this account.
+	// UnsafeUnwrap is safe here: it yields the reference, not the value.
+	value := sec.origin.SecretValue()
+	if s.OriginSecretVersionID != "" {
+		value = awscdk.SecretValue_SecretsManager(sec.origin.SecretArn(), &awscdk.SecretsManagerSecretOptions{
+			VersionId: jsii.String(s.OriginSecretVersionID),
+		})
+	}
+	return &map[string]*string{OriginSecretHeader: value.UnsafeUnwrap()}
 }
 
 // newSecrets creates the two secrets every function reads. Secrets

@@ -134,6 +134,48 @@ func newFunction(scope constructs.Construct, s settings, st storage, sec secrets
 		Description: jsii.String("Skiff " + spec.name + " function: its log group, the metadata table, its bucket prefixes, the two secrets"),
 	})
 	logGroup.GrantWrite(role)
+	grantStorage(role, spec, st, sec)
+
+	env := serverEnv(s, st, sec)
+	env[deploy.EnvMaxBody] = jsii.String(strconv.Itoa(maxBody))
+	env[deploy.EnvRedirectMin] = jsii.String(strconv.Itoa(redirectMin))
+
+	fn := awslambda.NewFunction(scope, id("Function"), &awslambda.FunctionProps{
+		Description:  jsii.String(spec.description),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         awslambda.Code_FromAsset(jsii.String(s.zips[spec.name]), nil),
+		MemorySize:   jsii.Number(spec.memory),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(spec.timeout)),
+		Role:         role,
+		LogGroup:     logGroup,
+		Environment:  &env,
+	})
+	// AuthType NONE: IAM auth (or CloudFront OAC, which signs with SigV4)
+	// would need the payload hash of PUT and PATCH bodies from the
+	// client, and registry clients don't send one. The origin secret
+	// header, checked by every function, keeps direct calls out.
+	url := fn.AddFunctionUrl(&awslambda.FunctionUrlOptions{
+		AuthType:   awslambda.FunctionUrlAuthType_NONE,
+		InvokeMode: awslambda.InvokeMode_BUFFERED,
+	})
+	return function{spec: spec, fn: fn, url: url}
+}
+
+func titleCase(s string) string {
+	if s == "" {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// grantStorage gives role what spec's route group needs: its table
+// actions, the counter updates of the failed-login limit, its object
+// actions on its bucket prefixes, the bucket listing when it needs it, and
+// the two secrets. The ingest service's task role gets the blob
+// function's (ingest.go).
+func grantStorage(role awsiam.Role, spec fnSpec, st storage, sec secrets) {
 	st.table.Grant(role, *jsii.Strings(spec.tableActions...)...)
 	// Every function checks Basic credentials, so every one counts failed
 	// logins (awsstore.Reserve and Release: UpdateItem ADD). UpdateItem is allowed
@@ -164,12 +206,14 @@ func newFunction(scope constructs.Construct, s settings, st storage, sec secrets
 	}
 	sec.origin.GrantRead(role, nil)
 	sec.authKey.GrantRead(role, nil)
+}
 
+// serverEnv is the environment the functions and the ingest service share
+// (internal/config.FromEnv reads it).
+func serverEnv(s settings, st storage, sec secrets) map[string]*string {
 	env := map[string]*string{
 		deploy.EnvBucket:          st.bucket.BucketName(),
 		deploy.EnvTable:           st.table.TableName(),
-		deploy.EnvMaxBody:         jsii.String(strconv.Itoa(maxBody)),
-		deploy.EnvRedirectMin:     jsii.String(strconv.Itoa(redirectMin)),
 		deploy.EnvOriginSecretARN: sec.origin.SecretArn(),
 		deploy.EnvTokenKeySecret:  sec.authKey.SecretArn(),
 		deploy.EnvAnonymousPull:   jsii.String(s.anonymousPull),
@@ -179,38 +223,10 @@ func newFunction(scope constructs.Construct, s settings, st storage, sec secrets
 	// The realm in WWW-Authenticate normally comes from the X-Forwarded-Host
 	// the front door's CloudFront Function sets; with a custom domain the
 	// public URL is known here, so it is pinned as well (a fixed realm wins
-	// over forwarded headers). Without one it can't be: the distribution's
-	// domain depends on the functions.
+	// over forwarded headers). Without one it can't be for the functions:
+	// the distribution's domain depends on them.
 	if d := s.CustomDomain; d != nil {
 		env[deploy.EnvRealm] = jsii.String("https://" + d.DomainName + deploy.TokenPath)
 	}
-
-	fn := awslambda.NewFunction(scope, id("Function"), &awslambda.FunctionProps{
-		Description:  jsii.String(spec.description),
-		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture: awslambda.Architecture_ARM_64(),
-		Handler:      jsii.String("bootstrap"),
-		Code:         awslambda.Code_FromAsset(jsii.String(s.zips[spec.name]), nil),
-		MemorySize:   jsii.Number(spec.memory),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(spec.timeout)),
-		Role:         role,
-		LogGroup:     logGroup,
-		Environment:  &env,
-	})
-	// AuthType NONE: IAM auth (or CloudFront OAC, which signs with SigV4)
-	// would need the payload hash of PUT and PATCH bodies from the
-	// client, and registry clients don't send one. The origin secret
-	// header, checked by every function, keeps direct calls out.
-	url := fn.AddFunctionUrl(&awslambda.FunctionUrlOptions{
-		AuthType:   awslambda.FunctionUrlAuthType_NONE,
-		InvokeMode: awslambda.InvokeMode_BUFFERED,
-	})
-	return function{spec: spec, fn: fn, url: url}
-}
-
-func titleCase(s string) string {
-	if s == "" {
-		return s
-	}
-	return string(s[0]-'a'+'A') + s[1:]
+	return env
 }

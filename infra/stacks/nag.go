@@ -67,6 +67,34 @@ func suppress(stack awscdk.Stack, s settings) {
 		}
 	}
 
+	if s.Ingest {
+		// The ingest task role holds the blob function's grants.
+		on(child("IngestRole"), true, prefixes[blobsPrefix], prefixes[uploadsPrefix])
+		on(child("IngestTask"), true,
+			suppression{
+				id: "AwsSolutions-ECS2",
+				reason: "The container's environment holds names and ARNs only (bucket, table, the two secrets' ARNs, " +
+					"policies, the realm): the server reads the secrets' values from Secrets Manager at start, as the functions do",
+			},
+			suppression{
+				id: "AwsSolutions-IAM5",
+				reason: "The task execution role CDK generates: ecr:GetAuthorizationToken has no resource-level " +
+					"permissions, so it is granted on *; the image pull and log writes are on the asset repository and the log group",
+				appliesTo: []any{"Resource::*"},
+			})
+		on(child("IngestCluster"), true, suppression{
+			id: "AwsSolutions-ECS4",
+			reason: "The ingest alarms use the load balancer's and the service's own metrics (5xx, CPU), which need no " +
+				"Container Insights; it is billed per metric and can be turned on for a deployment that wants it",
+		})
+		on(child("IngestLoadBalancer"), true, suppression{
+			id: "AwsSolutions-ELB2",
+			reason: "Its only client is CloudFront, whose access log (the stack's log bucket) records every request; " +
+				"the tasks log one JSON line per request to CloudWatch. ELB log delivery also needs the region at " +
+				"synth time, which this environment-agnostic stack does not have",
+		})
+	}
+
 	on(child("OriginSecret"), false, suppression{
 		id: "AwsSolutions-SMG4",
 		reason: "Not rotatable automatically: CloudFront holds the value CloudFormation resolved from the dynamic " +

@@ -21,6 +21,16 @@ import (
 // relative to infra/ (the directory `cdk synth` runs the app in).
 const DefaultFunctionsDir = "../build/functions"
 
+// DefaultIngestDir is where `make functions` leaves the ingest service's
+// image context (its Dockerfile and the linux/arm64 skiff binary).
+const DefaultIngestDir = "../build/ingest"
+
+// Ingest task counts: at least one task runs while Ingest is on.
+const (
+	defaultIngestMaxTasks = 4
+	maxIngestMaxTasks     = 100
+)
+
 // FunctionNames are the three Lambda functions, one per route group of
 // internal/httpapi; each is deployed from <FunctionsDir>/<name>.zip.
 var FunctionNames = deploy.Functions()
@@ -77,6 +87,24 @@ type SkiffStackProps struct {
 	// changes (infra/README.md, Rotating the origin secret).
 	OriginSecretVersionID string
 
+	// Ingest adds the ingest service: `skiff serve --ingest` on ECS
+	// Fargate behind an internal load balancer, CloudFront's origin for
+	// every upload route, so clients that push a layer in one request
+	// (skopeo, podman, crane, oras, docker) can push layers of any size.
+	// Off (the default), the stack is pure Lambda: uploads go to the blob
+	// function, 4 MiB per request, and larger ones are refused with advice.
+	// On, an idle registry pays for one small task and a load balancer
+	// (infra/README.md, Costs).
+	Ingest bool
+
+	// IngestMaxTasks bounds the ingest service's autoscaling (on CPU, from
+	// one task). Default 4.
+	IngestMaxTasks int
+
+	// IngestDir holds the ingest image's context: Dockerfile and the
+	// linux/arm64 skiff binary. Default DefaultIngestDir.
+	IngestDir string
+
 	// AlarmTopicArn, when set, is an SNS topic every alarm notifies (on
 	// ALARM and back to OK). Without it the alarms are only visible in
 	// CloudWatch.
@@ -101,6 +129,8 @@ type settings struct {
 	zips            map[string]string // function name -> zip path
 	defaultPolicies string            // SKIFF_DEFAULT_POLICIES
 	anonymousPull   string            // SKIFF_ANONYMOUS_PULL
+	ingestDir       string            // with Ingest: the image context
+	ingestMaxTasks  int
 }
 
 var (
@@ -137,6 +167,32 @@ func resolve(p *SkiffStackProps) (settings, error) {
 	if len(missing) > 0 {
 		errs = append(errs, fmt.Errorf("functions dir %s lacks %s: build the functions first (`make functions` at the repository root) or set FunctionsDir",
 			s.FunctionsDir, strings.Join(missing, ", ")))
+	}
+
+	if s.Ingest {
+		s.ingestDir = s.IngestDir
+		if s.ingestDir == "" {
+			s.ingestDir = DefaultIngestDir
+		}
+		var lacks []string
+		for _, f := range []string{"Dockerfile", "skiff"} {
+			if fi, err := os.Stat(filepath.Join(s.ingestDir, f)); err != nil || !fi.Mode().IsRegular() {
+				lacks = append(lacks, f)
+			}
+		}
+		if len(lacks) > 0 {
+			errs = append(errs, fmt.Errorf("ingest dir %s lacks %s: build it first (`make functions` at the repository root) or set IngestDir",
+				s.ingestDir, strings.Join(lacks, ", ")))
+		}
+		s.ingestMaxTasks = s.IngestMaxTasks
+		if s.ingestMaxTasks == 0 {
+			s.ingestMaxTasks = defaultIngestMaxTasks
+		}
+		if s.ingestMaxTasks < 1 || s.ingestMaxTasks > maxIngestMaxTasks {
+			errs = append(errs, fmt.Errorf("ingest max tasks %d: want 1 to %d", s.IngestMaxTasks, maxIngestMaxTasks))
+		}
+	} else if s.IngestMaxTasks != 0 || s.IngestDir != "" {
+		errs = append(errs, errors.New("IngestMaxTasks and IngestDir apply with Ingest on only"))
 	}
 
 	switch s.RemovalPolicy {

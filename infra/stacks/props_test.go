@@ -134,7 +134,7 @@ func cloudFrontMatch(pattern, path string) bool {
 // routeOf is the function the behaviours alone (without the
 // viewer-request function's origin selection) send path to.
 func routeOf(path string) string {
-	for _, r := range routes {
+	for _, r := range routes(false) {
 		if cloudFrontMatch(r.Pattern, path) {
 			return r.Function
 		}

@@ -27,8 +27,15 @@ func NewSkiffStack(scope constructs.Construct, id string, props *SkiffStackProps
 	st := newStorage(stack, s)
 	sec := newSecrets(stack, s)
 	fns := newFunctions(stack, s, st, sec)
-	dist := newFrontDoor(stack, s, st, fns, sec)
-	newAlarms(stack, s, fns, dist)
+	var ing *ingest
+	if s.Ingest {
+		ing = newIngest(stack, s, st, sec)
+	}
+	dist := newFrontDoor(stack, s, st, fns, sec, ing)
+	if ing != nil {
+		ing.setRealm(s, dist)
+	}
+	newAlarms(stack, s, fns, dist, ing)
 
 	host := dist.DistributionDomainName()
 	if s.CustomDomain != nil {

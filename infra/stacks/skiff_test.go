@@ -427,8 +427,8 @@ func TestSkiffStack(t *testing.T) {
 		// cache behaviour.
 		fnID := tj.only(t, "AWS::CloudFront::Function", func(resource) bool { return true })
 		behaviours := append([]any{cfg["DefaultCacheBehavior"]}, list(cfg["CacheBehaviors"])...)
-		if len(behaviours) != len(routes)+1 {
-			t.Fatalf("%d behaviours, want %d", len(behaviours), len(routes)+1)
+		if len(behaviours) != len(routes(false))+1 {
+			t.Fatalf("%d behaviours, want %d", len(behaviours), len(routes(false))+1)
 		}
 		for _, b := range behaviours {
 			bm, _ := b.(map[string]any)

@@ -17,6 +17,22 @@ echo "PLACEHOLDER Skiff function: this zip was made only to synthesize the CDK a
 exit 1
 `
 
+// WriteIngest writes an ingest image context into dir: the repository's
+// Dockerfile (dockerfile, its path) and Script as the skiff binary.
+func WriteIngest(dir, dockerfile string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(dockerfile)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), b, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "skiff"), []byte(Script), 0o755)
+}
+
 // WriteZips writes <dir>/<name>.zip for each name, creating dir.
 func WriteZips(dir string, names ...string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
