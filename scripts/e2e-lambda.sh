@@ -7,45 +7,33 @@
 #
 # Steps (everything it starts is stopped at the end, pass or fail):
 #   1. tools: scripts/tools.sh (conformance, crane, regctl, oras, skopeo,
-#      cosign, distribution's registry for test/integration) and
-#      aws-lambda-rie (pinned below) into .tools/bin;
+#      cosign, distribution's registry for test/integration);
 #   2. the deployable arm64 zips (scripts/functions.sh: build/functions/*.zip)
-#      for their sizes, and native bootstraps for the emulator;
-#   3. the stand-ins (scripts/with-standins.sh, unless AWS_ENDPOINT_URL_S3 and
-#      AWS_ENDPOINT_URL_DYNAMODB are set already), a fresh bucket and table and
-#      the shared token key (tools/awsinit), an admin user
-#      (`skiff user add --admin --table`);
-#   4. lambdafront with E2E_POOL (default 2) emulators per function, the
-#      functions configured as the stack configures them (auth on, 4 MiB body
-#      cap, 1 MiB redirect threshold, origin secret) unless SKIFF_* says
-#      otherwise;
-#   5-7. scripts/lambda-checks.sh HOST:PORT, the checks shared with the
-#      LocalStack run (localstack/test.sh): through the front door, the body
-#      limits answer 413 (Lambda's 6 MB payload at the front door, the
-#      function's 4 MiB cap with advice to chunk); the OCI conformance suite
-#      (scripts/conformance.sh HOST:PORT, label "lambda"): every optional
-#      test on but the blob Docker-Content-Digest check (blob GETs of
-#      >= 1 MiB are 307s to S3, which can't send that header), sha512 data,
-#      with the admin's credentials, zero failures required; real clients:
-#      crane, regctl (chunked), oras and skopeo push, copy and pull, and
-#      pushes that must exceed the limits are checked to fail with 413;
-#      then the Go integration tests that apply to an external registry
-#      (scripts/integration-external.sh: test/integration with
-#      SKIFF_IT_REGISTRY at the front door, as the admin; real clients
-#      crane, regctl, skopeo, oras and cosign); then, here, a direct call to
-#      a function without the origin secret must be refused;
-#   8. a report: zip sizes, each instance's cold-start init time (the
-#      functions' "init" line and the emulator's REPORT), conformance counts,
-#      client results, the integration tests' verdicts and durations. Also
-#      in results/e2e-lambda/summary.txt.
+#      for their sizes;
+#   3-7. for each mode of E2E_MODES (default "ingest lambda"): the stack
+#      (scripts/stack.sh, `make stack`: the stand-ins, a fresh bucket, table
+#      and admin, the functions under the emulator configured as the stack
+#      configures them, the front door, and in mode ingest the ingest service
+#      taking every upload route), then scripts/lambda-checks.sh through its
+#      front door, the checks shared with the LocalStack run: the body limits
+#      (mode lambda: the front door's 413 SIZE_INVALID with advice, the
+#      function's cap on a streamed body, Lambda's 6 MB payload; mode ingest:
+#      5 MiB in one PATCH), the OCI conformance suite (label lambda-MODE),
+#      real clients (whole-layer pushes refused with advice in mode lambda,
+#      taken in mode ingest), the Go integration tests that apply to an
+#      external registry (scripts/integration-external.sh, with
+#      SKIFF_IT_BODY_CAP in mode lambda); then a direct call to a function,
+#      and to the ingest service, without the origin secret must be refused;
+#   8. a report per mode: cold starts, conformance counts, client results,
+#      the integration tests' verdicts. Also in results/e2e-lambda/summary.txt.
 #
-# Env: E2E_POOL (emulators per function, default 2), E2E_SKIP_TOOLS=1 (don't
-# run scripts/tools.sh), E2E_REALM=forwarded (no SKIFF_REALM: the functions
-# derive the token realm from X-Forwarded-Host, as in a stack without a custom
-# domain), SKIFF_AUTH=false (no auth: conformance without credentials), any
-# SKIFF_* or LOG_LEVEL for the functions, OCI_* for the suite.
-# Results and logs: results/e2e-lambda/ (lambdafront, each emulator, each
-# client step) and results/conformance/lambda/.
+# Env: E2E_MODES, E2E_POOL (emulators per function, default 2),
+# E2E_SKIP_TOOLS=1 (don't run scripts/tools.sh), E2E_REALM=forwarded (no
+# SKIFF_REALM: the functions derive the token realm from X-Forwarded-Host, as
+# in a stack without a custom domain), SKIFF_AUTH=false (no auth: conformance
+# without credentials), LOG_LEVEL, OCI_* for the suite.
+# Results and logs: results/e2e-lambda/MODE/ (the stack's logs, each client
+# step) and results/conformance/lambda-MODE/.
 # Make target: `make e2e-lambda`.
 set -euo pipefail
 
@@ -67,22 +55,14 @@ out="$root/results/e2e-lambda"
 pool="${E2E_POOL:-2}"
 export PATH="$bin_dir:$PATH"
 
+modes="${E2E_MODES:-ingest lambda}"
 rm -rf "$out"
-mkdir -p "$out/functions" "$out/clients"
+mkdir -p "$out"
 work="$(mktemp -d "${TMPDIR:-/tmp}/skiff-e2e-lambda.XXXXXX")"
-front_pid=""
+mkdir -p "$work/bin"
 
 cleanup() {
-	if [[ -n "$front_pid" ]] && kill -0 "$front_pid" 2>/dev/null; then
-		log "stopping lambdafront (pid $front_pid) and its emulators"
-		kill -TERM "$front_pid" 2>/dev/null || true
-		for _ in $(seq 1 100); do
-			kill -0 "$front_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$front_pid" 2>/dev/null || true
-		wait "$front_pid" 2>/dev/null || true
-	fi
+	if declare -F stop_stack >/dev/null; then stop_stack; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -110,96 +90,120 @@ fi
 # ---- 2. builds
 log "building the arm64 deployment zips (scripts/functions.sh)"
 scripts/functions.sh | tee "$out/zips.txt"
-log "building native bootstraps for the emulator"
-scripts/functions.sh --arch amd64 --out "$work/functions" >"$out/native.txt"
-mkdir -p "$work/bin"
 GOFLAGS='' go build -o "$work/bin/lambdafront" ./tools/lambdafront
-GOFLAGS='' go build -o "$work/bin/awsinit" ./tools/awsinit
-GOFLAGS='' go build -o "$work/bin/skiff" ./cmd/skiff
 
-# ---- 3. resources and a user
-suffix="$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-export SKIFF_S3_BUCKET="skiff-e2e-$suffix" SKIFF_DYNAMODB_TABLE="skiff-e2e-$suffix"
-export SKIFF_AUTH_KEY_FILE="$work/token.key"
-export LOG_LEVEL="${LOG_LEVEL:-info}"
+# ---- 3-7. the stack (scripts/stack.sh), once per mode, and the checks
+# shared with the LocalStack run through its front door.
 auth="${SKIFF_AUTH:-true}"
-"$work/bin/awsinit" -bucket "$SKIFF_S3_BUCKET" -table "$SKIFF_DYNAMODB_TABLE" -key-file "$SKIFF_AUTH_KEY_FILE"
-user=e2e-admin
-password="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-printf '%s\n' "$password" | "$work/bin/skiff" user add "$user" --admin --password-stdin --table "$SKIFF_DYNAMODB_TABLE" >/dev/null
-log "user $user (admin) added to table $SKIFF_DYNAMODB_TABLE"
-
-# ---- 4. the front door
-realm=true
-if [[ "${E2E_REALM:-}" == forwarded ]]; then realm=false; fi
-"$work/bin/lambdafront" -functions "$work/functions" -pool "$pool" -log-dir "$out/functions" \
-	-addr-file "$work/addr" -auth="$auth" -realm="$realm" -rie "$bin_dir/aws-lambda-rie" \
-	>"$out/lambdafront.out" 2>"$out/lambdafront.log" &
-front_pid=$!
-for _ in $(seq 1 300); do
-	[[ -s "$work/addr" ]] && break
-	if ! kill -0 "$front_pid" 2>/dev/null; then
-		log "ERROR: lambdafront exited at start:"
-		cat "$out/lambdafront.out" "$out/lambdafront.log" >&2
-		exit 1
+stack_pid=""
+stop_stack() {
+	if [[ -n "$stack_pid" ]] && kill -0 "$stack_pid" 2>/dev/null; then
+		kill -TERM "$stack_pid" 2>/dev/null || true
+		for _ in $(seq 1 150); do
+			kill -0 "$stack_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$stack_pid" 2>/dev/null || true
 	fi
-	sleep 0.1
+	wait "$stack_pid" 2>/dev/null || true
+	stack_pid=""
+}
+built=""
+for mode in $modes; do
+	case "$mode" in
+	ingest) ingest=1 ;;
+	lambda) ingest=0 ;;
+	*) log "E2E_MODES: unknown mode $mode (want ingest, lambda)"; exit 2 ;;
+	esac
+	mout="$out/$mode"
+	mkdir -p "$mout"
+	log "mode $mode: starting the stack (scripts/stack.sh, STACK_INGEST=$ingest)"
+	STACK_INGEST="$ingest" STACK_POOL="$pool" STACK_REALM="${E2E_REALM:-}" STACK_LOGS="$mout" STACK_BIN="$work/stack" STACK_SKIP_BUILD="$built" \
+		SKIFF_STACK_ENV="$work/$mode.env" SKIFF_AUTH="$auth" scripts/stack.sh >"$mout/stack.out" 2>&1 &
+	stack_pid=$!
+	for _ in $(seq 1 1200); do
+		[[ -s "$work/$mode.env" ]] && break
+		if ! kill -0 "$stack_pid" 2>/dev/null; then
+			log "ERROR: scripts/stack.sh exited at start:"
+			cat "$mout/stack.out" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	[[ -s "$work/$mode.env" ]] || { log "ERROR: the stack was not ready after 120 s"; cat "$mout/stack.out" >&2; exit 1; }
+	built=1
+	# shellcheck disable=SC1090
+	. "$work/$mode.env"
+	checks_user=""
+	if [[ "$auth" == true ]]; then checks_user="$ADMIN_USER"; fi
+	cap=""
+	if [[ "$ingest" == 0 ]]; then cap=4194304; fi
+	checks_rc=0
+	LAMBDA_CHECKS_INGEST="$ingest" LAMBDA_CHECKS_USER="$checks_user" LAMBDA_CHECKS_PASSWORD="$ADMIN_PASSWORD" SKIFF_IT_BODY_CAP="$cap" \
+		scripts/lambda-checks.sh "$REGISTRY" "$mout" "lambda-$mode" || checks_rc=$?
+	if [[ -s "$mout/failures.txt" ]]; then
+		while IFS= read -r line; do
+			if [[ -n "$line" ]]; then failures+=("[$mode] $line"); fi
+		done <"$mout/failures.txt"
+	elif [[ "$checks_rc" != 0 ]]; then
+		fail "[$mode] scripts/lambda-checks.sh exited $checks_rc without a list of failures"
+	fi
+
+	# A direct call to a function (not through CloudFront) lacks the origin
+	# secret. (After the checks: the front door's first request of each
+	# instance stays its cold start, for the report.)
+	invoke="$(sed -n 's/^lambdafront: instance catalog\/0 invoke=\([^ ]*\) .*/\1/p' "$mout/lambdafront.out")"
+	direct='{"version":"2.0","rawPath":"/v2/","rawQueryString":"","headers":{"host":"x.lambda-url.us-east-1.on.aws"},"requestContext":{"http":{"method":"GET","path":"/v2/","sourceIp":"192.0.2.1"}},"isBase64Encoded":false}'
+	resp="$(curl -s -X POST --data-binary "$direct" "$invoke" || true)"
+	if [[ "$resp" == *'"statusCode":403'* && "$resp" == *DENIED* ]]; then
+		log "ok: a direct call without the origin secret is refused (403 DENIED)"
+	else
+		fail "[$mode] direct call without the origin secret: $resp"
+	fi
+	if [[ "$ingest" == 1 ]]; then
+		# And so is one to the ingest service.
+		st="$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://$INGEST/v2/e2e/direct/blobs/uploads/" || true)"
+		if [[ "$st" == 403 ]]; then
+			log "ok: a direct call to the ingest service without the origin secret is refused (403)"
+		else
+			fail "[$mode] direct call to the ingest service: $st, want 403"
+		fi
+	fi
+	stop_stack
 done
-[[ -s "$work/addr" ]] || { log "ERROR: lambdafront not ready after 30s"; cat "$out/lambdafront.log" >&2; exit 1; }
-addr="$(cat "$work/addr")"
-grep ready "$out/lambdafront.out" >&2
-
-# ---- 5-7. the checks shared with the LocalStack run: the front door and
-# its body limits, conformance, real clients, the integration tests
-# (results/e2e-lambda/clients.txt, integration.txt, failures.txt).
-checks_user=""
-if [[ "$auth" == true ]]; then checks_user="$user"; fi
-checks_rc=0
-LAMBDA_CHECKS_USER="$checks_user" LAMBDA_CHECKS_PASSWORD="$password" scripts/lambda-checks.sh "$addr" "$out" lambda || checks_rc=$?
-if [[ -s "$out/failures.txt" ]]; then
-	while IFS= read -r line; do
-		if [[ -n "$line" ]]; then failures+=("$line"); fi
-	done <"$out/failures.txt"
-elif [[ "$checks_rc" != 0 ]]; then
-	fail "scripts/lambda-checks.sh exited $checks_rc without a list of failures"
-fi
-
-# A direct call to a function (not through CloudFront) lacks the origin
-# secret. (After the checks: the front door's first request of each
-# instance stays its cold start, for the report.)
-invoke="$(sed -n 's/^lambdafront: instance catalog\/0 invoke=\([^ ]*\) .*/\1/p' "$out/lambdafront.out")"
-direct='{"version":"2.0","rawPath":"/v2/","rawQueryString":"","headers":{"host":"x.lambda-url.us-east-1.on.aws"},"requestContext":{"http":{"method":"GET","path":"/v2/","sourceIp":"192.0.2.1"}},"isBase64Encoded":false}'
-resp="$(curl -s -X POST --data-binary "$direct" "$invoke" || true)"
-if [[ "$resp" == *'"statusCode":403'* && "$resp" == *DENIED* ]]; then
-	log "ok: a direct call without the origin secret is refused (403 DENIED)"
-else
-	fail "direct call without the origin secret: $resp"
-fi
 
 # ---- 8. report
 {
 	echo "== Lambda functions: deployment zips (linux/arm64, provided.al2023)"
 	cat "$out/zips.txt"
-	echo
-	echo "== cold starts under the emulator (the first invocation of each instance)"
-	printf '%-12s %8s %8s %12s %17s\n' instance init_ms main_ms rie_init_ms first_request_ms
-	for f in "$out"/functions/*.log; do
-		inst="$(basename "$f" .log)"
-		line="$(grep -m1 '"msg":"init"' "$f" || true)"
-		[[ -n "$line" ]] || { printf '%-12s %8s\n' "$inst" "(never invoked)"; continue; }
-		init_ms="$(sed -n 's/.*"init_ms":\([0-9]*\).*/\1/p' <<<"$line")"
-		main_ms="$(sed -n 's/.*"main_ms":\([0-9]*\).*/\1/p' <<<"$line")"
-		rie_ms="$(sed -n 's/.*INIT REPORT(durationMs: \([0-9]*\.[0-9]\)[0-9]*).*/\1/p' "$f" | sed -n 1p)"
-		first_ms="$(grep -m1 "\"instance\":\"${inst%-*}/${inst##*-}\"" "$out/lambdafront.log" | sed -n 's/.*"dur_ms":\([0-9]*\).*/\1/p')"
-		printf '%-12s %8s %8s %12s %17s\n' "$inst" "${init_ms:-?}" "${main_ms:-?}" "${rie_ms:-?}" "${first_ms:-?}"
+	for mode in $modes; do
+		mout="$out/$mode"
+		echo
+		if [[ "$mode" == ingest ]]; then
+			echo "######## mode ingest: uploads to the ingest service (skiff serve --ingest), everything else to the functions"
+		else
+			echo "######## mode lambda: pure Lambda, uploads to the blob function (4 MiB per request)"
+		fi
+		echo "== cold starts under the emulator (the first invocation of each instance)"
+		printf '%-12s %8s %8s %12s %17s\n' instance init_ms main_ms rie_init_ms first_request_ms
+		for f in "$mout"/functions/*.log; do
+			inst="$(basename "$f" .log)"
+			line="$(grep -m1 '"msg":"init"' "$f" || true)"
+			[[ -n "$line" ]] || { printf '%-12s %8s\n' "$inst" "(never invoked)"; continue; }
+			init_ms="$(sed -n 's/.*"init_ms":\([0-9]*\).*/\1/p' <<<"$line")"
+			main_ms="$(sed -n 's/.*"main_ms":\([0-9]*\).*/\1/p' <<<"$line")"
+			rie_ms="$(sed -n 's/.*INIT REPORT(durationMs: \([0-9]*\.[0-9]\)[0-9]*).*/\1/p' "$f" | sed -n 1p)"
+			first_ms="$(grep -m1 "\"instance\":\"${inst%-*}/${inst##*-}\"" "$mout/lambdafront.log" | sed -n 's/.*"dur_ms":\([0-9]*\).*/\1/p')"
+			printf '%-12s %8s %8s %12s %17s\n' "$inst" "${init_ms:-?}" "${main_ms:-?}" "${rie_ms:-?}" "${first_ms:-?}"
+		done
+		echo
+		cat "$mout/checks-summary.txt" 2>/dev/null || echo "(no report from scripts/lambda-checks.sh: see its output)"
 	done
+	echo
 	echo "init_ms: the function's own measure, process start to ready (10 ms resolution); main_ms: main() to ready;"
 	echo "rie_init_ms: the emulator's INIT REPORT (runtime start to its first /next); first_request_ms: the front"
 	echo "door's duration of the instance's first request, init included. Local stand-ins, no Secrets Manager:"
 	echo "a deployed cold start adds the sandbox, the zip, three GetSecretValue calls and real network round trips."
-	echo
-	echo "(the functions' body limit: ${SKIFF_MAX_BODY:-4194304} bytes)"
-	cat "$out/checks-summary.txt" 2>/dev/null || echo "(no report from scripts/lambda-checks.sh: see its output)"
 	if [[ ${#failures[@]} -gt 0 ]]; then
 		echo
 		echo "== FAILURES"
@@ -208,7 +212,7 @@ fi
 } | tee "$out/summary.txt"
 
 if [[ ${#failures[@]} -gt 0 ]]; then
-	errors="$(grep -h -E '"level":"(ERROR|WARN)"|panic' "$out"/functions/*.log | head -n 40 || true)"
+	errors="$(grep -h -E '"level":"(ERROR|WARN)"|panic' "$out"/*/functions/*.log "$out"/*/ingest.log 2>/dev/null | head -n 40 || true)"
 	if [[ -n "$errors" ]]; then
 		log "function log lines with errors or warnings (first 40):"
 		printf '%s\n' "$errors" >&2

@@ -36,12 +36,12 @@ mkdir -p "$out"
 
 # What doesn't apply: TestRestartDurability (it kills and restarts its own
 # server). A test that needs its own server fails when selected here.
-tests=(TestArtifactReferrers TestChunkedPush TestClientLogin TestClientRoundTrip TestPartialMirror TestPodmanRoundTrip)
+tests=(TestArtifactReferrers TestChunkedPush TestClientLogin TestClientRoundTrip TestPartialMirror TestPodmanRoundTrip TestWholeLayerClients)
 note=""
 if [[ -z "${SKIFF_IT_USER:-}" ]]; then
 	# No admin, so a registry without authentication: TestClientLogin
 	# (users, logins, refusals) does not apply.
-	tests=(TestArtifactReferrers TestChunkedPush TestClientRoundTrip TestPartialMirror TestPodmanRoundTrip)
+	tests=(TestArtifactReferrers TestChunkedPush TestClientRoundTrip TestPartialMirror TestPodmanRoundTrip TestWholeLayerClients)
 	note="TestClientLogin not run: no SKIFF_IT_USER, the registry has no authentication"
 fi
 regex="^($(

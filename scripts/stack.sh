@@ -24,7 +24,9 @@
 # (default 127.0.0.1:0: any free port) the front door's address; STACK_POOL
 # (default 2) emulators per function; STACK_LOGS (default results/stack) where
 # the logs go; STACK_SKIP_BUILD=1 reuses the binaries in STACK_BIN (CI's
-# second run); SKIFF_AUTH=false runs without authentication. The stand-ins
+# second run); SKIFF_AUTH=false runs without authentication; STACK_REALM=forwarded
+# sets no SKIFF_REALM (the functions derive it from X-Forwarded-Host, as in a
+# stack without a custom domain). The stand-ins
 # are started unless AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_DYNAMODB are set.
 set -euo pipefail
 
@@ -46,6 +48,8 @@ ingest="${STACK_INGEST:-1}"
 pool="${STACK_POOL:-2}"
 addr="${STACK_ADDR:-127.0.0.1:0}"
 auth="${SKIFF_AUTH:-true}"
+realm=true
+if [[ "${STACK_REALM:-}" == forwarded ]]; then realm=false; fi
 case "$ingest" in 0 | 1) ;; *) log "STACK_INGEST=$ingest: want 1 (the default) or 0"; exit 2 ;; esac
 
 mkdir -p "$logs/functions"
@@ -131,7 +135,7 @@ fi
 
 # ---- the front door and the functions
 "$bin/lambdafront" -functions "$bin/functions" -pool "$pool" -log-dir "$logs/functions" -addr "$addr" \
-	-addr-file "$work/addr" -auth="$auth" -origin-secret "$secret" -rie "$bin_dir/aws-lambda-rie" "${ingest_flag[@]}" \
+	-addr-file "$work/addr" -auth="$auth" -realm="$realm" -origin-secret "$secret" -rie "$bin_dir/aws-lambda-rie" "${ingest_flag[@]}" \
 	>"$logs/lambdafront.out" 2>"$logs/lambdafront.log" &
 pids=("$!" "${pids[@]}")
 wait_for "$work/addr" "${pids[0]}" lambdafront "$logs/lambdafront.log"

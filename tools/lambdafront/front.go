@@ -85,6 +85,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The viewer-request function answers itself: no function could
 		// take the body (CloudFront has not read it).
 		status = tooLarge(w)
+		drainAfterAnswer(w, r)
 		err = fmt.Errorf("Content-Length %d over the functions' cap of %d: refused at the front door", r.ContentLength, deploy.LambdaMaxBody)
 	case fn == deploy.Ingest:
 		rec := &recorder{ResponseWriter: w}
@@ -321,8 +322,30 @@ func tooLarge(w http.ResponseWriter) int {
 	var b bytes.Buffer
 	tooLargeEnvelope(&b)
 	w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+	w.Header().Set("Connection", "close")
 	return writeRaw(w, http.StatusRequestEntityTooLarge, b.String())
 }
+
+// drainAfterAnswer reads what the client keeps sending after an early
+// answer, for a moment, before the connection closes: closing it with
+// unread data makes the kernel reset it, and a client still writing its
+// body (skopeo) then reports "connection reset by peer" instead of the
+// answer. A client that reads the answer stops sending; one that doesn't
+// is cut after drainFor or drainMax bytes.
+func drainAfterAnswer(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	if rc.EnableFullDuplex() != nil || rc.Flush() != nil {
+		return
+	}
+	_ = rc.SetReadDeadline(time.Now().Add(drainFor))
+	_, _ = io.CopyN(io.Discard, r.Body, drainMax)
+}
+
+// How long and how much drainAfterAnswer reads.
+const (
+	drainFor = 2 * time.Second
+	drainMax = 64 << 20
+)
 
 // tooLargeEnvelope writes the body of that answer: the registry's
 // SIZE_INVALID error with deploy.TooLargeAdvice.
