@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 # Fuzz targets run briefly by `make test`: package:target.
 FUZZ_TARGETS := ./pkg/oci:FuzzParseManifest ./pkg/oci:FuzzValidateRepository ./internal/httpapi:FuzzManifestPut
 
-.PHONY: functions e2e-lambda stack localstack-test synth infra-test run build tools test test-standins test-summary vet fmt-check unit integration-aws fuzz \
+.PHONY: functions e2e-lambda stack test-large localstack-test synth infra-test run build tools test test-standins test-summary vet fmt-check unit integration-aws fuzz \
 	conformance-all conformance conformance-aws conformance-aws-redirect \
 	conformance-sparse conformance-sparse-strict conformance-aws-sparse conformance-aws-sparse-strict \
 	conformance-auth conformance-aws-auth \
@@ -190,8 +190,14 @@ conformance-aws-auth: tools
 	CONFORMANCE_LABEL=aws-auth $(AUTH_ENV) SKIFF_SERVE_ARGS="$(AWS_SERVE_ARGS) --auth" \
 		$(WITH_STANDINS) scripts/conformance.sh
 
-bench: ## AWS requests and store operations per operation, write amplification, peak heap (both backends)
+bench: ## AWS requests and store operations per operation, write amplification, peak heap (both backends); push throughput through the ingest service
 	scripts/bench.sh
+	scripts/bench-ingest.sh
+
+# The 1 GiB whole-layer client test through the stack with the ingest
+# service (about 12 GB of RAM: the S3 stand-in keeps objects in memory).
+test-large: tools ## skopeo, podman, crane, oras, regctl push and pull a 1 GiB layer through `make stack`
+	scripts/test-large.sh
 
 functions: ## the three Lambda zips (provided.al2023, arm64) in build/functions/
 	scripts/functions.sh

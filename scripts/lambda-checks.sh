@@ -300,7 +300,7 @@ fi
 	if [[ -f "$out/lambdafront.log" ]]; then
 		echo
 		echo "== requests per function (lambdafront.log)"
-		for fn in manifest blob catalog; do
+		for fn in manifest blob catalog ingest; do
 			printf '%-9s %6d\n' "$fn" "$(grep -c "\"fn\":\"$fn\"" "$out/lambdafront.log" || true)"
 		done
 	fi

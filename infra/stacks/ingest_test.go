@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/skiff-registry/skiff/infra/internal/placeholder"
@@ -34,6 +35,7 @@ func ingestDir(t *testing.T) string {
 // CloudFront sends exactly the upload routes there, with the origin
 // secret; and cdk-nag finds nothing.
 func TestIngestStack(t *testing.T) {
+	defer jsii.Close()
 	stack, template, tj := synth(t, &SkiffStackProps{FunctionsDir: functionsDir(t), Ingest: true, IngestDir: ingestDir(t), IngestMaxTasks: 6})
 	n := tj.namer(t)
 
@@ -230,6 +232,7 @@ func TestIngestStack(t *testing.T) {
 
 // TestNoIngestByDefault: without Ingest, none of it exists.
 func TestNoIngestByDefault(t *testing.T) {
+	defer jsii.Close()
 	_, _, tj := synth(t, &SkiffStackProps{FunctionsDir: functionsDir(t)})
 	for _, typ := range []string{"AWS::ECS::Service", "AWS::ECS::Cluster", "AWS::ElasticLoadBalancingV2::LoadBalancer",
 		"AWS::EC2::VPC", "AWS::CloudFront::VpcOrigin", "AWS::EC2::SecurityGroup"} {
