@@ -106,12 +106,15 @@
 //     push a layer in one PATCH, get a 3 MiB layer in TestChunkedPush
 //     (12 MiB on a server of the harness's own); regctl still sends 12 MiB
 //     in chunks; every other test's layers are under 1 MiB (podman, which
-//     also sends a layer in one PATCH, included).
+//     also sends a layer in one PATCH, included), but TestWholeLayerClients':
+//     64 MiB (SKIFF_IT_LAYER_MIB), taken whole by a server of the harness's
+//     own or a stack with the ingest service, and refused with advice behind
+//     a pure-Lambda front door (SKIFF_IT_BODY_CAP, large_test.go).
 //
-// scripts/integration-external.sh HOST:PORT OUT_DIR runs the tests that
-// apply (its list; TestIntegrationExternalSelection checks that every test
-// is on it or calls requireOwnServer) with SKIFF_REQUIRE_TOOLS=1, and
-// summarises them; `make e2e-lambda` (scripts/e2e-lambda.sh) and
+// scripts/integration-external.sh HOST:PORT OUT_DIR runs every test with
+// SKIFF_REQUIRE_TOOLS=1 and summarises them; a test that can't apply to an
+// external registry skips through notApplicable, which names it in
+// SKIFF_IT_NOT_APPLICABLE, and any other skip fails the run; `make e2e-lambda` (scripts/e2e-lambda.sh) and
 // localstack/test.sh run it through their front door after
 // scripts/lambda-checks.sh.
 package integration
