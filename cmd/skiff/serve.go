@@ -152,7 +152,7 @@ func ingestConfig(fs *flag.FlagSet, flags config.Config, getenv func(string) str
 	if err != nil {
 		return config.Config{}, fmt.Errorf("invalid configuration (environment): %w", err)
 	}
-	cfg.MaxBody = 0
+	cfg.MaxBody, cfg.TooLargeMessage = 0, ""
 	cfg.BodyTimeout = flags.BodyTimeout
 	if getenv(deploy.EnvLogLevel) == "" {
 		cfg.LogLevel = flags.LogLevel

@@ -38,6 +38,9 @@ type Config struct {
 	CreateResources bool
 	// MaxBody caps request bodies in bytes; 0 means no cap.
 	MaxBody int64
+	// TooLargeMessage is the message of the 413 for a body over MaxBody
+	// ("": the limit and advice to push in chunks).
+	TooLargeMessage string
 	// BodyTimeout cuts a request whose body sends less than 1 KiB in that
 	// time (slow or stalled clients); 0 means no limit. Servers only: a
 	// Lambda function has no connection to time out.

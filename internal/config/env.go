@@ -62,6 +62,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if !c.TrustForwarded {
 		c.ClientIPHeader = ""
 	}
+	// A streamed body over the cap is cut by the function itself: it says
+	// what the front door says of a declared one.
+	if c.MaxBody > 0 {
+		c.TooLargeMessage = deploy.TooLargeAdvice(c.MaxBody)
+	}
 	if !c.Auth {
 		c.InsecureNoAuth = true
 	}

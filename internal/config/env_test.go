@@ -22,6 +22,10 @@ func TestFromEnv(t *testing.T) {
 	if !c.Auth || c.MaxBody != 4<<20 || c.RedirectMin != 1<<20 || len(c.AnonymousPull) != 2 || c.DefaultPolicies[0].Prefix != "mirror" || c.LogLevel.String() != "DEBUG" {
 		t.Errorf("config: %+v", c)
 	}
+	// A streamed body over the cap gets the front door's words.
+	if c.TooLargeMessage != deploy.TooLargeAdvice(4<<20) {
+		t.Errorf("too-large message %q, want the front door's", c.TooLargeMessage)
+	}
 	// Behind CloudFront the client address is the viewer function's header.
 	if !c.TrustForwarded || c.ClientIPHeader != deploy.ViewerIPHeader {
 		t.Errorf("forwarded: trust %v, client IP header %q", c.TrustForwarded, c.ClientIPHeader)

@@ -40,14 +40,17 @@ type API struct {
 }
 
 type options struct {
-	log         *slog.Logger
-	groups      Group
-	maxBody     int64
-	redirectTTL time.Duration
-	redirectMin int64
-	operator    PolicyStore
-	auth        *AuthConfig
-	bodyTimeout time.Duration
+	log     *slog.Logger
+	groups  Group
+	maxBody int64
+	// tooLargeMessage words the 413 of a body over maxBody ("": advice to
+	// push in chunks).
+	tooLargeMessage string
+	redirectTTL     time.Duration
+	redirectMin     int64
+	operator        PolicyStore
+	auth            *AuthConfig
+	bodyTimeout     time.Duration
 }
 
 // Option configures an API.
@@ -62,6 +65,14 @@ func WithGroups(g Group) Option { return func(o *options) { o.groups = g } }
 // WithMaxBody caps request bodies at n bytes (default 0: no cap). A larger
 // body gets 413 with advice to push in chunks. AWS mode sets about 4 MiB.
 func WithMaxBody(n int64) Option { return func(o *options) { o.maxBody = n } }
+
+// WithTooLargeMessage words the 413 SIZE_INVALID of a body over the cap
+// (default: the limit and advice to push in chunks): a deployment knows
+// more to advise (the Lambda functions name the ingest service, as their
+// front door does).
+func WithTooLargeMessage(msg string) Option {
+	return func(o *options) { o.tooLargeMessage = msg }
+}
 
 // WithRedirectMin sets the smallest blob a GET redirects to the blob
 // store's presigned URL (default 1 MiB; negative: never). Smaller blobs are

@@ -90,6 +90,9 @@ func (a *API) logFull(r *http.Request, err error) {
 
 // tooLarge explains the body limit and how to stay under it.
 func (a *API) tooLarge(limit int64) *oci.Error {
+	if a.opts.tooLargeMessage != "" {
+		return oci.Errorf(oci.CodeSizeInvalid, "%s", a.opts.tooLargeMessage).WithStatus(http.StatusRequestEntityTooLarge)
+	}
 	return oci.Errorf(oci.CodeSizeInvalid,
 		"request body exceeds this registry's limit of %d bytes; push large blobs in chunks of at most %d bytes "+
 			"with PATCH and Content-Range (for example `regctl registry set HOST --blob-chunk %d --blob-max %d`, or a client that pushes in chunks)",

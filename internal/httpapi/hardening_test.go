@@ -315,3 +315,29 @@ func TestChunkMaxLength(t *testing.T) {
 		}
 	}
 }
+
+// TestTooLargeMessage: a streamed body (no Content-Length) over the cap is
+// cut with 413 SIZE_INVALID in the deployment's words when it has some,
+// and with the limit and chunking advice otherwise.
+func TestTooLargeMessage(t *testing.T) {
+	t.Parallel()
+	for _, msg := range []string{"", "push through the ingest service"} {
+		srv := newServer(t, httpapi.WithMaxBody(1<<10), httpapi.WithTooLargeMessage(msg))
+		r := do(t, "POST", srv.URL+"/v2/big/app/blobs/uploads/", nil, nil)
+		loc := r.header.Get("Location")
+		req, _ := http.NewRequest(http.MethodPatch, srv.URL+loc, io.MultiReader(strings.NewReader(strings.Repeat("x", 4<<10))))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := msg
+		if want == "" {
+			want = "limit of 1024 bytes"
+		}
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "SIZE_INVALID") || !strings.Contains(string(body), want) {
+			t.Errorf("message %q: %d %s", msg, resp.StatusCode, body)
+		}
+	}
+}

@@ -62,6 +62,7 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 		httpapi.WithLogger(log),
 		httpapi.WithGroups(groups),
 		httpapi.WithMaxBody(cfg.MaxBody),
+		httpapi.WithTooLargeMessage(cfg.TooLargeMessage),
 		httpapi.WithBodyTimeout(cfg.BodyTimeout),
 		httpapi.WithRedirectMin(cfg.RedirectMin),
 	}
