@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/deploy"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
 // TestServeIngestConfig: --ingest takes its configuration from the
@@ -57,13 +57,8 @@ func TestServeIngestConfig(t *testing.T) {
 // answers the load balancer's health check without the secret.
 func TestServeIngest(t *testing.T) {
 	t.Parallel()
-	requireDynamo(t)
-	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" {
-		if os.Getenv("SKIFF_REQUIRE_STANDINS") == "1" {
-			t.Fatal("FAIL (SKIFF_REQUIRE_STANDINS=1): AWS_ENDPOINT_URL_S3 is not set: the ingest test needs the S3 stand-in")
-		}
-		t.Skip("SKIPPED, NOT RUN: AWS_ENDPOINT_URL_S3 is not set (scripts/with-standins.sh)")
-	}
+	testenv.DynamoDB(t)
+	testenv.S3(t)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "skiff-ingest-" + hex.EncodeToString(b)

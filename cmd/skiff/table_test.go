@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,22 +17,8 @@ import (
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/internal/storage/awsstore"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
-
-// requireDynamo skips t unless a DynamoDB stand-in is configured, or
-// fails it when SKIFF_REQUIRE_STANDINS=1 (make test sets it: in CI a
-// skipped integration test is a failure).
-func requireDynamo(t *testing.T) {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" {
-		const msg = "AWS_ENDPOINT_URL_DYNAMODB is not set: the `skiff policy --table` tests need dynalite. " +
-			"Run: scripts/standins/dynalite.sh start && eval \"$(scripts/standins/dynalite.sh env)\""
-		if os.Getenv("SKIFF_REQUIRE_STANDINS") == "1" {
-			t.Fatal("FAIL (SKIFF_REQUIRE_STANDINS=1): " + msg)
-		}
-		t.Skip("SKIPPED, NOT RUN: " + msg)
-	}
-}
 
 // newTable creates a table of its own for t on the stand-in and deletes
 // it when t ends.
@@ -81,7 +66,7 @@ func fakeSTS(t *testing.T, arn string) string {
 // TestPolicyCLITable: with --table the CLI changes the DynamoDB table
 // itself through policy.Store, and who is the caller's ARN.
 func TestPolicyCLITable(t *testing.T) {
-	requireDynamo(t)
+	testenv.DynamoDB(t)
 	const arn = "arn:aws:iam::123456789012:user/alice"
 	t.Setenv("AWS_ENDPOINT_URL_STS", fakeSTS(t, arn))
 	table := "--table=" + newTable(t)

@@ -24,6 +24,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/server"
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/internal/storage/local"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
 func TestParseUserArgs(t *testing.T) {
@@ -355,7 +356,7 @@ func TestUserCLIData(t *testing.T) {
 // --table changes the DynamoDB table itself.
 func TestUserCLITable(t *testing.T) {
 	t.Parallel()
-	requireDynamo(t)
+	testenv.DynamoDB(t)
 	table := newTable(t)
 	getenv := env()
 	secret, _, err := cliIn(t, getenv, "", "user", "add", "robot-ci", "--robot", "--table", table)

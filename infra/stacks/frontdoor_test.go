@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/skiff-registry/skiff/internal/cffunc"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
 // runViewerRequest runs the viewer-request function's code (as
 // synthesized) under Node on events (internal/cffunc).
 func runViewerRequest(t *testing.T, code string, events []map[string]any) []cffunc.Result {
 	t.Helper()
-	got, err := cffunc.Run(cffunc.RequireNode(t), code, events)
+	got, err := cffunc.Run(testenv.Tool(t, "node"), code, events)
 	if err != nil {
 		t.Fatal(err)
 	}

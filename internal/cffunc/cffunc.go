@@ -9,11 +9,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"testing"
 )
 
 // Import must be the first line of a function that selects origins: Node
@@ -54,22 +52,6 @@ func Event(uri string, headers map[string]map[string]any) map[string]any {
 		"viewer":  map[string]any{"ip": "198.51.100.7"},
 		"request": map[string]any{"method": "GET", "uri": uri, "querystring": map[string]any{}, "headers": headers, "cookies": map[string]any{}},
 	}
-}
-
-// RequireNode returns the path of node. Missing, it fails the test under
-// SKIFF_REQUIRE_TOOLS=1 (make test, CI) and skips it loudly otherwise.
-func RequireNode(t testing.TB) string {
-	t.Helper()
-	if p, err := exec.LookPath("node"); err == nil {
-		return p
-	}
-	msg := "!!! node not found in PATH: the CloudFront Function's code can't be run !!!"
-	if os.Getenv("SKIFF_REQUIRE_TOOLS") == "1" {
-		t.Fatalf("%s (SKIFF_REQUIRE_TOOLS=1 makes a missing tool a failure)", msg)
-	}
-	fmt.Fprintf(os.Stderr, "\n%s\n!!! SKIPPING %s\n\n", msg, t.Name())
-	t.Skipf("%s: SKIPPED, this test did not run", msg)
-	return ""
 }
 
 // Run runs code's handler on each event under node, in one process.

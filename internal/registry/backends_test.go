@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -15,6 +14,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/internal/storage/awsstore"
 	"github.com/skiff-registry/skiff/internal/storage/local"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
 // stores is one backend's pair of adapters.
@@ -24,17 +24,13 @@ type stores struct {
 }
 
 // backends lists the backends a test runs on: the embedded one always,
-// S3 + DynamoDB when the stand-ins are up (make test starts them; with
-// SKIFF_REQUIRE_STANDINS=1 their absence fails the test).
+// S3 + DynamoDB on the stand-ins when they are there or can be started
+// (testenv.HaveAWS: without Node.js, no dynalite; under CI that fails).
 func backends(t *testing.T) map[string]func(t *testing.T) stores {
 	t.Helper()
 	bs := map[string]func(t *testing.T) stores{"local": func(t *testing.T) stores { return localStores(t) }}
-	if os.Getenv("AWS_ENDPOINT_URL_S3") != "" && os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" {
+	if testenv.HaveAWS(t) {
 		bs["aws"] = awsStores
-	} else if os.Getenv("SKIFF_REQUIRE_STANDINS") == "1" {
-		t.Fatal("AWS stand-ins required (SKIFF_REQUIRE_STANDINS=1) but AWS_ENDPOINT_URL_S3/AWS_ENDPOINT_URL_DYNAMODB are not set")
-	} else {
-		t.Log("NOTE: AWS stand-ins not running; the aws backend is not tested here (make test runs it)")
 	}
 	return bs
 }

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,6 +26,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/lambdaweb"
 	"github.com/skiff-registry/skiff/internal/origin"
 	"github.com/skiff-registry/skiff/internal/server"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
 // A stack with the ingest service switched on or off mid-upload, or a
@@ -35,20 +35,6 @@ import (
 // two processes with their own stores, continue each other's sessions.
 
 const crossSecret = "cross-origin-secret"
-
-// requireAWSStandIns skips without the stand-ins, or fails under
-// SKIFF_REQUIRE_STANDINS=1 (make test, CI).
-func requireAWSStandIns(t *testing.T) {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_S3") != "" && os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") != "" {
-		return
-	}
-	msg := "AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_DYNAMODB are not set: this test needs the stand-ins (scripts/with-standins.sh)"
-	if os.Getenv("SKIFF_REQUIRE_STANDINS") == "1" {
-		t.Fatal("FAIL (SKIFF_REQUIRE_STANDINS=1): " + msg)
-	}
-	t.Skip("SKIPPED, NOT RUN: " + msg)
-}
 
 // origins are the two ways into one deployment's stores.
 type origins struct {
@@ -145,7 +131,7 @@ func (o origins) viaIngest(t *testing.T, method, target string, header map[strin
 // (the function's under its cap, the ingest's far over it).
 func TestSessionAcrossOrigins(t *testing.T) {
 	t.Parallel()
-	requireAWSStandIns(t)
+	testenv.AWS(t)
 	o := newOrigins(t)
 	type send func(t *testing.T, method, target string, header map[string]string, body []byte) answer
 	steps := []struct {

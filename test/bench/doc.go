@@ -4,12 +4,12 @@
 // backend (S3 + DynamoDB stand-ins, counted with awsstore.Counter on the SDK
 // clients) and for the embedded backend (counted on the storage ports).
 //
-// Run them with scripts/bench.sh, which starts the stand-ins it needs and
-// prints a table against the budgets; or directly:
+// Run them with scripts/bench.sh, which prints a table against the
+// budgets; or directly:
 //
-//	eval "$(scripts/standins/s3.sh env)"; eval "$(scripts/standins/dynalite.sh env)"
 //	go test -run '^$' -bench . -benchtime=1x ./test/bench/
 //
-// Without the stand-ins the aws sub-benchmarks skip (SKIFF_REQUIRE_STANDINS=1
-// makes that a failure). The package has no code outside its tests.
+// The aws sub-benchmarks use the stand-ins the environment names, or start
+// them (internal/testenv; without Node.js they skip, or fail under CI).
+// The package has no code outside its tests.
 package bench

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -31,6 +30,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/server"
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/internal/storage/awsstore"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
 // Backend names, also the sub-benchmark names.
@@ -65,50 +65,6 @@ func forEachBackend(b *testing.B, fn func(b *testing.B, e *env)) {
 	b.Run(backendLocal, func(b *testing.B) { fn(b, newLocalEnv(b)) })
 }
 
-// TestMain says once, on stderr before any result, that the aws
-// sub-benchmarks will skip: go test -bench shows a benchmark's skip message
-// only with -v.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	benchmarking := flag.Lookup("test.bench") != nil && flag.Lookup("test.bench").Value.String() != ""
-	if msg := standinsMissing(); benchmarking && msg != "" && os.Getenv("SKIFF_REQUIRE_STANDINS") != "1" {
-		fmt.Fprintf(os.Stderr, "\n%s\n%s\n    every aws sub-benchmark SKIPS; only the local backend is measured\n%s\n\n",
-			strings.Repeat("!", 78), msg, strings.Repeat("!", 78))
-	}
-	os.Exit(m.Run())
-}
-
-// standinsMissing says which AWS stand-in endpoints are not set, or "".
-func standinsMissing() string {
-	var unset []string
-	for _, v := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"} {
-		if os.Getenv(v) == "" {
-			unset = append(unset, v)
-		}
-	}
-	if len(unset) == 0 {
-		return ""
-	}
-	return "!!! " + strings.Join(unset, " and ") + " not set: AWS BACKEND BENCHMARKS NOT RUN !!!\n" +
-		"    run scripts/bench.sh (it starts the stand-ins), or start them yourself:\n" +
-		"    scripts/standins/s3.sh start && scripts/standins/dynalite.sh start &&\n" +
-		"    eval \"$(scripts/standins/s3.sh env)\" && eval \"$(scripts/standins/dynalite.sh env)\""
-}
-
-// requireStandins skips b, loudly, unless both AWS stand-in endpoints are
-// set; with SKIFF_REQUIRE_STANDINS=1 it fails b instead.
-func requireStandins(b testing.TB) {
-	b.Helper()
-	msg := standinsMissing()
-	if msg == "" {
-		return
-	}
-	if os.Getenv("SKIFF_REQUIRE_STANDINS") == "1" {
-		b.Fatal(msg + "\n    (SKIFF_REQUIRE_STANDINS=1 makes this a failure)")
-	}
-	b.Skip(msg)
-}
-
 func randomName(prefix string) string {
 	var r [6]byte
 	_, _ = rand.Read(r[:])
@@ -126,7 +82,7 @@ func cleanupCtx() (context.Context, context.CancelFunc) {
 // and table that are removed when b ends.
 func newAWSEnv(b testing.TB) *env {
 	b.Helper()
-	requireStandins(b)
+	testenv.AWS(b) // the stand-ins named by the environment, or started for this process
 	ctx := b.Context()
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {

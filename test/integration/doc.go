@@ -60,7 +60,7 @@
 //	    restarts), on the stand-ins named by AWS_ENDPOINT_URL_S3 and
 //	    AWS_ENDPOINT_URL_DYNAMODB; without both the run fails at once rather
 //	    than reach real AWS. `make integration-aws` (part of `make test`)
-//	    runs it under scripts/with-standins.sh. Default: local.
+//	    runs it under tools/standins. Default: local.
 //	SKIFF_IT_WAIT_CLAIM=1  on aws, TestRestartDurability accepts a 416
 //	    "another request is writing" on the resume right after the kill (the
 //	    killed request's claim lasts its one-minute lease); with this set it

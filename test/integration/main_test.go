@@ -25,7 +25,7 @@ type backendKind string
 
 const (
 	backendLocal backendKind = "local" // files + bbolt in a temp dir
-	backendAWS   backendKind = "aws"   // S3 + DynamoDB: the stand-ins of scripts/with-standins.sh
+	backendAWS   backendKind = "aws"   // S3 + DynamoDB: the stand-ins of tools/standins
 )
 
 // Set once by TestMain, read-only afterwards.
@@ -112,8 +112,7 @@ func runMain(m *testing.M) int {
 		for _, v := range []string{"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB"} {
 			if os.Getenv(v) == "" {
 				fmt.Fprintf(os.Stderr, "integration: SKIFF_IT_BACKEND=aws needs %s (the stand-ins): run under "+
-					"scripts/with-standins.sh, or start them: scripts/standins/s3.sh start; scripts/standins/dynalite.sh start; "+
-					"eval \"$(scripts/standins/s3.sh env)\"; eval \"$(scripts/standins/dynalite.sh env)\"\n", v)
+					"go run ./tools/standins go test ./test/integration (make integration-aws does)\n", v)
 				return 1
 			}
 		}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
 // toolTimeout bounds one client command; a hang shows as a failure with the
@@ -159,34 +161,15 @@ func (tb *toolbox) podmanTransfer(verb string, refs ...string) []string {
 		"--signature-policy", filepath.Join(tb.dir, "podman", "policy.json")}, refs...)
 }
 
-// requireTool returns the path of a client tool: <repo>/.tools/bin first
-// (pinned by scripts/tools.sh), then PATH. When it is missing the test fails
-// under SKIFF_REQUIRE_TOOLS=1 (make test, CI) and is skipped otherwise.
+// requireTool returns the path of a client tool (testenv.Tool: .tools/bin,
+// then PATH; a missing one skips, or fails under CI). A run aimed at
+// SKIFF_IT_REGISTRY fails on a missing tool: a skip would pass it.
 func requireTool(t *testing.T, name string) string {
 	t.Helper()
-	if p := filepath.Join(repoRoot, ".tools", "bin", name); isExecutable(p) {
-		return p
+	if external != nil && testenv.LookTool(name) == "" {
+		t.Fatalf("%s not found in .tools/bin or PATH (with SKIFF_IT_REGISTRY a missing tool is a failure): run `make tools`", name)
 	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("!!! %s not found in %s or PATH: run `make tools` (scripts/tools.sh) !!!",
-		name, filepath.Join(repoRoot, ".tools", "bin"))
-	if os.Getenv("SKIFF_REQUIRE_TOOLS") == "1" {
-		t.Fatalf("%s (SKIFF_REQUIRE_TOOLS=1 makes a missing tool a failure)", msg)
-	}
-	if external != nil {
-		// The run was aimed at a registry on purpose: a skip would pass it.
-		t.Fatalf("%s (with SKIFF_IT_REGISTRY a missing tool is a failure)", msg)
-	}
-	fmt.Fprintf(os.Stderr, "\n%s\n!!! SKIPPING %s\n\n", msg, t.Name())
-	t.Skipf("%s: SKIPPED, this test did not run", msg)
-	return ""
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+	return testenv.Tool(t, name)
 }
 
 func contains(list []string, s string) bool {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/skiff-registry/skiff/internal/cffunc"
 	"github.com/skiff-registry/skiff/internal/deploy"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
 // The viewer-request CloudFront Function of the stack routes in
@@ -55,7 +56,7 @@ func runViewer(t *testing.T, code string, cases []viewerCase) []cffunc.Result {
 		}
 		events[i] = cffunc.Event(c.uri, h)
 	}
-	res, err := cffunc.Run(cffunc.RequireNode(t), code, events)
+	res, err := cffunc.Run(testenv.Tool(t, "node"), code, events)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func TestViewerRequestClientAddress(t *testing.T) {
 	t.Parallel()
 	name := strings.ToLower(deploy.ViewerIPHeader)
 	ev := cffunc.Event("/v2/", map[string]map[string]any{name: {"value": "192.0.2.66"}})
-	res, err := cffunc.Run(cffunc.RequireNode(t), viewerRequestSource(t, false), []map[string]any{ev})
+	res, err := cffunc.Run(testenv.Tool(t, "node"), viewerRequestSource(t, false), []map[string]any{ev})
 	if err != nil {
 		t.Fatal(err)
 	}

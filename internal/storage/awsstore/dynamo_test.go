@@ -23,6 +23,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/internal/storage/awsstore"
 	"github.com/skiff-registry/skiff/internal/storage/storagetest"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
 var (
@@ -31,31 +32,17 @@ var (
 	_ awsstore.TableAPI  = (*dynamodb.Client)(nil)
 )
 
-// dynamoClient returns a client for the DynamoDB stand-in named by
-// AWS_ENDPOINT_URL_DYNAMODB (config.LoadDefaultConfig reads it). Without
-// one the test is skipped, or fails when SKIFF_REQUIRE_STANDINS=1 (make
-// test sets it: in CI a skipped integration test is a failure).
+// dynamoClient returns a client for the DynamoDB stand-in: the one
+// AWS_ENDPOINT_URL_DYNAMODB names, or dynalite started for this process
+// (testenv.DynamoDB; skipped or failed without Node.js).
 func dynamoClient(t *testing.T) *dynamodb.Client {
 	t.Helper()
-	requireDynamo(t)
+	testenv.DynamoDB(t)
 	cfg, err := config.LoadDefaultConfig(t.Context())
 	if err != nil {
 		t.Fatalf("load AWS config: %v", err)
 	}
 	return dynamodb.NewFromConfig(cfg)
-}
-
-// requireDynamo skips or fails t unless a DynamoDB endpoint is configured.
-func requireDynamo(t *testing.T) {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" {
-		const msg = "AWS_ENDPOINT_URL_DYNAMODB is not set: the DynamoDB tests need dynalite. " +
-			"Run: scripts/standins/dynalite.sh start && eval \"$(scripts/standins/dynalite.sh env)\""
-		if os.Getenv("SKIFF_REQUIRE_STANDINS") == "1" {
-			t.Fatal("FAIL (SKIFF_REQUIRE_STANDINS=1): " + msg)
-		}
-		t.Skip("SKIPPED, NOT RUN: " + msg)
-	}
 }
 
 // dynamoTable creates a table of its own for t and deletes it when t ends.
@@ -88,7 +75,7 @@ func newDynamoStore(t *testing.T) (*awsstore.MetaStore, *dynamoCounter) {
 }
 
 func TestDynamoMetaStore(t *testing.T) {
-	requireDynamo(t) // once here, not in each of the suite's subtests
+	testenv.DynamoDB(t) // once here, not in each of the suite's subtests
 	storagetest.RunMetaStore(t, func(t *testing.T) storage.MetaStore {
 		ms, _ := newDynamoStore(t)
 		return ms

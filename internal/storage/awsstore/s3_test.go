@@ -1,11 +1,7 @@
-// The S3 tests run against the stand-in that scripts/standins/s3.sh starts
-// (gofakes3 v1.2.0, in memory), or any S3 named by AWS_ENDPOINT_URL_S3:
-//
-//	scripts/standins/s3.sh start; eval "$(scripts/standins/s3.sh env)"
-//	go test -race ./internal/storage/awsstore/ -run 'S3|Blob|Counter'
-//
-// Without AWS_ENDPOINT_URL_S3 they skip, loudly; with SKIFF_REQUIRE_STANDINS=1
-// they fail instead. Each test makes its own bucket and removes it.
+// The S3 tests run against the S3 named by AWS_ENDPOINT_URL_S3 or, when it
+// names none, the in-memory stand-in (gofakes3 v1.2.0) started in the test
+// process (testenv.S3), so plain `go test ./internal/storage/awsstore/`
+// runs them. Each test makes its own bucket and removes it.
 //
 // What gofakes3 v1.2.0 does, probed with the SDK (v1.48.0, s3 v1.114.10)
 // and read in its source (gofakes3.go, uploader.go, backend/s3mem):
@@ -52,7 +48,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -66,6 +61,7 @@ import (
 
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/internal/storage/storagetest"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
 var (
@@ -75,25 +71,11 @@ var (
 	_ S3Presigner       = (*s3.PresignClient)(nil)
 )
 
-// s3RequireEndpoint skips the test (or, with SKIFF_REQUIRE_STANDINS=1,
-// fails it) when AWS_ENDPOINT_URL_S3 names no S3 to test against.
-func s3RequireEndpoint(t *testing.T) {
-	t.Helper()
-	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" {
-		const msg = "!!! AWS_ENDPOINT_URL_S3 is not set: S3 ADAPTER TESTS NOT RUN !!!\n" +
-			"    start the stand-in: scripts/standins/s3.sh start; eval \"$(scripts/standins/s3.sh env)\""
-		if os.Getenv("SKIFF_REQUIRE_STANDINS") == "1" {
-			t.Fatal(msg + "\n    (SKIFF_REQUIRE_STANDINS=1 makes this a failure)")
-		}
-		t.Skip(msg)
-	}
-}
-
-// s3TestClient returns a client for the S3 at AWS_ENDPOINT_URL_S3, built the
+// s3TestClient returns a client for the S3 stand-in (testenv.S3), built the
 // way the server builds it, with a fresh Counter added.
 func s3TestClient(t *testing.T) (*s3.Client, *Counter) {
 	t.Helper()
-	s3RequireEndpoint(t)
+	testenv.S3(t)
 	cfg, err := config.LoadDefaultConfig(t.Context())
 	if err != nil {
 		t.Fatalf("load AWS config: %v", err)
@@ -170,7 +152,7 @@ func s3TestStore(t *testing.T, opts ...BlobOption) (*BlobStore, *s3.Client, *Cou
 }
 
 func TestS3BlobStore(t *testing.T) {
-	s3RequireEndpoint(t) // once, not in each subtest
+	testenv.S3(t) // once, not in each subtest
 	storagetest.RunBlobStore(t, func(t *testing.T) storage.BlobStore {
 		bs, _, _ := s3TestStore(t)
 		return bs
@@ -245,8 +227,8 @@ func TestS3PresignGet(t *testing.T) {
 func TestS3PresignGetWithoutPresigner(t *testing.T) {
 	// Any S3API that is not an *s3.Client has no default presigner.
 	bs := NewBlobStore(struct{ S3API }{}, "bucket")
-	if _, err := bs.PresignGet(t.Context(), "k", time.Minute); !errors.Is(err, errNoPresigner) {
-		t.Errorf("got error %v, want one wrapping %v", err, errNoPresigner)
+	if _, err := bs.PresignGet(t.Context(), "k", time.Minute); !errors.Is(err, storage.ErrNoPresign) {
+		t.Errorf("got error %v, want one wrapping %v", err, storage.ErrNoPresign)
 	}
 }
 
