@@ -48,7 +48,6 @@ if [[ -z "${AWS_ENDPOINT_URL_S3:-}" || -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]]; t
 	exec "$root/scripts/with-standins.sh" "$0" "$@"
 fi
 
-rie_pkg="github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
 tools_dir="${TOOLS_DIR:-$root/.tools}"
 bin_dir="$tools_dir/bin"
 out="$root/results/e2e-lambda"
@@ -78,13 +77,6 @@ fail() {
 # ---- 1. tools
 if [[ "${E2E_SKIP_TOOLS:-}" != 1 ]]; then
 	scripts/tools.sh
-fi
-stamp="$tools_dir/stamps/aws-lambda-rie"
-if [[ ! -x "$bin_dir/aws-lambda-rie" || ! -f "$stamp" || "$(cat "$stamp")" != "$rie_pkg" ]]; then
-	log "installing aws-lambda-rie ($rie_pkg)"
-	mkdir -p "$bin_dir" "$(dirname "$stamp")"
-	GOBIN="$bin_dir" GOFLAGS='' go install "$rie_pkg"
-	printf '%s\n' "$rie_pkg" >"$stamp"
 fi
 
 # ---- 2. builds

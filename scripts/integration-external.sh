@@ -45,7 +45,7 @@ export PATH="${TOOLS_DIR:-$root/.tools}/bin:$PATH"
 start=$SECONDS
 rc=0
 SKIFF_IT_REGISTRY="$addr" SKIFF_IT_NOT_APPLICABLE="$na" SKIFF_REQUIRE_TOOLS=1 GOFLAGS='' \
-	go test -count=1 -v -timeout "${IT_EXTERNAL_TIMEOUT:-5m}" ./test/integration \
+	go test -count=1 -v -timeout "${IT_EXTERNAL_TIMEOUT:-10m}" ./test/integration \
 	>"$out/integration.log" 2>&1 || rc=$?
 elapsed=$((SECONDS - start))
 

@@ -20,10 +20,6 @@
 #      SIZE_INVALID) and a streamed 5 MiB one by Lambda (its event would
 #      exceed the 6 MB payload); with it (LAMBDA_CHECKS_INGEST=1), a 5 MiB
 #      PATCH is taken;
-#   2. the OCI conformance suite (scripts/conformance.sh HOST:PORT): every
-#      optional test on but the blob Docker-Content-Digest check (blob GETs
-#      of >= 1 MiB are 307s to presigned S3 URLs, and S3 can't send that
-#      header), sha512 data;
 #   3. real clients: crane (push, copy, pull, a 2 MiB layer), regctl (a
 #      12 MiB artifact in 4 MiB chunks, a 12 MiB image imported from a
 #      tarball, copies), oras (push, copy, pull), skopeo (copies, a pull of
@@ -32,7 +28,11 @@
 #      service, LAMBDA_CHECKS_INGEST=1: must succeed);
 #   4. the project's integration tests (scripts/integration-external.sh:
 #      test/integration with SKIFF_IT_REGISTRY=HOST:PORT, the user as its
-#      admin), the same suite as on every other path.
+#      admin), the same suite as on every other path, TestConformance
+#      included: the OCI conformance suite (label LABEL) with every optional
+#      test on but the blob Docker-Content-Digest check (blob GETs of
+#      >= 1 MiB are 307s to presigned S3 URLs, and S3 can't send that
+#      header), sha512 data.
 #
 # Writes OUT_DIR/clients/<step>.log (each client step's output),
 # OUT_DIR/clients.txt (one "ok"/"FAIL" line per client step),
@@ -143,13 +143,6 @@ else
 			fail "streamed 5 MiB PATCH: $st $(head -c 300 "$work/body"), want Lambda's 413"
 		fi
 	fi
-fi
-
-# ---- 2. conformance
-conformance_env=(OCI_API_BLOBS_DIGEST_HEADER=false OCI_DATA_SHA512=true CONFORMANCE_LABEL="$label")
-if [[ "$auth" == true ]]; then conformance_env+=(OCI_USERNAME="$user" OCI_PASSWORD="$password"); fi
-if ! env "${conformance_env[@]}" scripts/conformance.sh "$addr"; then
-	fail "OCI conformance through the front door (results/conformance/$label/)"
 fi
 
 # ---- 3. real clients
@@ -283,7 +276,7 @@ printf '%s\n' "${clients[@]}" >"$out/clients.txt"
 # In the caller's home (Go's build cache is there) and without the client
 # settings above: the tests give each client a home of its own.
 if ! env -u DOCKER_CONFIG -u REGISTRY_AUTH_FILE -u CONTAINERS_REGISTRIES_CONF HOME="$caller_home" \
-	SKIFF_IT_USER="$user" SKIFF_IT_PASSWORD="${user:+$password}" scripts/integration-external.sh "$addr" "$out"; then
+	SKIFF_IT_USER="$user" SKIFF_IT_PASSWORD="${user:+$password}" CONFORMANCE_LABEL="$label" scripts/integration-external.sh "$addr" "$out"; then
 	fail "test/integration through the front door: $(head -n 1 "$out/integration.txt" 2>/dev/null || echo "no summary") ($out/integration.log)"
 fi
 

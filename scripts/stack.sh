@@ -39,7 +39,6 @@ if [[ -z "${AWS_ENDPOINT_URL_S3:-}" || -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]]; t
 	exec "$root/scripts/with-standins.sh" "$0" "$@"
 fi
 
-rie_pkg="github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
 tools_dir="${TOOLS_DIR:-$root/.tools}"
 bin_dir="$tools_dir/bin"
 env_file="${SKIFF_STACK_ENV:-$root/stack.env}"
@@ -75,12 +74,7 @@ trap 'log "stopping"; exit 130' INT
 trap 'log "stopping"; exit 143' TERM
 
 # ---- builds: native bootstraps for the emulator, the front door, the CLI
-if [[ ! -x "$bin_dir/aws-lambda-rie" || "$(cat "$tools_dir/stamps/aws-lambda-rie" 2>/dev/null)" != "$rie_pkg" ]]; then
-	log "installing aws-lambda-rie ($rie_pkg)"
-	mkdir -p "$bin_dir" "$tools_dir/stamps"
-	GOBIN="$bin_dir" GOFLAGS='' go install "$rie_pkg"
-	printf '%s\n' "$rie_pkg" >"$tools_dir/stamps/aws-lambda-rie"
-fi
+[[ -x "$bin_dir/aws-lambda-rie" ]] || { log "ERROR: $bin_dir/aws-lambda-rie is missing: run make tools"; exit 1; }
 if [[ "${STACK_SKIP_BUILD:-}" != 1 ]]; then
 	log "building the functions (native, for the emulator), lambdafront, awsinit and skiff"
 	mkdir -p "$bin"

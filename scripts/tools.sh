@@ -28,6 +28,10 @@ pins=(
 	# install builds it from source: 2 min 25 s on the 2-core machine with
 	# cold module and build caches, once.
 	"cosign|github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5"
+	# make test's Go test runner: the count of tests run, a line per package.
+	"gotestsum|gotest.tools/gotestsum@v1.13.0"
+	# The Lambda runtime interface emulator the stack runs the functions under.
+	"aws-lambda-rie|github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
 )
 
 log() { printf 'tools: %s\n' "$*" >&2; }

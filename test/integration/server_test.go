@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/skiff-registry/skiff/internal/auth"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
 const (
@@ -39,8 +40,11 @@ type registry struct {
 	host    string // 127.0.0.1:port, stable across restarts
 	dataDir string
 	config  string // distribution only: its YAML config
-	// bucket and table hold the data with SKIFF_IT_BACKEND=aws: fresh for
-	// each registry, kept across its restarts (the stand-ins keep the state).
+	// backend is skiff's storage: SKIFF_IT_BACKEND's unless the test
+	// chose (startRegistryOn). bucket and table hold the data on aws: fresh
+	// for each registry, kept across its restarts (the stand-ins keep the
+	// state).
+	backend       backendKind
 	bucket, table string
 	// extra are more `skiff serve` flags (startRegistry's arguments).
 	extra []string
@@ -72,6 +76,13 @@ type registry struct {
 // (ignored when the harness tests distribution, SKIFF_IT_DISTRIBUTION).
 func startRegistry(t *testing.T, extra ...string) *registry {
 	t.Helper()
+	return startRegistryOn(t, backend, extra...)
+}
+
+// startRegistryOn is startRegistry on the given backend; on aws it uses
+// the stand-ins of the environment or starts them (testenv.AWS).
+func startRegistryOn(t *testing.T, kind backendKind, extra ...string) *registry {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped in -short mode")
 	}
@@ -84,12 +95,14 @@ func startRegistry(t *testing.T, extra ...string) *registry {
 		dataDir: t.TempDir(),
 		extra:   extra,
 		log:     &logBuffer{},
+		backend: kind,
 	}
 	if serverKind == flavourDistribution {
 		r.config = filepath.Join(t.TempDir(), "config.yml")
 		writeDistributionConfig(t, r.config, r.host, r.dataDir)
 	}
-	if backend == backendAWS {
+	if r.backend == backendAWS {
+		testenv.AWS(t)
 		// Lowercase letters, digits and '-': valid as a bucket and a table.
 		suffix := randomName()
 		r.bucket, r.table = "skiff-it-"+suffix, "skiff-it-"+suffix
@@ -131,6 +144,12 @@ func newPassword() string { return randomName() + randomName() + randomName()[:8
 // deleted when the test ends.
 func startAuthRegistry(t *testing.T, users []*authUser, extra ...string) *registry {
 	t.Helper()
+	return startAuthRegistryOn(t, backend, users, extra...)
+}
+
+// startAuthRegistryOn is startAuthRegistry on the given backend.
+func startAuthRegistryOn(t *testing.T, kind backendKind, users []*authUser, extra ...string) *registry {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped in -short mode")
 	}
@@ -146,6 +165,7 @@ func startAuthRegistry(t *testing.T, users []*authUser, extra ...string) *regist
 		dataDir:   t.TempDir(),
 		log:       &logBuffer{},
 		auth:      true,
+		backend:   kind,
 		adminUser: "it-admin",
 		adminPwd:  newPassword(),
 	}
@@ -160,14 +180,15 @@ func startAuthRegistry(t *testing.T, users []*authUser, extra ...string) *regist
 	// which only the server knows.
 	r.tokens = &tokenCache{host: r.host}
 	r.extra = append([]string{"--auth", "--token-key-file", keyFile}, extra...)
-	if backend == backendAWS {
+	if r.backend == backendAWS {
+		testenv.AWS(t)
 		suffix := randomName()
 		r.bucket, r.table = "skiff-it-"+suffix, "skiff-it-"+suffix
 	} else {
 		r.addUsers(users, "--data", r.dataDir)
 	}
 	r.cleanupAndStart()
-	if backend == backendAWS {
+	if r.backend == backendAWS {
 		r.addUsers(users, "--table", r.table)
 	}
 	// Authentication is on: anonymous callers get the challenge, the
@@ -360,7 +381,7 @@ func (r *registry) args() []string {
 	if serverKind == flavourDistribution {
 		return []string{"serve", r.config}
 	}
-	if backend == backendAWS {
+	if r.backend == backendAWS {
 		// --create-resources: the first start creates the bucket and table,
 		// a restart finds them.
 		return append([]string{"serve", "--addr", r.host, "--backend", "aws", "--create-resources"}, r.extra...)
@@ -380,7 +401,7 @@ func (r *registry) env() []string {
 			env = append(env, kv)
 		}
 	}
-	if backend == backendAWS {
+	if r.backend == backendAWS {
 		env = append(env, "SKIFF_S3_BUCKET="+r.bucket, "SKIFF_DYNAMODB_TABLE="+r.table)
 	}
 	return env

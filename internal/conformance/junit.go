@@ -1,23 +1,24 @@
-// Command junitsum summarises the junit.xml written by the OCI conformance
-// suite (opencontainers/distribution-spec/conformance): one line with the
-// suite's own counts, then the name and message of every failed test case.
-// It exits 1 when a test failed or errored, or when fewer than -min tests ran
-// (a suite that stopped early or was misconfigured must not look green).
+// Package conformance summarises the junit.xml written by the OCI
+// conformance suite (opencontainers/distribution-spec/conformance), for
+// test/integration's TestConformance: one line with the suite's own counts,
+// then the name and message of every failed test case. A run fails when a
+// test failed or errored, or when fewer than MinTests ran (a suite that
+// stopped early or was misconfigured must not look green).
 //
 // Counts come from the <testsuites> attributes, which the suite computes over
 // its whole result tree, so they match the numbers it prints itself.
 //
-// Expected-failures mode (-expect-fail REGEXP) turns the verdict around for
+// Expected-failures mode (ExpectFail) turns the verdict around for
 // a run whose failures are the point, e.g. the sparse data against a strict
 // registry. It passes when, and only when:
 //
 //   - at least one test failed, and every failed test's name matches REGEXP
 //     (a failure anywhere else is a real one);
 //   - the tests matching REGEXP had at least one manifest PUT refused with
-//     400, and every such refusal carries the error code -expect-code
-//     (default MANIFEST_BLOB_UNKNOWN) in its response body, as the suite
+//     400, and every such refusal carries the error code ExpectCode
+//     (MANIFEST_BLOB_UNKNOWN) in its response body, as the suite
 //     recorded it in the test's system-err;
-//   - with -server-log (skiff's JSON request log): each of those refusals is
+//   - with ServerLog (skiff's JSON request log): each of those refusals is
 //     in the log (matched by X-Request-Id) as a 400 manifest PUT whose error
 //     starts with the code, and no other manifest PUT in the log was refused
 //     with that code (only the expected tests hit missing content).
@@ -26,7 +27,7 @@
 // (...)"; the failed tests are listed as XFAIL (expected) or FAIL.
 //
 // Skipped tests are listed as SKIP with the suite's reason. Expected-skips
-// mode (-expect-skip REGEXP) makes skips part of the verdict, for a run where
+// mode (ExpectSkip) makes skips part of the verdict, for a run where
 // a skip is the registry's deliberate answer (e.g. the anonymous blob mount
 // an authenticated registry refuses, which the suite reports as a skip when
 // the registry falls back to an upload): it passes only when at least one
@@ -35,13 +36,12 @@
 // the reason as well as the test. The first
 // line then also says "skips as expected (...)" or "skips NOT as expected
 // (...)".
-package main
+package conformance
 
 import (
 	"bufio"
 	"encoding/json"
 	"encoding/xml"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -82,62 +82,20 @@ type result struct {
 	Data    string `xml:",chardata"`
 }
 
-// options are the command-line settings.
-type options struct {
-	minTests   int
-	maxList    int
-	expectFail *regexp.Regexp // nil: normal mode
-	expectCode string
-	serverLog  string
-	expectSkip *regexp.Regexp // nil: skips are not part of the verdict
+// Options are the command-line settings.
+type Options struct {
+	MinTests   int
+	MaxList    int
+	ExpectFail *regexp.Regexp // nil: normal mode
+	ExpectCode string
+	ServerLog  string
+	ExpectSkip *regexp.Regexp // nil: skips are not part of the verdict
 }
 
-func main() {
-	var o options
-	var expect, expectSkip string
-	flag.IntVar(&o.minTests, "min", 1, "fail when the suite reports fewer tests than this")
-	flag.IntVar(&o.maxList, "list", 400, "list at most this many failed tests")
-	flag.StringVar(&expect, "expect-fail", "", "expected-failures mode: pass only when every failed test's name matches this regexp (see the package doc)")
-	flag.StringVar(&o.expectCode, "expect-code", "MANIFEST_BLOB_UNKNOWN", "with -expect-fail: the error code every refused manifest PUT of the expected tests must carry")
-	flag.StringVar(&o.serverLog, "server-log", "", "with -expect-fail: skiff's JSON request log, to check the refusals on the server side too")
-	flag.StringVar(&expectSkip, "expect-skip", "", "expected-skips mode: pass only when some test was skipped and every skipped test matches this regexp (matched against \"NAME: REASON\")")
-	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: junitsum [-min N] [-list N] [-expect-fail REGEXP [-expect-code CODE] [-server-log FILE]] [-expect-skip REGEXP] junit.xml\n")
-		flag.PrintDefaults()
-	}
-	flag.Parse()
-	if flag.NArg() != 1 {
-		flag.Usage()
-		os.Exit(2)
-	}
-	if expect != "" {
-		re, err := regexp.Compile(expect)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "junitsum: -expect-fail: %v\n", err)
-			os.Exit(2)
-		}
-		o.expectFail = re
-	} else if o.serverLog != "" {
-		fmt.Fprintf(os.Stderr, "junitsum: -server-log needs -expect-fail\n")
-		os.Exit(2)
-	}
-	if expectSkip != "" {
-		re, err := regexp.Compile(expectSkip)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "junitsum: -expect-skip: %v\n", err)
-			os.Exit(2)
-		}
-		o.expectSkip = re
-	}
-	code, err := run(os.Stdout, flag.Arg(0), o)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "junitsum: %v\n", err)
-		os.Exit(2)
-	}
-	os.Exit(code)
-}
-
-func run(w io.Writer, path string, o options) (int, error) {
+// Summarize writes the summary of the junit.xml at path to w: the count
+// line, then each failed and skipped test. It returns 1 when the run fails
+// its checks (o), 0 when it passes.
+func Summarize(w io.Writer, path string, o Options) (int, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
@@ -152,13 +110,13 @@ func run(w io.Writer, path string, o options) (int, error) {
 	code := 0
 	var verdict *expectation
 	skipNote, skipsOK := "", true
-	if o.expectSkip != nil {
-		skipNote, skipsOK = checkSkips(ts, o.expectSkip)
+	if o.ExpectSkip != nil {
+		skipNote, skipsOK = checkSkips(ts, o.ExpectSkip)
 		if !skipsOK {
 			code = 1
 		}
 	}
-	if o.expectFail != nil {
+	if o.ExpectFail != nil {
 		v, err := checkExpected(ts, o)
 		if err != nil {
 			return 0, err
@@ -184,10 +142,10 @@ func run(w io.Writer, path string, o options) (int, error) {
 				continue
 			}
 			listed++
-			if listed > o.maxList {
+			if listed > o.MaxList {
 				continue
 			}
-			if verdict != nil && o.expectFail.MatchString(c.Name) {
+			if verdict != nil && o.ExpectFail.MatchString(c.Name) {
 				// Expected: the name and the first line of the message.
 				first, _, _ := strings.Cut(c.message(), "\n")
 				fmt.Fprintf(w, "XFAIL %s\n    %s\n", c.Name, truncate(first, 200))
@@ -199,8 +157,8 @@ func run(w io.Writer, path string, o options) (int, error) {
 			}
 		}
 	}
-	if listed > o.maxList {
-		fmt.Fprintf(w, "... and %d more failed test cases (see junit.xml)\n", listed-o.maxList)
+	if listed > o.MaxList {
+		fmt.Fprintf(w, "... and %d more failed test cases (see junit.xml)\n", listed-o.MaxList)
 	}
 	if verdict != nil {
 		for _, d := range verdict.details {
@@ -216,15 +174,15 @@ func run(w io.Writer, path string, o options) (int, error) {
 			}
 			first, _, _ := strings.Cut(c.message(), "\n")
 			mark := "SKIP"
-			if o.expectSkip != nil && !o.expectSkip.MatchString(c.skipKey()) {
+			if o.ExpectSkip != nil && !o.ExpectSkip.MatchString(c.skipKey()) {
 				mark = "SKIP (unexpected)"
 			}
 			fmt.Fprintf(w, "%s %s\n    %s\n", mark, c.Name, truncate(first, 300))
 		}
 	}
 
-	if ts.Tests < o.minTests {
-		fmt.Fprintf(w, "conformance: only %d tests ran, expected at least %d: suite misconfigured or stopped early\n", ts.Tests, o.minTests)
+	if ts.Tests < o.MinTests {
+		fmt.Fprintf(w, "conformance: only %d tests ran, expected at least %d: suite misconfigured or stopped early\n", ts.Tests, o.MinTests)
 		code = 1
 	}
 	return code, nil
@@ -286,9 +244,9 @@ func exchanges(test, systemErr string) []exchange {
 	return out
 }
 
-func checkExpected(ts testSuites, o options) (expectation, error) {
+func checkExpected(ts testSuites, o Options) (expectation, error) {
 	var v expectation
-	re := o.expectFail
+	re := o.ExpectFail
 	var expected, unexpected []string
 	refused := map[string]exchange{} // by request id (or URL when there is none)
 	var badCode []string
@@ -316,7 +274,7 @@ func checkExpected(ts testSuites, o options) (expectation, error) {
 					continue // the suite dumps some exchanges in more than one case
 				}
 				refused[key] = e
-				if !strings.Contains(e.body, `"code":"`+o.expectCode+`"`) {
+				if !strings.Contains(e.body, `"code":"`+o.ExpectCode+`"`) {
 					badCode = append(badCode, fmt.Sprintf("%s %s (request %s)", e.method, e.url, e.requestID))
 				}
 			}
@@ -333,16 +291,16 @@ func checkExpected(ts testSuites, o options) (expectation, error) {
 		v.problems = append(v.problems, fmt.Sprintf("no manifest PUT of the tests matching %s was refused with 400", re))
 	}
 	if len(badCode) > 0 {
-		v.problems = append(v.problems, fmt.Sprintf("%d of %d refused manifest PUTs lack %s in the response", len(badCode), len(refused), o.expectCode))
+		v.problems = append(v.problems, fmt.Sprintf("%d of %d refused manifest PUTs lack %s in the response", len(badCode), len(refused), o.ExpectCode))
 		for _, b := range badCode {
-			v.details = append(v.details, "refused without "+o.expectCode+": "+b)
+			v.details = append(v.details, "refused without "+o.ExpectCode+": "+b)
 		}
 	}
 
 	where := "in the responses"
-	if o.serverLog != "" {
+	if o.ServerLog != "" {
 		where = "in the responses and the server log"
-		problems, details, err := checkServerLog(o.serverLog, o.expectCode, refused)
+		problems, details, err := checkServerLog(o.ServerLog, o.ExpectCode, refused)
 		if err != nil {
 			return v, err
 		}
@@ -350,7 +308,7 @@ func checkExpected(ts testSuites, o options) (expectation, error) {
 		v.details = append(v.details, details...)
 	}
 	v.summary = fmt.Sprintf("%d failures, all matching %s; %d manifest PUTs refused, all 400 %s %s",
-		len(expected)+len(unexpected), re, len(refused), o.expectCode, where)
+		len(expected)+len(unexpected), re, len(refused), o.ExpectCode, where)
 	return v, nil
 }
 
@@ -481,7 +439,7 @@ func prefixed(prefix, s string) string {
 
 func (c testCase) skipped() bool { return c.Status == "skipped" || c.Skipped != nil }
 
-// skipKey is what -expect-skip matches: the name and the reason's first line.
+// skipKey is what ExpectSkip matches: the name and the reason's first line.
 func (c testCase) skipKey() string {
 	first, _, _ := strings.Cut(c.message(), "\n")
 	return c.Name + ": " + first

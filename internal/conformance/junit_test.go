@@ -1,4 +1,4 @@
-package main
+package conformance
 
 import (
 	"os"
@@ -67,10 +67,10 @@ func logPut(id, ref string, status int, errText string) string {
 	return `{"level":"INFO","msg":"request","request_id":"` + id + `","method":"PUT","route":"manifest","repo":"c/one","ref":"` + ref + `","status":` + itoa(status) + `,"error":"` + errText + `"}`
 }
 
-func runSum(t *testing.T, path string, o options) (int, string) {
+func runSum(t *testing.T, path string, o Options) (int, string) {
 	t.Helper()
 	var out strings.Builder
-	code, err := run(&out, path, o)
+	code, err := Summarize(&out, path, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,14 +79,14 @@ func runSum(t *testing.T, path string, o options) (int, string) {
 
 func TestNormalMode(t *testing.T) {
 	pass := junit(t, [3]string{"T/a", "passed", ""})
-	if code, out := runSum(t, pass, options{minTests: 1, maxList: 10}); code != 0 || !strings.HasPrefix(out, "conformance: 1 tests, 0 failed, 0 skipped\n") {
+	if code, out := runSum(t, pass, Options{MinTests: 1, MaxList: 10}); code != 0 || !strings.HasPrefix(out, "conformance: 1 tests, 0 failed, 0 skipped\n") {
 		t.Errorf("all passing: code %d, output:\n%s", code, out)
 	}
-	if code, _ := runSum(t, pass, options{minTests: 2, maxList: 10}); code != 1 {
-		t.Errorf("below -min: code %d, want 1", code)
+	if code, _ := runSum(t, pass, Options{MinTests: 2, MaxList: 10}); code != 1 {
+		t.Errorf("below MinTests: code %d, want 1", code)
 	}
 	fail := junit(t, [3]string{"T/a", "failure", ""})
-	if code, out := runSum(t, fail, options{minTests: 1, maxList: 10}); code != 1 || !strings.Contains(out, "FAIL T/a") {
+	if code, out := runSum(t, fail, Options{MinTests: 1, MaxList: 10}); code != 1 || !strings.Contains(out, "FAIL T/a") {
 		t.Errorf("a failure: code %d, output:\n%s", code, out)
 	}
 }
@@ -124,8 +124,8 @@ func TestExpectedFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := junit(t, tc.cases...)
-			code, out := runSum(t, path, options{minTests: 1, maxList: 10, expectFail: re,
-				expectCode: "MANIFEST_BLOB_UNKNOWN", serverLog: serverLog(t, tc.log...)})
+			code, out := runSum(t, path, Options{MinTests: 1, MaxList: 10, ExpectFail: re,
+				ExpectCode: "MANIFEST_BLOB_UNKNOWN", ServerLog: serverLog(t, tc.log...)})
 			first, _, _ := strings.Cut(out, "\n")
 			if code != tc.want || !strings.Contains(first, tc.text) {
 				t.Errorf("code %d (want %d), first line lacks %q; output:\n%s", code, tc.want, tc.text, out)
@@ -143,24 +143,24 @@ func TestExpectedSkips(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		cases [][3]string
-		o     options
+		o     Options
 		want  int
 		text  string
 	}{
 		{"as expected", [][3]string{{"T/mount anonymous/m", "skipped", ""}, {"T/other", "passed", ""}},
-			options{}, 0, "skips as expected (1, all matching /mount anonymous/.*: msg$/)"},
+			Options{}, 0, "skips as expected (1, all matching /mount anonymous/.*: msg$/)"},
 		{"nothing skipped", [][3]string{{"T/mount anonymous/m", "passed", ""}},
-			options{}, 1, "skips NOT as expected (no test was skipped"},
+			Options{}, 1, "skips NOT as expected (no test was skipped"},
 		{"another skip", [][3]string{{"T/mount anonymous/m", "skipped", ""}, {"T/other", "skipped", ""}},
-			options{}, 1, "skips NOT as expected (1 of 2 skipped tests do not match"},
+			Options{}, 1, "skips NOT as expected (1 of 2 skipped tests do not match"},
 		{"a failure still fails", [][3]string{{"T/mount anonymous/m", "skipped", ""}, {"T/other", "failure", ""}},
-			options{}, 1, "1 failed, 0 skipped: skips as expected"}, // the helper always writes skipped="0"
+			Options{}, 1, "1 failed, 0 skipped: skips as expected"}, // the helper always writes skipped="0"
 		{"with expected failures", [][3]string{{"T/mount anonymous/m", "skipped", ""}, {"T/sparse/pull", "failure", exchangeDump("PUT", "http://r/v2/c/one/manifests/x", 400, "id1", blobUnknown)}},
-			options{expectFail: regexp.MustCompile("/sparse/"), expectCode: "MANIFEST_BLOB_UNKNOWN"}, 0, "as expected (1 failures, all matching /sparse/; 1 manifest PUTs refused, all 400 MANIFEST_BLOB_UNKNOWN in the responses); skips as expected (1"},
+			Options{ExpectFail: regexp.MustCompile("/sparse/"), ExpectCode: "MANIFEST_BLOB_UNKNOWN"}, 0, "as expected (1 failures, all matching /sparse/; 1 manifest PUTs refused, all 400 MANIFEST_BLOB_UNKNOWN in the responses); skips as expected (1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := tc.o
-			o.minTests, o.maxList, o.expectSkip = 1, 10, re
+			o.MinTests, o.MaxList, o.ExpectSkip = 1, 10, re
 			code, out := runSum(t, junit(t, tc.cases...), o)
 			first, _, _ := strings.Cut(out, "\n")
 			if code != tc.want || !strings.Contains(first, tc.text) {
