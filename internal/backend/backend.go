@@ -12,12 +12,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go/middleware"
 
+	"github.com/skiff-registry/skiff/internal/awsconf"
 	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/internal/storage/awsstore"
@@ -37,32 +36,15 @@ type Stores struct {
 	Janitor func(ctx context.Context, now time.Time) (Expired, error)
 }
 
-type options struct {
-	apiOptions []func(*middleware.Stack) error
-}
-
-// Option configures Open.
-type Option func(*options)
-
-// WithAPIOptions adds AWS SDK middleware to every client (for example a
-// request counter in benchmarks).
-func WithAPIOptions(fns ...func(*middleware.Stack) error) Option {
-	return func(o *options) { o.apiOptions = append(o.apiOptions, fns...) }
-}
-
 // Open opens the adapters cfg names. In AWS mode the SDK reads region,
 // credentials and endpoints (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_DYNAMODB)
 // its standard way.
-func Open(ctx context.Context, cfg config.Config, opts ...Option) (Stores, error) {
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
+func Open(ctx context.Context, cfg config.Config) (Stores, error) {
 	switch cfg.Backend {
 	case config.BackendLocal:
 		return openLocal(cfg)
 	case config.BackendAWS:
-		return openAWS(ctx, cfg, o)
+		return openAWS(ctx, cfg)
 	}
 	return Stores{}, fmt.Errorf("unknown backend %q", cfg.Backend)
 }
@@ -82,12 +64,11 @@ func openLocal(cfg config.Config) (Stores, error) {
 	return Stores{Blobs: blobs, Meta: meta, Close: meta.Close, Exclusive: true, Janitor: localJanitor(blobs, meta)}, nil
 }
 
-func openAWS(ctx context.Context, cfg config.Config, o options) (Stores, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+func openAWS(ctx context.Context, cfg config.Config) (Stores, error) {
+	awsCfg, err := awsconf.Load(ctx)
 	if err != nil {
-		return Stores{}, fmt.Errorf("load AWS configuration: %w", err)
+		return Stores{}, err
 	}
-	awsCfg.APIOptions = append(awsCfg.APIOptions, o.apiOptions...)
 	s3c := s3.NewFromConfig(awsCfg, awsstore.S3ClientOptions)
 	ddb := dynamodb.NewFromConfig(awsCfg)
 	if cfg.CreateResources {

@@ -11,9 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/skiff-registry/skiff/internal/awsconf"
 	"github.com/skiff-registry/skiff/internal/config"
 )
 
@@ -22,9 +22,9 @@ import (
 // first use (mode 0600).
 func LoadTokenKey(ctx context.Context, cfg config.Config) ([]byte, error) {
 	if cfg.TokenKeySecret != "" {
-		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		awsCfg, err := awsconf.Load(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("load AWS configuration: %w", err)
+			return nil, err
 		}
 		out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &cfg.TokenKeySecret})
 		if err != nil {

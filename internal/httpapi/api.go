@@ -46,7 +46,6 @@ type options struct {
 	// tooLargeMessage words the 413 of a body over maxBody ("": advice to
 	// push in chunks).
 	tooLargeMessage string
-	redirectTTL     time.Duration
 	redirectMin     int64
 	operator        PolicyStore
 	auth            *AuthConfig
@@ -80,12 +79,9 @@ func WithTooLargeMessage(msg string) Option {
 // larger ones must not flow through a Lambda function.
 func WithRedirectMin(n int64) Option { return func(o *options) { o.redirectMin = n } }
 
-// WithRedirectTTL sets how long presigned blob URLs live (default 15m).
-func WithRedirectTTL(d time.Duration) Option { return func(o *options) { o.redirectTTL = d } }
-
 // New returns the API over reg.
 func New(reg *registry.Registry, opts ...Option) *API {
-	o := options{log: slog.New(slog.DiscardHandler), groups: GroupAll, redirectTTL: 15 * time.Minute, redirectMin: 1 << 20}
+	o := options{log: slog.New(slog.DiscardHandler), groups: GroupAll, redirectMin: 1 << 20}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -5,9 +5,14 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
+
+// redirectTTL is how long a presigned blob URL lives: long enough for a
+// slow pull of a large layer to start, short for a leaked URL.
+const redirectTTL = 15 * time.Minute
 
 // getBlob answers GET and HEAD /v2/<name>/blobs/<digest>, with a single
 // byte range if asked. When the blob store can presign, a GET of a large
@@ -33,7 +38,7 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
 		return nil
 	}
 	if a.opts.redirectMin >= 0 && b.Size >= a.opts.redirectMin {
-		if u, err := a.reg.BlobURL(r.Context(), b, a.opts.redirectTTL); err != nil {
+		if u, err := a.reg.BlobURL(r.Context(), b, redirectTTL); err != nil {
 			return err
 		} else if u != "" {
 			h.Set("Location", u)
@@ -54,7 +59,7 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
 		status = http.StatusPartialContent
 		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", offset, offset+length-1, b.Size))
 	}
-	_, body, err := a.reg.OpenBlob(r.Context(), rt.repo, d, offset, length)
+	body, err := a.reg.OpenBlob(r.Context(), b, offset, length)
 	if err != nil {
 		return err
 	}

@@ -15,10 +15,10 @@ import (
 	"sync"
 	"time"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/skiff-registry/skiff/internal/awsconf"
 	"github.com/skiff-registry/skiff/internal/config"
 )
 
@@ -66,9 +66,9 @@ func FromConfig(ctx context.Context, cfg config.Config) (*Secret, error) {
 	if cfg.OriginSecretARN == "" {
 		return originFrom(ctx, cfg, nil)
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := awsconf.Load(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return nil, err
 	}
 	return originFrom(ctx, cfg, secretsmanager.NewFromConfig(awsCfg))
 }

@@ -25,27 +25,28 @@ func (r *Registry) StatBlob(ctx context.Context, repo string, d digest.Digest) (
 	return b, nil
 }
 
-// OpenBlob opens length bytes of blob d from offset (length < 0: to the end).
-func (r *Registry) OpenBlob(ctx context.Context, repo string, d digest.Digest, offset, length int64) (storage.Blob, io.ReadCloser, error) {
-	b, err := r.StatBlob(ctx, repo, d)
-	if err != nil {
-		return b, nil, err
-	}
+// OpenBlob opens length bytes of blob b, a record StatBlob returned, from
+// offset (length < 0: to the end). The record is passed in, not looked up
+// again: a blob GET costs one metadata read.
+func (r *Registry) OpenBlob(ctx context.Context, b storage.Blob, offset, length int64) (io.ReadCloser, error) {
 	rc, err := r.blobs.Open(ctx, b.Key, offset, length)
 	if err != nil {
-		return b, nil, fmt.Errorf("open blob %s at %s: %w", d, b.Key, err)
+		return nil, fmt.Errorf("open blob %s at %s: %w", b.Digest, b.Key, err)
 	}
-	return b, rc, nil
+	return rc, nil
 }
 
 // BlobURL returns a URL the client may fetch blob b from directly, or ""
-// when the blob store cannot presign.
+// when the blob store cannot presign (the caller then streams the bytes).
 func (r *Registry) BlobURL(ctx context.Context, b storage.Blob, ttl time.Duration) (string, error) {
 	p, ok := r.blobs.(storage.Presigner)
 	if !ok {
 		return "", nil
 	}
 	u, err := p.PresignGet(ctx, b.Key, ttl)
+	if errors.Is(err, storage.ErrNoPresign) {
+		return "", nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("presign blob %s: %w", b.Digest, err)
 	}

@@ -139,13 +139,6 @@ func (m crashMeta) UpdateUpload(ctx context.Context, u storage.Upload, prev int6
 	return m.MetaStore.UpdateUpload(ctx, u, prev)
 }
 
-func (m crashMeta) DeleteUpload(ctx context.Context, id string) error {
-	if err := m.c.step("meta.DeleteUpload"); err != nil {
-		return err
-	}
-	return m.MetaStore.DeleteUpload(ctx, id)
-}
-
 // pushFixture is an image pushed the way clients do: a config blob
 // monolithically, a layer in chunks (two parts and a tail), then the
 // manifest by tag with a subject.

@@ -172,6 +172,7 @@ func TestRefusedManifests(t *testing.T) {
 			{"an index child of another size", oci.MediaTypeImageIndex, index(childM.Size + 1), oci.CodeManifestInvalid, 1},
 			{"an index child of size 0", oci.MediaTypeImageIndex, index(0), oci.CodeManifestInvalid, 1},
 			{"a config of another size", oci.MediaTypeImageManifest, strings.Replace(image(""), `"size":8`, `"size":9`, 1), oci.CodeManifestInvalid, 1},
+			{"a layer of another size", oci.MediaTypeImageManifest, image(`,"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"` + cfgD.String() + `","size":9}]`), oci.CodeManifestInvalid, 1},
 			{"250 absent layers", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(250) + `]`), oci.CodeManifestBlobUnknown, 101},
 			{"9,999 absent layers", oci.MediaTypeImageManifest, image(`,"layers":[` + layers(9999) + `]`), oci.CodeManifestBlobUnknown, 101},
 			{"a platform field of 1 MiB", oci.MediaTypeImageIndex, strings.Replace(index(childM.Size), `"os":"linux"`, `"os":"`+strings.Repeat("x", 1<<20)+`"`, 1), oci.CodeManifestInvalid, 1},

@@ -85,12 +85,6 @@ func WithMaxSinglePut(n int64) Option {
 	return func(o *options) error { o.maxSinglePut = n; return nil }
 }
 
-// WithUploadTTL sets how long an upload session lives from its start
-// (default DefaultUploadTTL).
-func WithUploadTTL(d time.Duration) Option {
-	return func(o *options) error { o.uploadTTL = d; return nil }
-}
-
 // WithExclusiveStore declares that no other process uses the stores (the
 // local backend holds a file lock on its database), so upload claims made
 // by an earlier process are stale at once. Default: false (AWS mode, where

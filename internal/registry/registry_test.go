@@ -39,7 +39,11 @@ func randomBytes(t testing.TB, n int) []byte {
 
 func readBlob(t *testing.T, reg *registry.Registry, repo string, d digest.Digest) []byte {
 	t.Helper()
-	_, rc, err := reg.OpenBlob(context.Background(), repo, d, 0, -1)
+	rec, err := reg.StatBlob(context.Background(), repo, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := reg.OpenBlob(context.Background(), rec, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,9 @@ var (
 	// ErrFull: the store has no space left for a write (a full disk or
 	// quota); the write did not happen, and what was stored before is kept.
 	ErrFull = errors.New("storage full")
+	// ErrNoPresign: a Presigner that has nothing to sign with; the caller
+	// streams the bytes instead.
+	ErrNoPresign = errors.New("presigning not available")
 )
 
 // Part is one uploaded part of a multipart object.
@@ -247,10 +250,9 @@ type Uploads interface {
 	GetUpload(ctx context.Context, id string) (Upload, error)
 	// UpdateUpload replaces the session if its stored Version equals
 	// prev, storing Version prev+1 whatever u.Version says; ErrConflict
-	// otherwise (including when it was deleted).
+	// otherwise (including when it is gone). Sessions are never deleted
+	// one by one: they expire (the janitor, DynamoDB's TTL).
 	UpdateUpload(ctx context.Context, u Upload, prev int64) error
-	// DeleteUpload removes the session; a missing one is not an error.
-	DeleteUpload(ctx context.Context, id string) error
 }
 
 // Settings stores versioned documents by key.

@@ -297,11 +297,6 @@ func (m countingMeta) UpdateUpload(ctx context.Context, u storage.Upload, prev i
 	return m.MetaStore.UpdateUpload(ctx, u, prev)
 }
 
-func (m countingMeta) DeleteUpload(ctx context.Context, id string) error {
-	m.c.count("Meta.DeleteUpload")
-	return m.MetaStore.DeleteUpload(ctx, id)
-}
-
 func (m countingMeta) GetSetting(ctx context.Context, key string) (storage.Setting, error) {
 	m.c.count("Meta.GetSetting")
 	return m.MetaStore.GetSetting(ctx, key)

@@ -2,21 +2,19 @@ package awsstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/skiff-registry/skiff/internal/storage"
 )
 
 // maxPresignTTL is SigV4's limit on a presigned URL's lifetime. A URL signed
 // with temporary credentials (a Lambda role) also dies with them, sooner.
 const maxPresignTTL = 7 * 24 * time.Hour
-
-// errNoPresigner is PresignGet's error when the store has no presigner.
-var errNoPresigner = errors.New("no presigner configured (use WithPresigner or an *s3.Client)")
 
 // S3Presigner is the presign call PresignGet makes; *s3.PresignClient
 // implements it.
@@ -24,19 +22,12 @@ type S3Presigner interface {
 	PresignGetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
 }
 
-// WithPresigner sets what PresignGet signs URLs with. Default:
-// s3.NewPresignClient(client) when NewBlobStore gets an *s3.Client, else
-// none, and PresignGet fails.
-func WithPresigner(p S3Presigner) BlobOption {
-	return func(o *blobOptions) { o.presigner = p }
-}
-
 // PresignGet returns a URL that GETs the object at key for ttl, signed
 // locally: it costs no request and does not check that the object exists.
 // Never log the URL: it is a bearer credential until it expires.
 func (s *BlobStore) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	if s.presigner == nil {
-		return "", fmt.Errorf("s3 presign get %q: %w", key, errNoPresigner)
+		return "", fmt.Errorf("s3 presign get %q: no presigner (the client is not an *s3.Client): %w", key, storage.ErrNoPresign)
 	}
 	if ttl <= 0 || ttl > maxPresignTTL {
 		return "", fmt.Errorf("s3 presign get %q: ttl %v outside (0, %v]", key, ttl, maxPresignTTL)

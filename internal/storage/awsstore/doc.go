@@ -61,8 +61,8 @@
 // # Requests per method
 //
 // Every method is one request except batch reads and multi-page listings.
-// Reads are strongly consistent by default (WithConsistentReads), since
-// the registry reads its own writes.
+// Reads are strongly consistent, since the registry reads its own writes
+// (a client HEADs a manifest right after PUTting it).
 //
 //	GetBlob, GetManifest, GetTag,      1 GetItem
 //	GetUpload, GetSetting,
@@ -73,7 +73,7 @@
 //	PutReferrer, PutRepository         writer wins)
 //	DeleteBlob, DeleteManifest,        1 DeleteItem if attribute_exists(PK);
 //	DeleteTag                          a failed condition is ErrNotFound
-//	DeleteReferrer, DeleteUpload       1 DeleteItem, unconditional
+//	DeleteReferrer                     1 DeleteItem, unconditional
 //	ListTags                           1 Query per page: PK = R#<repo>, begins_with(SK, "T#"),
 //	                                   ExclusiveStartKey SK "T#"+After, Limit
 //	ListReferrers                      1 Query per page: begins_with(SK, "F#<subject>#")
@@ -115,7 +115,7 @@
 //
 // # Stand-in
 //
-// Tests run against dynalite (scripts/standins/dynalite.sh), which supports
+// Tests run against dynalite (internal/standin), which supports
 // conditional writes, BatchGetItem and Query paging but has no
 // transactions and no UpdateTimeToLive: CreateTable tolerates the missing
 // TTL call, so upload sessions there are simply never expired.

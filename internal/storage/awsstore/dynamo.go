@@ -47,14 +47,6 @@ type metaOptions struct {
 // MetaOption configures NewMetaStore.
 type MetaOption func(*metaOptions)
 
-// WithConsistentReads sets whether GetItem, Query and BatchGetItem read
-// strongly consistently. The default is true: the registry reads its own
-// writes (a client HEADs a manifest right after PUTting it), which eventual
-// consistency does not promise. False halves the read cost.
-func WithConsistentReads(on bool) MetaOption {
-	return func(o *metaOptions) { o.consistent = on }
-}
-
 // WithBatchRetry sets how BatchGetItem's UnprocessedKeys are retried:
 // attempts is how many rounds in a row may return nothing before giving up
 // (default 8), backoff the first pause (default 25ms), doubled each round

@@ -61,14 +61,6 @@ func (s *MetaStore) UpdateUpload(ctx context.Context, u storage.Upload, prev int
 	return nil
 }
 
-// DeleteUpload removes the session: one unconditional DeleteItem.
-func (s *MetaStore) DeleteUpload(ctx context.Context, id string) error {
-	if err := s.deleteItem(ctx, pkUpload+id, skUpload, writeCond{}); err != nil {
-		return fmt.Errorf("delete upload %s: %w", id, err)
-	}
-	return nil
-}
-
 // GetSetting returns the setting at key: one GetItem.
 func (s *MetaStore) GetSetting(ctx context.Context, key string) (storage.Setting, error) {
 	var it settingItem

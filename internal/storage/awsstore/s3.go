@@ -73,8 +73,8 @@ func WithIfNoneMatch() BlobOption {
 }
 
 // NewBlobStore returns a BlobStore keeping objects in bucket through client.
-// When client is an *s3.Client and no WithPresigner is given, PresignGet
-// presigns with s3.NewPresignClient(client).
+// When client is an *s3.Client, PresignGet presigns with
+// s3.NewPresignClient(client); otherwise it returns storage.ErrNoPresign.
 func NewBlobStore(client S3API, bucket string, opts ...BlobOption) *BlobStore {
 	var o blobOptions
 	if c, ok := client.(*s3.Client); ok {

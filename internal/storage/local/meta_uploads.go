@@ -60,16 +60,6 @@ func (s *MetaStore) UpdateUpload(ctx context.Context, u storage.Upload, prev int
 	})
 }
 
-// DeleteUpload implements storage.Uploads.
-func (s *MetaStore) DeleteUpload(ctx context.Context, id string) error {
-	return s.update(ctx, "delete upload "+id, func(tx *bbolt.Tx) error {
-		if err := checkName("upload id", id); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketUploads).Delete([]byte(id))
-	})
-}
-
 // GetSetting implements storage.Settings.
 func (s *MetaStore) GetSetting(ctx context.Context, key string) (storage.Setting, error) {
 	var set storage.Setting

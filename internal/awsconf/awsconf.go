@@ -1,0 +1,37 @@
+// Package awsconf loads the AWS SDK's default configuration once per
+// process: a function's cold start opens the stores, reads the token key
+// and the origin secret, and each used to load (and resolve credentials
+// for) a configuration of its own.
+package awsconf
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+)
+
+var (
+	mu     sync.Mutex
+	loaded *aws.Config
+)
+
+// Load returns the default configuration (region, credentials and
+// endpoints from the environment, as the SDK reads them), loading it on
+// the first call; a failed load is tried again on the next call. Callers
+// may append to the returned copy's APIOptions without affecting others.
+func Load(ctx context.Context) (aws.Config, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if loaded == nil {
+		c, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+		}
+		loaded = &c
+	}
+	c := loaded.Copy()
+	return c, nil
+}
