@@ -128,10 +128,8 @@ for mode in $modes; do
 	. "$work/$mode.env"
 	checks_user=""
 	if [[ "$auth" == true ]]; then checks_user="$ADMIN_USER"; fi
-	cap=""
-	if [[ "$ingest" == 0 ]]; then cap=4194304; fi
 	checks_rc=0
-	LAMBDA_CHECKS_INGEST="$ingest" LAMBDA_CHECKS_USER="$checks_user" LAMBDA_CHECKS_PASSWORD="$ADMIN_PASSWORD" SKIFF_IT_BODY_CAP="$cap" \
+	LAMBDA_CHECKS_INGEST="$ingest" LAMBDA_CHECKS_USER="$checks_user" LAMBDA_CHECKS_PASSWORD="$ADMIN_PASSWORD" \
 		scripts/lambda-checks.sh "$REGISTRY" "$mout" "lambda-$mode" || checks_rc=$?
 	if [[ -s "$mout/failures.txt" ]]; then
 		while IFS= read -r line; do

@@ -44,9 +44,14 @@ na="$out/not-applicable.txt"
 export PATH="${TOOLS_DIR:-$root/.tools}/bin:$PATH"
 start=$SECONDS
 rc=0
-SKIFF_IT_REGISTRY="$addr" SKIFF_IT_NOT_APPLICABLE="$na" SKIFF_REQUIRE_TOOLS=1 GOFLAGS='' \
-	go test -count=1 -v -timeout "${IT_EXTERNAL_TIMEOUT:-10m}" ./test/integration \
-	>"$out/integration.log" 2>&1 || rc=$?
+# The conformance suite first, on its own (as on every other path), then
+# the rest in parallel.
+: >"$out/integration.log"
+for sel in "-run=^TestConformance\$" "-skip=^TestConformance\$"; do
+	SKIFF_IT_REGISTRY="$addr" SKIFF_IT_NOT_APPLICABLE="$na" SKIFF_REQUIRE_TOOLS=1 GOFLAGS='' \
+		go test -count=1 -v -timeout "${IT_EXTERNAL_TIMEOUT:-10m}" "$sel" ./test/integration \
+		>>"$out/integration.log" 2>&1 || rc=$?
+done
 elapsed=$((SECONDS - start))
 
 # Top-level results start the line; subtests are indented.
