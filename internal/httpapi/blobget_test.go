@@ -163,4 +163,3 @@ func TestBlobGet(t *testing.T) {
 		})
 	}
 }
-
