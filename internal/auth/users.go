@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -165,28 +164,19 @@ func (us *Users) Get(ctx context.Context, name string) (User, error) { return us
 // List returns every user in lexical order of name.
 func (us *Users) List(ctx context.Context) ([]User, error) {
 	var out []User
-	page := storage.Page{After: userKeyPrefix, Limit: 100}
-	for {
-		ss, err := us.settings.ListSettings(ctx, page)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
+	err := storage.EachSetting(ctx, us.settings, userKeyPrefix, func(s storage.Setting) error {
+		var u User
+		if err := json.Unmarshal(s.Value, &u); err != nil {
+			return fmt.Errorf("decode %s: %w", s.Key, err)
 		}
-		for _, s := range ss {
-			if !strings.HasPrefix(s.Key, userKeyPrefix) {
-				return out, nil
-			}
-			var u User
-			if err := json.Unmarshal(s.Value, &u); err != nil {
-				return nil, fmt.Errorf("decode %s: %w", s.Key, err)
-			}
-			u.Version = s.Version
-			out = append(out, u)
-		}
-		if len(ss) < page.Limit {
-			return out, nil
-		}
-		page.After = ss[len(ss)-1].Key
+		u.Version = s.Version
+		out = append(out, u)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
 	}
+	return out, nil
 }
 
 // Add creates a user with a password (a robot's secret for robots).

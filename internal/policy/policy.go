@@ -113,29 +113,20 @@ func (st *Store) Get(ctx context.Context, prefix string) (Record, error) {
 // List returns every live policy in lexical order of prefix.
 func (st *Store) List(ctx context.Context) ([]Record, error) {
 	var out []Record
-	page := storage.Page{After: policyKeyPrefix, Limit: 100}
-	for {
-		ss, err := st.settings.ListSettings(ctx, page)
+	err := storage.EachSetting(ctx, st.settings, policyKeyPrefix, func(s storage.Setting) error {
+		r, err := decode(s)
 		if err != nil {
-			return nil, fmt.Errorf("list policies: %w", err)
+			return err
 		}
-		for _, s := range ss {
-			if !strings.HasPrefix(s.Key, policyKeyPrefix) {
-				return out, nil
-			}
-			r, err := decode(s)
-			if err != nil {
-				return nil, err
-			}
-			if !r.Deleted {
-				out = append(out, r)
-			}
+		if !r.Deleted {
+			out = append(out, r)
 		}
-		if len(ss) < page.Limit {
-			return out, nil
-		}
-		page.After = ss[len(ss)-1].Key
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list policies: %w", err)
 	}
+	return out, nil
 }
 
 // Set validates p and makes it the policy of its prefix, recording who
@@ -226,25 +217,16 @@ func (st *Store) History(ctx context.Context, prefix string) ([]Change, error) {
 	}
 	base := auditKeyPrefix + p + "/"
 	var out []Change
-	page := storage.Page{After: base, Limit: 100}
-	for {
-		ss, err := st.settings.ListSettings(ctx, page)
-		if err != nil {
-			return nil, fmt.Errorf("list history of %s: %w", p, err)
+	err = storage.EachSetting(ctx, st.settings, base, func(s storage.Setting) error {
+		var c Change
+		if err := json.Unmarshal(s.Value, &c); err != nil {
+			return fmt.Errorf("decode %s: %w", s.Key, err)
 		}
-		for _, s := range ss {
-			if !strings.HasPrefix(s.Key, base) {
-				return out, nil
-			}
-			var c Change
-			if err := json.Unmarshal(s.Value, &c); err != nil {
-				return nil, fmt.Errorf("decode %s: %w", s.Key, err)
-			}
-			out = append(out, c)
-		}
-		if len(ss) < page.Limit {
-			return out, nil
-		}
-		page.After = ss[len(ss)-1].Key
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list history of %s: %w", p, err)
 	}
+	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -265,8 +266,30 @@ type Settings interface {
 	// DeleteSetting removes key if its version equals prev; ErrConflict
 	// otherwise, ErrNotFound if absent.
 	DeleteSetting(ctx context.Context, key string, prev int64) error
-	// ListSettings lists settings in lexical order of key.
-	ListSettings(ctx context.Context, p Page) ([]Setting, error)
+	// ListSettings lists the settings whose key starts with prefix, in
+	// lexical order of key, after prefix+p.After.
+	ListSettings(ctx context.Context, prefix string, p Page) ([]Setting, error)
+}
+
+// EachSetting calls fn on every setting whose key starts with prefix, in
+// lexical order, reading a page of 100 at a time.
+func EachSetting(ctx context.Context, s Settings, prefix string, fn func(Setting) error) error {
+	page := Page{Limit: 100}
+	for {
+		ss, err := s.ListSettings(ctx, prefix, page)
+		if err != nil {
+			return err
+		}
+		for _, st := range ss {
+			if err := fn(st); err != nil {
+				return err
+			}
+		}
+		if len(ss) < page.Limit {
+			return nil
+		}
+		page.After = strings.TrimPrefix(ss[len(ss)-1].Key, prefix)
+	}
 }
 
 // Count is a key's count in its open window, which ends at Ends.

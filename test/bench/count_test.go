@@ -312,9 +312,9 @@ func (m countingMeta) DeleteSetting(ctx context.Context, key string, prev int64)
 	return m.MetaStore.DeleteSetting(ctx, key, prev)
 }
 
-func (m countingMeta) ListSettings(ctx context.Context, p storage.Page) ([]storage.Setting, error) {
+func (m countingMeta) ListSettings(ctx context.Context, prefix string, p storage.Page) ([]storage.Setting, error) {
 	m.c.count("Meta.ListSettings")
-	return m.MetaStore.ListSettings(ctx, p)
+	return m.MetaStore.ListSettings(ctx, prefix, p)
 }
 
 var (

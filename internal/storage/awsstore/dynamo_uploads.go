@@ -119,10 +119,10 @@ func (s *MetaStore) DeleteSetting(ctx context.Context, key string, prev int64) e
 }
 
 // ListSettings lists settings in lexical order of key: one Query on the
-// SETTINGS partition per page.
-func (s *MetaStore) ListSettings(ctx context.Context, p storage.Page) ([]storage.Setting, error) {
+// SETTINGS partition per page (begins_with on the sort key for a prefix).
+func (s *MetaStore) ListSettings(ctx context.Context, prefix string, p storage.Page) ([]storage.Setting, error) {
 	var settings []storage.Setting
-	err := s.query(ctx, pkSettings, "", p.After, p.Limit, func(av map[string]types.AttributeValue) error {
+	err := s.query(ctx, pkSettings, prefix, p.After, p.Limit, func(av map[string]types.AttributeValue) error {
 		var it settingItem
 		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
 			return err

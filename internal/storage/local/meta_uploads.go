@@ -114,11 +114,11 @@ func (s *MetaStore) DeleteSetting(ctx context.Context, key string, prev int64) e
 }
 
 // ListSettings implements storage.Settings.
-func (s *MetaStore) ListSettings(ctx context.Context, p storage.Page) ([]storage.Setting, error) {
+func (s *MetaStore) ListSettings(ctx context.Context, prefix string, p storage.Page) ([]storage.Setting, error) {
 	var out []storage.Setting
 	err := s.view(ctx, "list settings", func(tx *bbolt.Tx) error {
 		var err error
-		out, err = listJSON[storage.Setting](tx.Bucket(bucketSettings), nil, p)
+		out, err = listJSON[storage.Setting](tx.Bucket(bucketSettings), []byte(prefix), p)
 		return err
 	})
 	return out, err

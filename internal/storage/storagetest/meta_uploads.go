@@ -236,23 +236,33 @@ func testMetaSettingsList(t *testing.T, ms storage.MetaStore) {
 		{Key: "repo/b/index", Value: []byte(`"repo/b/index"`), Version: 1},
 	}
 	tests := []struct {
-		name string
-		page storage.Page
-		want []storage.Setting
+		name   string
+		prefix string
+		page   storage.Page
+		want   []storage.Setting
 	}{
-		{"all", storage.Page{}, want},
-		{"first page", storage.Page{Limit: 2}, want[:2]},
-		{"second page", storage.Page{After: "global", Limit: 2}, want[2:4]},
-		{"after a missing key", storage.Page{After: "repo/a/", Limit: 1}, want[3:4]},
-		{"after the last", storage.Page{After: "repo/b/index"}, nil},
+		{"all", "", storage.Page{}, want},
+		{"first page", "", storage.Page{Limit: 2}, want[:2]},
+		{"second page", "", storage.Page{After: "global", Limit: 2}, want[2:4]},
+		{"after a missing key", "", storage.Page{After: "repo/a/", Limit: 1}, want[3:4]},
+		{"after the last", "", storage.Page{After: "repo/b/index"}, nil},
+		{"a prefix", "repo/a", storage.Page{}, want[2:5]},
+		{"a prefix, after a key under it", "repo/a/", storage.Page{After: "index"}, want[4:5]},
+		{"a prefix, a page", "repo/", storage.Page{Limit: 2}, want[2:4]},
+		{"a prefix no key has", "repo/c/", storage.Page{}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ms.ListSettings(ctx, tc.page)
+			got, err := ms.ListSettings(ctx, tc.prefix, tc.page)
 			noErr(t, err)
 			if diff := cmp.Diff(got, tc.want, equateEmpty); diff != "" {
-				t.Errorf("ListSettings(%+v) mismatch (-got +want):\n%s", tc.page, diff)
+				t.Errorf("ListSettings(%q, %+v) mismatch (-got +want):\n%s", tc.prefix, tc.page, diff)
 			}
 		})
+	}
+	var each []string
+	noErr(t, storage.EachSetting(ctx, ms, "repo/", func(s storage.Setting) error { each = append(each, s.Key); return nil }))
+	if diff := cmp.Diff(each, []string{"repo/a", "repo/a/index", "repo/a/index2", "repo/b/index"}); diff != "" {
+		t.Errorf("EachSetting(repo/) mismatch (-got +want):\n%s", diff)
 	}
 }
