@@ -201,7 +201,7 @@ type Blobs interface {
 	DeleteBlob(ctx context.Context, repo string, d digest.Digest) error
 }
 
-// Manifests stores manifests, tags and referrers of repositories.
+// Manifests stores the manifests of repositories.
 type Manifests interface {
 	GetManifest(ctx context.Context, repo string, d digest.Digest) (Manifest, error)
 	// GetManifests returns those of ds that exist in repo.
@@ -210,7 +210,10 @@ type Manifests interface {
 	PutManifest(ctx context.Context, repo string, m Manifest) error
 	// DeleteManifest removes d; ErrNotFound if absent.
 	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
+}
 
+// Tags name manifests.
+type Tags interface {
 	GetTag(ctx context.Context, repo, name string) (Tag, error)
 	// PutTag points a tag at a manifest; the last writer wins.
 	PutTag(ctx context.Context, repo string, t Tag) error
@@ -218,14 +221,21 @@ type Manifests interface {
 	DeleteTag(ctx context.Context, repo, name string) error
 	// ListTags lists the tags of repo in lexical order of name.
 	ListTags(ctx context.Context, repo string, p Page) ([]Tag, error)
+}
 
+// Referrers index the manifests that name a subject.
+type Referrers interface {
 	// PutReferrer records that r refers to subject (idempotent).
 	PutReferrer(ctx context.Context, repo string, subject digest.Digest, r Referrer) error
 	// DeleteReferrer removes r from subject's referrers (missing is fine).
 	DeleteReferrer(ctx context.Context, repo string, subject, r digest.Digest) error
 	// ListReferrers lists subject's referrers in lexical order of digest.
 	ListReferrers(ctx context.Context, repo string, subject digest.Digest, p Page) ([]Referrer, error)
+}
 
+// Absents record the children an index names that its repository does not
+// hold (a partial mirror), so a pull of one can say why it is missing.
+type Absents interface {
 	// PutAbsent records that a.Index names child, which repo does not
 	// hold (idempotent).
 	PutAbsent(ctx context.Context, repo string, child digest.Digest, a Absent) error
@@ -325,6 +335,9 @@ type Counters interface {
 type MetaStore interface {
 	Blobs
 	Manifests
+	Tags
+	Referrers
+	Absents
 	Repositories
 	Uploads
 	Settings

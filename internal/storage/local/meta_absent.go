@@ -10,7 +10,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/storage"
 )
 
-// PutAbsent implements storage.Manifests.
+// PutAbsent implements storage.Absents.
 func (s *MetaStore) PutAbsent(ctx context.Context, repo string, child digest.Digest, a storage.Absent) error {
 	return s.update(ctx, fmt.Sprintf("put absent %s of %s in %s", child, a.Index, repo), func(tx *bbolt.Tx) error {
 		if err := checkRepoDigests(repo, child, a.Index); err != nil {
@@ -20,7 +20,7 @@ func (s *MetaStore) PutAbsent(ctx context.Context, repo string, child digest.Dig
 	})
 }
 
-// ListAbsent implements storage.Manifests.
+// ListAbsent implements storage.Absents.
 func (s *MetaStore) ListAbsent(ctx context.Context, repo string, child digest.Digest, p storage.Page) ([]storage.Absent, error) {
 	var out []storage.Absent
 	err := s.view(ctx, fmt.Sprintf("list absent %s in %s", child, repo), func(tx *bbolt.Tx) error {

@@ -136,7 +136,7 @@ func checkTag(repo, name string) error {
 	return checkName("tag", name)
 }
 
-// GetTag implements storage.Manifests.
+// GetTag implements storage.Tags.
 func (s *MetaStore) GetTag(ctx context.Context, repo, name string) (storage.Tag, error) {
 	var t storage.Tag
 	err := s.view(ctx, fmt.Sprintf("get tag %s:%s", repo, name), func(tx *bbolt.Tx) error {
@@ -148,7 +148,7 @@ func (s *MetaStore) GetTag(ctx context.Context, repo, name string) (storage.Tag,
 	return t, err
 }
 
-// PutTag implements storage.Manifests.
+// PutTag implements storage.Tags.
 func (s *MetaStore) PutTag(ctx context.Context, repo string, t storage.Tag) error {
 	return s.update(ctx, fmt.Sprintf("put tag %s:%s", repo, t.Name), func(tx *bbolt.Tx) error {
 		if err := checkTag(repo, t.Name); err != nil {
@@ -161,7 +161,7 @@ func (s *MetaStore) PutTag(ctx context.Context, repo string, t storage.Tag) erro
 	})
 }
 
-// DeleteTag implements storage.Manifests.
+// DeleteTag implements storage.Tags.
 func (s *MetaStore) DeleteTag(ctx context.Context, repo, name string) error {
 	return s.update(ctx, fmt.Sprintf("delete tag %s:%s", repo, name), func(tx *bbolt.Tx) error {
 		if err := checkTag(repo, name); err != nil {
@@ -171,7 +171,7 @@ func (s *MetaStore) DeleteTag(ctx context.Context, repo, name string) error {
 	})
 }
 
-// ListTags implements storage.Manifests.
+// ListTags implements storage.Tags.
 func (s *MetaStore) ListTags(ctx context.Context, repo string, p storage.Page) ([]storage.Tag, error) {
 	var tags []storage.Tag
 	err := s.view(ctx, fmt.Sprintf("list tags of %s", repo), func(tx *bbolt.Tx) error {
@@ -185,7 +185,7 @@ func (s *MetaStore) ListTags(ctx context.Context, repo string, p storage.Page) (
 	return tags, err
 }
 
-// PutReferrer implements storage.Manifests.
+// PutReferrer implements storage.Referrers.
 func (s *MetaStore) PutReferrer(ctx context.Context, repo string, subject digest.Digest, r storage.Referrer) error {
 	return s.update(ctx, fmt.Sprintf("put referrer %s of %s in %s", r.Digest, subject, repo), func(tx *bbolt.Tx) error {
 		if err := checkRepoDigests(repo, subject, r.Digest); err != nil {
@@ -195,7 +195,7 @@ func (s *MetaStore) PutReferrer(ctx context.Context, repo string, subject digest
 	})
 }
 
-// DeleteReferrer implements storage.Manifests.
+// DeleteReferrer implements storage.Referrers.
 func (s *MetaStore) DeleteReferrer(ctx context.Context, repo string, subject, r digest.Digest) error {
 	return s.update(ctx, fmt.Sprintf("delete referrer %s of %s in %s", r, subject, repo), func(tx *bbolt.Tx) error {
 		if err := checkRepoDigests(repo, subject, r); err != nil {
@@ -205,7 +205,7 @@ func (s *MetaStore) DeleteReferrer(ctx context.Context, repo string, subject, r 
 	})
 }
 
-// ListReferrers implements storage.Manifests.
+// ListReferrers implements storage.Referrers.
 func (s *MetaStore) ListReferrers(ctx context.Context, repo string, subject digest.Digest, p storage.Page) ([]storage.Referrer, error) {
 	var refs []storage.Referrer
 	err := s.view(ctx, fmt.Sprintf("list referrers of %s in %s", subject, repo), func(tx *bbolt.Tx) error {
