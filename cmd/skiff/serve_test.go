@@ -6,31 +6,15 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/skiff-registry/skiff/internal/policy"
+	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server goroutine to write
-// while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is safe for the server goroutine to write while the test reads.
+type syncBuffer = testenv.Buffer
 
 // startServe runs `skiff serve` on a free port until t ends and returns
 // its URL and its log.

@@ -36,6 +36,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/server"
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/internal/storage/local"
+	"github.com/skiff-registry/skiff/internal/testenv"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
@@ -126,22 +127,7 @@ type fixture struct {
 }
 
 // syncBuffer collects log lines from concurrent servers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.Buffer
 
 // secrets collects every credential a test sends or receives, to prove
 // that none reaches the log.

@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -69,29 +68,6 @@ func blobGetServer(t *testing.T, off bool, redirectMin int64) (*httptest.Server,
 	return srv, n
 }
 
-// noFollow sends one request and returns the answer itself, a redirect
-// included.
-func noFollow(t *testing.T, method, url string, header map[string]string) response {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
 // TestBlobGet: a GET of a blob at or over the redirect threshold answers
 // 307 to the presigned URL, one under it (or any, with redirects off, or
 // from a store that can't presign) streams the bytes with their digest;
@@ -124,7 +100,7 @@ func TestBlobGet(t *testing.T) {
 			}
 
 			reads.Store(0)
-			head := noFollow(t, http.MethodHead, srv.URL+loc, nil)
+			head := do(t, http.MethodHead, srv.URL+loc, nil, nil)
 			if head.status != http.StatusOK || head.header.Get("Content-Length") != strconv.Itoa(tc.size) ||
 				head.header.Get("Accept-Ranges") != "bytes" || head.header.Get("Docker-Content-Digest") != d.String() {
 				t.Errorf("HEAD: %d %v", head.status, head.header)
@@ -134,7 +110,7 @@ func TestBlobGet(t *testing.T) {
 			}
 
 			reads.Store(0)
-			get := noFollow(t, http.MethodGet, srv.URL+loc, nil)
+			get := do(t, http.MethodGet, srv.URL+loc, nil, nil)
 			if n := reads.Load(); n != 1 {
 				t.Errorf("GET read the blob's record %d times, want 1", n)
 			}
@@ -151,12 +127,12 @@ func TestBlobGet(t *testing.T) {
 			if tc.size == 0 {
 				return
 			}
-			rg := noFollow(t, http.MethodGet, srv.URL+loc, map[string]string{"Range": "bytes=1-2"})
+			rg := do(t, http.MethodGet, srv.URL+loc, nil, map[string]string{"Range": "bytes=1-2"})
 			if rg.status != http.StatusPartialContent || !bytes.Equal(rg.body, data[1:3]) ||
 				rg.header.Get("Content-Range") != "bytes 1-2/"+strconv.Itoa(tc.size) {
 				t.Errorf("ranged GET: %d %q %v", rg.status, rg.body, rg.header)
 			}
-			out := noFollow(t, http.MethodGet, srv.URL+loc, map[string]string{"Range": "bytes=" + strconv.Itoa(tc.size) + "-"})
+			out := do(t, http.MethodGet, srv.URL+loc, nil, map[string]string{"Range": "bytes=" + strconv.Itoa(tc.size) + "-"})
 			if out.status != http.StatusRequestedRangeNotSatisfiable || out.header.Get("Content-Range") != "bytes */"+strconv.Itoa(tc.size) {
 				t.Errorf("range past the end: %d %v", out.status, out.header)
 			}

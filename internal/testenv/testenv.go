@@ -10,6 +10,7 @@
 package testenv
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -179,4 +180,23 @@ func HaveAWS(t testing.TB) bool {
 	}
 	AWS(t)
 	return true
+}
+
+// Buffer is a bytes.Buffer that goroutines may write (a server's log, a
+// process's output) while the test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -576,22 +576,7 @@ validation:
 
 // logBuffer is an io.Writer safe for the two copy goroutines of exec.Cmd and
 // for readers in the test.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ testenv.Buffer }
 
 func (b *logBuffer) count(substr string) int { return strings.Count(b.String(), substr) }
 
