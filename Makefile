@@ -57,6 +57,7 @@ test-standins:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/lambda/
 
 # Every Go file but installed tools, JS deps and CDK output.
 fmt-check:
@@ -130,23 +131,28 @@ bench: ## AWS requests and store operations per operation, write amplification, 
 # The 1 GiB whole-layer client test through the stack with the ingest
 # service (about 12 GB of RAM: the S3 stand-in keeps objects in memory).
 test-large: tools ## skopeo, podman, crane, oras, regctl push and pull a 1 GiB layer through `make stack`
-	scripts/test-large.sh
+	SKIFF_REQUIRE_TOOLS=1 $(WITH_STANDINS) $(GO) test -tags e2e -count=1 -v -timeout 45m -run '^TestLargeLayers$$' ./test/lambda/
 
 functions: ## the three Lambda zips (provided.al2023, arm64) in build/functions/
 	scripts/functions.sh
 
 # The functions under the Lambda runtime interface emulator behind
-# tools/lambdafront (the stack's CloudFront routes), over the stand-ins:
-# origin-secret and body-limit checks, OCI conformance, real clients.
-e2e-lambda: tools
-	E2E_SKIP_TOOLS=1 scripts/e2e-lambda.sh
+# tools/lambdafront (the stack's CloudFront routes), over the stand-ins, in
+# both modes (E2E_MODES="ingest lambda"): every test of test/integration
+# through the front door, the conformance suite first; direct calls
+# without the origin secret refused (test/lambda, build tag e2e). The
+# report: results/e2e-lambda/summary.txt.
+e2e-lambda:
+	@rc=0; SKIFF_REQUIRE_TOOLS=1 $(WITH_STANDINS) $(GOTEST) -tags e2e -count=1 -timeout 30m -run '^TestLambdaStack$$' ./test/lambda/ || rc=$$?; \
+	cat results/e2e-lambda/summary.txt 2>/dev/null || echo "e2e-lambda: no report"; exit $$rc
 
 # The whole AWS-shaped stack in the foreground (stand-ins, the functions
 # under the emulator, the front door, the ingest service, an admin): writes
 # REGISTRY, ADMIN_USER and ADMIN_PASSWORD to $(SKIFF_STACK_ENV), stops on
 # Ctrl-C. STACK_INGEST=0: pure Lambda.
-stack: ## the AWS-shaped stack on this machine (STACK_INGEST=0: pure Lambda); credentials in ./stack.env
-	scripts/stack.sh
+stack: tools ## the AWS-shaped stack on this machine (STACK_INGEST=0: pure Lambda); credentials in ./stack.env
+	GOFLAGS= $(GO) build -o .tools/bin/stack ./tools/stack
+	.tools/bin/stack
 
 # The stack deployed into LocalStack, end to end, with the same checks as
 # e2e-lambda (scripts/lambda-checks.sh). Needs a Docker engine, so neither

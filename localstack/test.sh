@@ -3,7 +3,8 @@
 # stack, the real arm64 zips in LocalStack's Lambda (in containers, behind
 # Function URLs), S3, DynamoDB and Secrets Manager, with tools/lambdafront
 # -proxy standing in for CloudFront, then the same checks as
-# scripts/e2e-lambda.sh makes through its front door (scripts/lambda-checks.sh).
+# `make e2e-lambda` (test/lambda) makes through its front door
+# (scripts/lambda-checks.sh).
 # Needs a Docker engine: CI has none and runs `make e2e-lambda` instead.
 #
 #   localstack/test.sh          (make localstack-test)
@@ -24,10 +25,9 @@
 #      retried while LocalStack starts its container);
 #   6. lambdafront -proxy on a free loopback port: CloudFront's routing and
 #      headers in front of the three Function URLs;
-#   7. scripts/lambda-checks.sh through it, label "localstack": the body
-#      limits, the OCI conformance suite, crane, regctl, oras and skopeo;
-#      then the Go integration tests that apply to an external registry
-#      (scripts/integration-external.sh), as in `make e2e-lambda`;
+#   7. scripts/lambda-checks.sh through it, label "localstack": every test
+#      of test/integration, the OCI conformance suite first, the body limits
+#      and the real clients among them, as in `make e2e-lambda`;
 #   8. a report: results/localstack/summary.txt. Logs: results/localstack/
 #      (lambdafront, each client step, LocalStack's own log),
 #      results/conformance/localstack/.

@@ -53,7 +53,8 @@ done
 [[ -n "$direct" ]] || { log "skiff serve did not start:"; cat "$work/direct.log" >&2; exit 1; }
 
 # The stack, with the ingest service.
-STACK_INGEST=1 SKIFF_AUTH=false STACK_LOGS="$out_dir/ingest-stack" SKIFF_STACK_ENV="$work/stack.env" scripts/stack.sh >"$work/stack.out" 2>&1 &
+GOFLAGS='' go build -o .tools/bin/stack ./tools/stack
+STACK_INGEST=1 SKIFF_AUTH=false STACK_LOGS="$out_dir/ingest-stack" SKIFF_STACK_ENV="$work/stack.env" .tools/bin/stack >"$work/stack.out" 2>&1 &
 pids=("$!" "${pids[@]}")
 for _ in $(seq 1 1200); do
 	[[ -s "$work/stack.env" ]] && break

@@ -111,10 +111,9 @@
 //     own or a stack with the ingest service, and refused with advice behind
 //     a pure-Lambda front door (SKIFF_IT_BODY_CAP, large_test.go).
 //
-// scripts/integration-external.sh HOST:PORT OUT_DIR runs every test with
-// SKIFF_REQUIRE_TOOLS=1 and summarises them; a test that can't apply to an
-// external registry skips through notApplicable, which names it in
-// SKIFF_IT_NOT_APPLICABLE, and any other skip fails the run; `make e2e-lambda` (scripts/e2e-lambda.sh) and
-// localstack/test.sh run it through their front door after
-// scripts/lambda-checks.sh.
+// test/lambda (`make e2e-lambda`, and localstack/test.sh through
+// scripts/lambda-checks.sh) runs every test against the stack's front door
+// with SKIFF_REQUIRE_TOOLS=1: a test that can't apply to an external
+// registry skips through notApplicable, which names it in
+// SKIFF_IT_NOT_APPLICABLE, and any other skip fails the run.
 package integration

@@ -111,7 +111,7 @@ func useExternalAuth(t *testing.T, users []*authUser, extra ...string) *registry
 
 // requireOwnServer skips a test that needs a server process of its own
 // (why says what for) when the tests target SKIFF_IT_REGISTRY, and says so
-// (notApplicable): scripts/integration-external.sh runs every test against
+// (notApplicable): test/lambda runs every test against
 // an external registry and fails on any other skip.
 func requireOwnServer(t *testing.T, why string) {
 	t.Helper()

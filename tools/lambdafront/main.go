@@ -276,7 +276,7 @@ func findRIE(flagValue string) (string, error) {
 	}
 	p, err := exec.LookPath("aws-lambda-rie")
 	if err != nil {
-		return "", errors.New("aws-lambda-rie not found in .tools/bin or PATH (scripts/e2e-lambda.sh installs it): set -rie")
+		return "", errors.New("aws-lambda-rie not found in .tools/bin or PATH (make tools installs it): set -rie")
 	}
 	return p, nil
 }
