@@ -8,14 +8,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -59,10 +58,11 @@ or S3 and DynamoDB); policy, index and user are the operator's tools.`,
 		newUserCommand(getenv, func(cmd *cobra.Command, ua userArgs) error { return runUser(cmd, ua, getenv) }),
 		&cobra.Command{
 			Use:   "version",
-			Short: "Print the version",
+			Short: "Print the version, the VCS revision and the Go version it was built from",
 			Args:  wantArgs(0, "no arguments"),
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				_, err := fmt.Fprintln(cmd.OutOrStdout(), "skiff", version)
+				bi, _ := debug.ReadBuildInfo()
+				_, err := fmt.Fprint(cmd.OutOrStdout(), versionText(bi))
 				return err
 			},
 		},
@@ -103,4 +103,32 @@ func wantArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return fmt.Errorf("%s takes %s, got %d: %q", cmd.CommandPath(), what, len(args), args)
 	}
+}
+
+// versionText is what skiff version prints: the module version (v1.2.3,
+// or (devel) for a build from a work tree), the VCS revision and whether
+// the tree had changes, and the Go version. bi is nil when the binary
+// carries no build information.
+func versionText(bi *debug.BuildInfo) string {
+	if bi == nil {
+		return fmt.Sprintf("skiff (unknown version)\nrevision: unknown\ngo: %s\n", runtime.Version())
+	}
+	version := bi.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	revision, modified, at := "unknown (built without VCS information)", "", ""
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			revision = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = " (modified)"
+			}
+		case "vcs.time":
+			at = "\ncommitted: " + s.Value
+		}
+	}
+	return fmt.Sprintf("skiff %s\nrevision: %s%s%s\ngo: %s\n", version, revision, modified, at, bi.GoVersion)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -85,6 +87,53 @@ func TestCommandLineMistakes(t *testing.T) {
 				t.Errorf("stdout %q, stderr %q: want nothing (main prints the error alone)", out, errOut)
 			}
 		})
+	}
+}
+
+func TestVersionText(t *testing.T) {
+	t.Parallel()
+	settings := func(kv ...string) []debug.BuildSetting {
+		var s []debug.BuildSetting
+		for i := 0; i+1 < len(kv); i += 2 {
+			s = append(s, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
+		}
+		return s
+	}
+	const rev = "17a9c30e0a3c4bd6e1f5d3e4b2a1908f7c6d5e4f"
+	tests := []struct {
+		name string
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{"a clean tree", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.3"},
+			Settings: settings("-trimpath", "true", "vcs", "git", "vcs.revision", rev, "vcs.time", "2026-01-02T03:04:05Z", "vcs.modified", "false")},
+			"skiff v1.2.3\nrevision: " + rev + "\ncommitted: 2026-01-02T03:04:05Z\ngo: go1.26.8\n"},
+		{"a modified tree", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"},
+			Settings: settings("vcs.revision", rev, "vcs.modified", "true")},
+			"skiff (devel)\nrevision: " + rev + " (modified)\ngo: go1.26.8\n"},
+		{"no VCS information (-buildvcs=false, go test)", &debug.BuildInfo{GoVersion: "go1.26.8"},
+			"skiff (devel)\nrevision: unknown (built without VCS information)\ngo: go1.26.8\n"},
+		{"no build information", nil, "skiff (unknown version)\nrevision: unknown\ngo: " + runtime.Version() + "\n"},
+	}
+	for _, tc := range tests {
+		if got := versionText(tc.bi); got != tc.want {
+			t.Errorf("%s: got\n%s\nwant\n%s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestVersion: skiff version prints this binary's build information.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	out, _, err := cli(t, env(), "version")
+	if err != nil || !strings.HasPrefix(out, "skiff ") || !strings.HasSuffix(out, "\ngo: "+runtime.Version()+"\n") {
+		t.Fatalf("skiff version: %q %v", out, err)
+	}
+	bi, _ := debug.ReadBuildInfo()
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && !strings.Contains(out, "revision: "+s.Value) {
+			t.Errorf("skiff version %q lacks the revision %s", out, s.Value)
+		}
 	}
 }
 
