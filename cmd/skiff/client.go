@@ -50,7 +50,7 @@ type credentials struct{ user, password string }
 func envCredentials(getenv func(string) string) (credentials, error) {
 	c := credentials{user: getenv("SKIFF_USERNAME"), password: getenv("SKIFF_PASSWORD")}
 	if (c.user == "") != (c.password == "") {
-		return credentials{}, usagef("set both SKIFF_USERNAME and SKIFF_PASSWORD (an admin's credentials), or neither")
+		return credentials{}, errors.New("set both SKIFF_USERNAME and SKIFF_PASSWORD (an admin's credentials), or neither")
 	}
 	return c, nil
 }

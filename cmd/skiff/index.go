@@ -1,26 +1,17 @@
 package main
 
 import (
-	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
-
-const indexUsage = `usage: skiff index status REPO@DIGEST|REPO:TAG [--registry=URL] [--json]
-
-Shows which platform manifests an image index names are present in the
-repository and which are absent (a partial mirror).
-
-  --registry=URL   a server's operator API (skiff serve --operator-api); default $SKIFF_REGISTRY.
-                   With --auth on the server, set SKIFF_USERNAME and SKIFF_PASSWORD to an admin's
-  --json           print JSON instead of text
-`
 
 // indexArgs is a parsed `skiff index` command line.
 type indexArgs struct {
@@ -30,40 +21,47 @@ type indexArgs struct {
 	json     bool
 }
 
-func parseIndexArgs(args []string, getenv func(string) string, stderr io.Writer) (indexArgs, error) {
+// newIndexCommand builds `skiff index`; status hands its parsed and
+// validated arguments to do.
+func newIndexCommand(getenv func(string) string, do func(*cobra.Command, indexArgs) error) *cobra.Command {
 	var ia indexArgs
-	if len(args) == 0 {
-		return ia, usagef("skiff index needs a command: status")
+	status := &cobra.Command{
+		Use:   "status REPO:TAG|REPO@DIGEST",
+		Short: "Show which platforms of an image index the repository holds",
+		Long: `Shows which platform manifests an image index names are present in the
+repository and which are absent (a partial mirror). The server is --registry (a
+server's operator API, skiff serve --operator-api; default $SKIFF_REGISTRY); with
+--auth on the server, set SKIFF_USERNAME and SKIFF_PASSWORD to an admin's.`,
+		Example: `  skiff index status mirror/app:v1 --registry=http://127.0.0.1:5000`,
+		Args:    wantArgs(1, "one REPO@DIGEST or REPO:TAG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if ia.repo, ia.ref, err = parseImageRef(args[0]); err != nil {
+				return err
+			}
+			if ia.registry == "" {
+				ia.registry = getenv("SKIFF_REGISTRY")
+			}
+			if ia.registry == "" {
+				return errors.New("say which server: --registry=URL (or $SKIFF_REGISTRY)")
+			}
+			if ia.registry, err = registryURL(ia.registry); err != nil {
+				return err
+			}
+			return do(cmd, ia)
+		},
 	}
-	switch args[0] {
-	case "status":
-	case "help", "-h", "--help":
-		return ia, flag.ErrHelp
-	default:
-		return ia, usagef("unknown index command %q (want status)", args[0])
+	status.Flags().StringVar(&ia.registry, "registry", "", "URL of a server with the operator API on (default $SKIFF_REGISTRY)")
+	status.Flags().BoolVar(&ia.json, "json", false, "print JSON instead of text")
+	group := &cobra.Command{
+		Use:                "index",
+		Short:              "Image indexes of a partial mirror: which platforms are there (status)",
+		Args:               cobra.ArbitraryArgs,
+		RunE:               needCommand,
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 	}
-	fs := flag.NewFlagSet("index status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&ia.registry, "registry", "", "URL of a server with the operator API on (default $SKIFF_REGISTRY)")
-	fs.BoolVar(&ia.json, "json", false, "print JSON")
-	pos, err := parseArgs(fs, args[1:])
-	if err != nil {
-		return ia, err
-	}
-	if len(pos) != 1 {
-		return ia, usagef("skiff index status takes one REPO@DIGEST or REPO:TAG, got %d arguments", len(pos))
-	}
-	if ia.repo, ia.ref, err = parseImageRef(pos[0]); err != nil {
-		return ia, err
-	}
-	if ia.registry == "" {
-		ia.registry = getenv("SKIFF_REGISTRY")
-	}
-	if ia.registry == "" {
-		return ia, usagef("say which server: --registry=URL (or $SKIFF_REGISTRY)")
-	}
-	ia.registry, err = registryURL(ia.registry)
-	return ia, err
+	group.AddCommand(status)
+	return group
 }
 
 // parseImageRef splits REPO@DIGEST or REPO:TAG; the repository is named
@@ -90,23 +88,20 @@ func parseImageRef(s string) (string, oci.Reference, error) {
 	return repo, r, nil
 }
 
-func indexCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	ia, err := parseIndexArgs(args, getenv, stderr)
-	if err != nil {
-		return explainUsage(err, indexUsage, stdout, stderr)
-	}
+// runIndex asks the server for the index report and prints it.
+func runIndex(cmd *cobra.Command, ia indexArgs, getenv func(string) string) error {
 	cred, err := envCredentials(getenv)
 	if err != nil {
-		return explainUsage(err, indexUsage, stdout, stderr)
+		return err
 	}
-	rep, err := newOperatorClient(ia.registry, cred).IndexStatus(ctx, ia.repo, ia.ref)
+	rep, err := newOperatorClient(ia.registry, cred).IndexStatus(cmd.Context(), ia.repo, ia.ref)
 	if err != nil {
 		return err
 	}
 	if ia.json {
-		return printJSON(stdout, rep)
+		return printJSON(cmd.OutOrStdout(), rep)
 	}
-	printIndexReport(stdout, rep)
+	printIndexReport(cmd.OutOrStdout(), rep)
 	return nil
 }
 

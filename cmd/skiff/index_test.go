@@ -33,9 +33,9 @@ func TestParseIndexArgs(t *testing.T) {
 		{name: "bad digest", args: []string{"status", "app@sha256:abc", "--registry=http://h"}, wantErr: "sha256"},
 		{name: "no registry", args: []string{"status", "app:1"}, wantErr: "--registry=URL"},
 		{name: "two images", args: []string{"status", "a:1", "b:1", "--registry=http://h"}, wantErr: "takes one"},
-		{name: "table is not an index flag", args: []string{"status", "a:1", "--table=t"}, wantErr: "flag provided but not defined"},
+		{name: "table is not an index flag", args: []string{"status", "a:1", "--table=t"}, wantErr: "unknown flag: --table"},
 	}
-	runParseCases(t, tests, parseIndexArgs)
+	runParseCases(t, tests, parseWith("index", newIndexCommand))
 }
 
 // put sends one registry request and fails t unless it answers want.

@@ -6,7 +6,23 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
 )
+
+// parseWith returns a parser of the command line after `skiff NAME`: it
+// runs the command that newCommand builds under a bare root, capturing the
+// arguments handed to do instead of running the command.
+func parseWith[T any](name string, newCommand func(func(string) string, func(*cobra.Command, T) error) *cobra.Command) func([]string, func(string) string, io.Writer) (T, error) {
+	return func(args []string, getenv func(string) string, stderr io.Writer) (T, error) {
+		var got T
+		root := &cobra.Command{Use: "skiff", SilenceErrors: true, SilenceUsage: true}
+		root.AddCommand(newCommand(getenv, func(_ *cobra.Command, v T) error { got = v; return nil }))
+		root.SetArgs(append([]string{name}, args...))
+		root.SetOut(io.Discard)
+		root.SetErr(stderr)
+		return got, root.Execute()
+	}
+}
 
 // parseCase is one row of a command's argument-parsing table.
 type parseCase[T any] struct {

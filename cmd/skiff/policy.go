@@ -3,38 +3,18 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
-
-const policyUsage = `usage: skiff policy <command> [flags]
-
-Per-repository index policy: which children of an image index, and which
-blobs of an image, must be in the repository when it is pushed.
-
-commands:
-  set PREFIX --index-children=all|none|platforms [--platforms=linux/amd64,linux/arm64/v8]
-             [--image-blobs=required|optional]
-  get PREFIX
-  list
-  delete PREFIX
-  history PREFIX
-
-where the policies are (one of):
-  --registry=URL   a server's operator API (skiff serve --operator-api); default $SKIFF_REGISTRY.
-                   With --auth on the server, set SKIFF_USERNAME and SKIFF_PASSWORD to an admin's
-  --table=NAME     the DynamoDB table itself, with your AWS credentials (IAM decides)
-
-  --json           print JSON instead of text
-`
 
 // policyArgs is a parsed `skiff policy` command line.
 type policyArgs struct {
@@ -46,55 +26,81 @@ type policyArgs struct {
 	json     bool
 }
 
-// parsePolicyArgs parses and validates a `skiff policy` command line
-// (args after "policy"), so bad input fails before any network call with
-// the message the server would give.
-func parsePolicyArgs(args []string, getenv func(string) string, stderr io.Writer) (policyArgs, error) {
-	var pa policyArgs
-	if len(args) == 0 {
-		return pa, usagef("skiff policy needs a command: set, get, list, delete or history")
+// newPolicyCommand builds `skiff policy`; each command hands its parsed
+// and validated arguments to do. Bad input fails before any network call,
+// with the message the server would give.
+func newPolicyCommand(getenv func(string) string, do func(*cobra.Command, policyArgs) error) *cobra.Command {
+	var (
+		pa                         policyArgs
+		children, platforms, blobs string
+	)
+	group := &cobra.Command{
+		Use:   "policy",
+		Short: "Per-repository index policy: set, get, list, delete, history",
+		Long: `Per-repository index policy: which children of an image index, and which
+blobs of an image, must be in the repository when it is pushed.
+
+The policies are (one of):
+  --registry=URL   behind a server's operator API (skiff serve --operator-api); default
+                   $SKIFF_REGISTRY. With --auth on the server, set SKIFF_USERNAME and
+                   SKIFF_PASSWORD to an admin's
+  --table=NAME     in the DynamoDB table itself, with your AWS credentials (IAM decides)`,
+		Example: `  skiff policy set mirror/ --index-children=platforms --platforms=linux/amd64 --registry=http://127.0.0.1:5000
+  skiff policy history mirror/ --table=skiff-meta`,
+		Args:               cobra.ArbitraryArgs,
+		RunE:               needCommand,
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 	}
-	pa.action = args[0]
-	switch pa.action {
-	case "set", "get", "list", "delete", "history":
-	case "help", "-h", "--help":
-		return pa, flag.ErrHelp
-	default:
-		return pa, usagef("unknown policy command %q (want set, get, list, delete or history)", pa.action)
+	prefix := "one PREFIX (a repository or a namespace such as mirror/)"
+	for _, c := range []struct {
+		use, short string
+		n          int
+		what       string
+	}{
+		{"set PREFIX --index-children=all|none|platforms", "Set the policy of the repositories under PREFIX", 1, prefix},
+		{"get PREFIX", "Print the policy set for PREFIX", 1, prefix},
+		{"list", "List every policy", 0, "no arguments"},
+		{"delete PREFIX", "Delete the policy of PREFIX: its repositories get a shorter prefix's or the default", 1, prefix},
+		{"history PREFIX", "Print the changes of PREFIX's policy, oldest first", 1, prefix},
+	} {
+		cmd := &cobra.Command{Use: c.use, Short: c.short, Args: wantArgs(c.n, c.what), RunE: func(cmd *cobra.Command, args []string) error {
+			pa.action = cmd.Name()
+			if err := pa.check(args, children, platforms, blobs, getenv); err != nil {
+				return err
+			}
+			return do(cmd, pa)
+		}}
+		fs := cmd.Flags()
+		fs.StringVar(&pa.registry, "registry", "", "URL of a server with the operator API on (default $SKIFF_REGISTRY)")
+		fs.StringVar(&pa.table, "table", "", "DynamoDB table to change directly, with your AWS credentials")
+		fs.BoolVar(&pa.json, "json", false, "print JSON instead of text")
+		if cmd.Name() == "set" {
+			fs.StringVar(&children, "index-children", "", "which index children must be present: all, none or platforms")
+			fs.StringVar(&platforms, "platforms", "", "with --index-children=platforms: the required platforms, comma-separated os/arch[/variant][:os.version]")
+			fs.StringVar(&blobs, "image-blobs", "", "whether an image's config and layers must be present: required (default) or optional")
+		}
+		group.AddCommand(cmd)
 	}
-	fs := flag.NewFlagSet("policy "+pa.action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&pa.registry, "registry", "", "URL of a server with the operator API on (default $SKIFF_REGISTRY)")
-	fs.StringVar(&pa.table, "table", "", "DynamoDB table to change directly, with your AWS credentials")
-	fs.BoolVar(&pa.json, "json", false, "print JSON")
-	var children, platforms, blobs string
-	if pa.action == "set" {
-		fs.StringVar(&children, "index-children", "", "which index children must be present: all, none or platforms")
-		fs.StringVar(&platforms, "platforms", "", "with --index-children=platforms: the required platforms, comma-separated os/arch[/variant][:os.version]")
-		fs.StringVar(&blobs, "image-blobs", "", "whether an image's config and layers must be present: required (default) or optional")
-	}
-	pos, err := parseArgs(fs, args[1:])
-	if err != nil {
-		return pa, err
-	}
-	switch {
-	case pa.action == "list" && len(pos) != 0:
-		return pa, usagef("skiff policy list takes no arguments, got %q", pos)
-	case pa.action != "list" && len(pos) != 1:
-		return pa, usagef("skiff policy %s takes one PREFIX (a repository or a namespace such as mirror/), got %d arguments", pa.action, len(pos))
-	}
+	return group
+}
+
+// check validates the command line: pos are the positional arguments,
+// children, platforms and blobs the flags of set.
+func (pa *policyArgs) check(pos []string, children, platforms, blobs string, getenv func(string) string) error {
 	if err := pa.target(getenv); err != nil {
-		return pa, err
+		return err
 	}
-	if pa.action == "list" {
-		return pa, nil
-	}
-	if pa.action != "set" {
+	var err error
+	switch pa.action {
+	case "list":
+		return nil
+	case "set":
+	default:
 		pa.prefix, err = oci.NormalizePrefix(pos[0])
-		return pa, err
+		return err
 	}
 	if children == "" {
-		return pa, usagef("skiff policy set needs --index-children=all|none|platforms")
+		return errors.New("skiff policy set needs --index-children=all|none|platforms")
 	}
 	p := oci.Policy{Prefix: pos[0], IndexChildren: oci.IndexChildren(children), ImageBlobs: oci.ImageBlobs(blobs)}
 	if platforms != "" {
@@ -104,36 +110,36 @@ func parsePolicyArgs(args []string, getenv func(string) string, stderr io.Writer
 	}
 	pa.policy, err = p.Validate()
 	pa.prefix = pa.policy.Prefix
-	return pa, err
+	return err
 }
 
 // target picks the one place the policies are.
 func (pa *policyArgs) target(getenv func(string) string) error {
 	switch {
 	case pa.registry != "" && pa.table != "":
-		return usagef("give --registry or --table, not both")
+		return errors.New("give --registry or --table, not both")
 	case pa.table != "":
 		return nil
 	case pa.registry == "":
 		pa.registry = getenv("SKIFF_REGISTRY")
 	}
 	if pa.registry == "" {
-		return usagef("say where the policies are: --registry=URL (a server's operator API) or --table=NAME (the DynamoDB table, with your AWS credentials)")
+		return errors.New("say where the policies are: --registry=URL (a server's operator API) or --table=NAME (the DynamoDB table, with your AWS credentials)")
 	}
 	u, err := registryURL(pa.registry)
 	pa.registry = u
 	return err
 }
 
-func policyCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	pa, err := parsePolicyArgs(args, getenv, stderr)
-	if err != nil {
-		return explainUsage(err, policyUsage, stdout, stderr)
-	}
+// runPolicy runs a policy command against the store pa names and prints
+// the result.
+func runPolicy(cmd *cobra.Command, pa policyArgs, getenv func(string) string) error {
+	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
 	var (
 		store httpapi.PolicyStore
 		who   string
 		note  string
+		err   error
 	)
 	if pa.table != "" {
 		if store, who, err = openTable(ctx, pa.table, getenv); err != nil {
@@ -143,7 +149,7 @@ func policyCommand(ctx context.Context, args []string, getenv func(string) strin
 	} else {
 		cred, err := envCredentials(getenv)
 		if err != nil {
-			return explainUsage(err, policyUsage, stdout, stderr)
+			return err
 		}
 		store, who = newOperatorClient(pa.registry, cred), localOperator(getenv)
 		note = fmt.Sprintf("the server that answered applies it at once, other instances within %s (their policy cache)", policy.DefaultTTL)

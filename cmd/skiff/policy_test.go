@@ -76,9 +76,9 @@ func TestParsePolicyArgs(t *testing.T) {
 		{name: "no target", args: []string{"list"}, wantErr: "--registry=URL"},
 		{name: "registry without scheme", args: []string{"list", "--registry=127.0.0.1:5000"}, wantErr: "with its scheme"},
 		{name: "registry with a path", args: []string{"list", "--registry=http://h/v2/"}, wantErr: "must not have a path"},
-		{name: "unknown flag", args: []string{"get", "mirror", "--platforms=linux/amd64", reg}, wantErr: "flag provided but not defined"},
+		{name: "unknown flag", args: []string{"get", "mirror", "--platforms=linux/amd64", reg}, wantErr: "unknown flag: --platforms"},
 	}
-	runParseCases(t, tests, parsePolicyArgs)
+	runParseCases(t, tests, parseWith("policy", newPolicyCommand))
 }
 
 // countingServer is an httptest server of the API over the embedded
@@ -262,19 +262,5 @@ func TestPolicyCLIServerErrors(t *testing.T) {
 	_, _, err = cli(t, env(), "policy", "get", "mirror", "--registry="+notSkiff.URL)
 	if err == nil || !strings.Contains(err.Error(), "418") || !strings.Contains(err.Error(), "teapot here") {
 		t.Errorf("non-envelope error: %v", err)
-	}
-}
-
-func TestUsage(t *testing.T) {
-	t.Parallel()
-	for _, args := range [][]string{{"help"}, {"policy", "help"}, {"policy", "set", "-h"}, {"index", "--help"}} {
-		out, _, err := cli(t, env(), args...)
-		if err != nil || !strings.Contains(out, "usage: skiff") {
-			t.Errorf("%q: %q %v", args, out, err)
-		}
-	}
-	_, stderr, err := cli(t, env(), "policy")
-	if err == nil || !strings.Contains(stderr, "usage: skiff policy") {
-		t.Errorf("policy without a command: stderr %q, err %v", stderr, err)
 	}
 }

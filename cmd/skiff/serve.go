@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/deploy"
@@ -21,11 +23,24 @@ import (
 	"github.com/skiff-registry/skiff/internal/server"
 )
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func newServeCommand(getenv func(string) string) *cobra.Command {
 	cfg := config.Default()
 	cfg.Bucket, cfg.Table = getenv(deploy.EnvBucket), getenv(deploy.EnvTable)
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	var ingest bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the registry (embedded storage by default)",
+		Long: `Runs the registry: the OCI distribution API on --addr, its data in --data (files and
+bbolt) or, with --backend aws, in S3 and DynamoDB (SKIFF_S3_BUCKET, SKIFF_DYNAMODB_TABLE).
+--operator-api serves the operator API (policies, index status, users) under /v2/_skiff/.`,
+		Example: `  skiff serve --addr 127.0.0.1:5000 --data ./data
+  skiff serve --auth --operator-api --data ./data`,
+		Args: wantArgs(0, "no arguments, only flags"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), cmd.Flags(), cfg, ingest, getenv, cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
 	fs.StringVar((*string)(&cfg.Backend), "backend", string(cfg.Backend), "storage backend: local (files + bbolt in --data) or aws (S3 + DynamoDB)")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory of the local backend")
@@ -35,7 +50,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	fs.Int64Var(&cfg.RedirectMin, "redirect-min", cfg.RedirectMin, "aws backend: blobs of at least this many bytes are fetched by a 307 to a presigned S3 URL (-1: never)")
 	fs.BoolVar(&cfg.Auth, "auth", false, "require authentication (token flow; users in the metadata store, see skiff user)")
 	fs.BoolVar(&cfg.InsecureNoAuth, "insecure-no-auth", false, "allow serving without --auth on a non-loopback address")
-	fs.Func("anonymous-pull", "comma-separated repository prefixes anyone may pull (with --auth; default none)", func(v string) error {
+	fs.Func("anonymous-pull", "comma-separated repository `prefixes` anyone may pull (with --auth; default none)", func(v string) error {
 		for _, p := range strings.Split(v, ",") {
 			if p = strings.TrimSpace(p); p != "" {
 				cfg.AnonymousPull = append(cfg.AnonymousPull, p)
@@ -44,20 +59,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return nil
 	})
 	fs.StringVar(&cfg.TokenKeyFile, "token-key-file", "", "token signing key file (default: <data>/token.key, created when missing)")
-	fs.StringVar(&cfg.TokenKeySecret, "token-key-secret", getenv(deploy.EnvTokenKeySecret), "Secrets Manager secret holding the token signing key (aws backend)")
+	fs.StringVar(&cfg.TokenKeySecret, "token-key-secret", getenv(deploy.EnvTokenKeySecret), "Secrets Manager secret holding the token signing key (aws backend; default $"+deploy.EnvTokenKeySecret+")")
 	fs.StringVar(&cfg.Realm, "realm", "", "public URL of the token endpoint in challenges (default: derived from each request)")
 	fs.BoolVar(&cfg.TrustForwarded, "trust-forwarded", false, "believe X-Forwarded-For/Proto/Host (behind a proxy that sets them)")
 	fs.StringVar(&cfg.ClientIPHeader, "client-ip-header", "", "with --trust-forwarded: the header your proxy sets to the client's address, replacing a client's (e.g. X-Real-IP); default: the last X-Forwarded-For entry")
-	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
+	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
 	fs.BoolVar(&cfg.OperatorAPI, "operator-api", false, "serve the operator API (index policies, index status, users) under /v2/_skiff/; with --auth it needs an admin, without it anyone who reaches it may use it")
-	ingest := fs.Bool("ingest", false, "serve as the AWS deployment's ingest service: the blob routes only, no body cap, configured from the "+
+	fs.BoolVar(&ingest, "ingest", false, "serve as the AWS deployment's ingest service: the blob routes only, no body cap, configured from the "+
 		"SKIFF_* environment as the Lambda functions are, the front door's origin secret required, "+deploy.HealthPath+" for the load balancer "+
 		"(only --addr, --body-timeout and --log-level apply)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+	return cmd
+}
+
+// serve runs the server with cfg, the configuration the flags fs set (or,
+// with ingest, the environment's), until ctx ends.
+func serve(ctx context.Context, fs *pflag.FlagSet, cfg config.Config, ingest bool, getenv func(string) string, stderr io.Writer) error {
 	groups := httpapi.GroupAll
-	if *ingest {
+	if ingest {
 		var err error
 		if cfg, err = ingestConfig(fs, cfg, getenv); err != nil {
 			return err
@@ -69,7 +87,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	var secret *origin.Secret
-	if *ingest {
+	if ingest {
 		var err error
 		if secret, err = origin.FromConfig(ctx, cfg); err != nil {
 			return fmt.Errorf("origin secret: %w", err)
@@ -86,7 +104,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	api := srv0.Handler
-	if *ingest {
+	if ingest {
 		api = origin.Require(api, secret, log)
 	}
 
@@ -96,7 +114,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 30 * time.Second}
 	log.Info("serving", "addr", ln.Addr().String(), "backend", string(cfg.Backend), "data", cfg.DataDir, "bucket", cfg.Bucket, "table", cfg.Table,
-		"operator_api", cfg.OperatorAPI, "auth", cfg.Auth, "policy_cache_ttl", srv0.PolicyCache.TTL().String(), "ingest", *ingest)
+		"operator_api", cfg.OperatorAPI, "auth", cfg.Auth, "policy_cache_ttl", srv0.PolicyCache.TTL().String(), "ingest", ingest)
 	if cfg.OperatorAPI && !cfg.Auth {
 		log.Warn("the operator API (/v2/_skiff/) is on without --auth: anyone who reaches this address can change index policies; serve it on a trusted network only, or add --auth",
 			"addr", ln.Addr().String())
@@ -133,10 +151,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 // configures both), without its body cap, listening on --addr (default
 // all interfaces on deploy.IngestPort: it runs in a container). It must
 // have an origin secret: only the front door may reach it.
-func ingestConfig(fs *flag.FlagSet, flags config.Config, getenv func(string) string) (config.Config, error) {
+func ingestConfig(fs *pflag.FlagSet, flags config.Config, getenv func(string) string) (config.Config, error) {
 	var other []string
 	addrSet := false
-	fs.Visit(func(f *flag.Flag) {
+	fs.Visit(func(f *pflag.Flag) {
 		switch f.Name {
 		case "ingest", "body-timeout", "log-level":
 		case "addr":

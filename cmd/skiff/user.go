@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -20,6 +19,7 @@ import (
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/spf13/cobra"
 	"go.etcd.io/bbolt"
 
 	"github.com/skiff-registry/skiff/internal/auth"
@@ -28,34 +28,6 @@ import (
 	"github.com/skiff-registry/skiff/internal/storage/local"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
-
-const userUsage = `usage: skiff user <command> [flags]
-
-Users, robot accounts and their grants (skiff serve --auth).
-
-commands:
-  add NAME [--admin] --password-stdin      a person; the password is read from stdin
-  add NAME --robot [--admin]               a robot; its secret is generated and printed once,
-                                           alone on stdout (or give one with --password-stdin)
-  passwd NAME --password-stdin             replace a password or robot secret
-  grant NAME PREFIX --actions=pull,push,delete
-                                           actions on the repositories under PREFIX
-                                           (a repository, a namespace such as team/, or '*')
-  revoke NAME PREFIX [--actions=push]      take actions, or the whole grant, away
-  list
-  delete NAME
-
-where the users are (one of):
-  --registry=URL   a server's operator API (skiff serve --auth --operator-api); default
-                   $SKIFF_REGISTRY. Authenticates as SKIFF_USERNAME / SKIFF_PASSWORD (an admin)
-  --data=DIR       the embedded store of skiff serve --data DIR, while no server runs on it:
-                   how the first admin is added
-  --table=NAME     the DynamoDB table itself, with your AWS credentials (IAM decides)
-
-  --json           print JSON instead of text
-
-Passwords never go on the command line: a command line shows in ps and in shell history.
-`
 
 // userArgs is a parsed `skiff user` command line.
 type userArgs struct {
@@ -74,61 +46,89 @@ type userArgs struct {
 // maxPasswordInput bounds what --password-stdin reads.
 const maxPasswordInput = 4 << 10
 
-// parseUserArgs parses and validates a `skiff user` command line (args
-// after "user"), so mistakes fail before any store is touched.
-func parseUserArgs(args []string, getenv func(string) string, stderr io.Writer) (userArgs, error) {
-	var ua userArgs
-	if len(args) == 0 {
-		return ua, usagef("skiff user needs a command: add, passwd, grant, revoke, list or delete")
+// newUserCommand builds `skiff user`; each command hands its parsed and
+// validated arguments to do, so mistakes fail before any store is touched.
+func newUserCommand(getenv func(string) string, do func(*cobra.Command, userArgs) error) *cobra.Command {
+	var (
+		ua      userArgs
+		actions string
+	)
+	group := &cobra.Command{
+		Use:   "user",
+		Short: "Users, robots and their grants: add, grant, revoke, list, delete, passwd",
+		Long: `Users, robot accounts and their grants (skiff serve --auth).
+
+The users are (one of):
+  --registry=URL   behind a server's operator API (skiff serve --auth --operator-api);
+                   default $SKIFF_REGISTRY. Authenticates as SKIFF_USERNAME / SKIFF_PASSWORD
+                   (an admin)
+  --data=DIR       in the embedded store of skiff serve --data DIR, while no server runs
+                   on it: how the first admin is added
+  --table=NAME     in the DynamoDB table itself, with your AWS credentials (IAM decides)
+
+Passwords never go on the command line: a command line shows in ps and in shell history.`,
+		Example: `  printf '%s\n' "$ADMIN_PASSWORD" | skiff user add admin --admin --password-stdin --data ./data
+  skiff user add robot-ci --robot > robot-ci.secret
+  skiff user grant robot-ci team/ --actions=pull,push`,
+		Args:               cobra.ArbitraryArgs,
+		RunE:               needCommand,
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 	}
-	ua.action = args[0]
-	var want int // positional arguments
-	switch ua.action {
-	case "add", "passwd", "delete":
-		want = 1
-	case "grant", "revoke":
-		want = 2
-	case "list":
-	case "help", "-h", "--help":
-		return ua, flag.ErrHelp
-	default:
-		return ua, usagef("unknown user command %q (want add, passwd, grant, revoke, list or delete)", ua.action)
+	const name, namePrefix = "NAME", "NAME PREFIX"
+	for _, c := range []struct {
+		use, short string
+		n          int
+		what       string
+	}{
+		{"add NAME [--robot] [--admin] [--password-stdin]", "Add a person (password from stdin) or a robot (--robot: its secret is generated and printed once, alone on stdout)", 1, name},
+		{"passwd NAME --password-stdin", "Replace a password or robot secret", 1, name},
+		{"grant NAME PREFIX --actions=pull,push,delete", "Grant actions on the repositories under PREFIX (a repository, a namespace such as team/, or '*')", 2, namePrefix},
+		{"revoke NAME PREFIX [--actions=push]", "Take actions, or without --actions the whole grant, away", 2, namePrefix},
+		{"list", "List the users and their grants", 0, "no arguments"},
+		{"delete NAME", "Delete a user", 1, name},
+	} {
+		cmd := &cobra.Command{Use: c.use, Short: c.short, Args: wantArgs(c.n, c.what), RunE: func(cmd *cobra.Command, args []string) error {
+			ua.action = cmd.Name()
+			if err := ua.check(args, actions, getenv); err != nil {
+				return err
+			}
+			return do(cmd, ua)
+		}}
+		fs := cmd.Flags()
+		fs.StringVar(&ua.registry, "registry", "", "URL of a server with --auth and --operator-api (default $SKIFF_REGISTRY)")
+		fs.StringVar(&ua.data, "data", "", "data directory of a stopped skiff serve")
+		fs.StringVar(&ua.table, "table", "", "DynamoDB table to change directly, with your AWS credentials")
+		fs.BoolVar(&ua.json, "json", false, "print JSON instead of text")
+		switch cmd.Name() {
+		case "add":
+			fs.BoolVar(&ua.robot, "robot", false, "a robot account (for CI): without --password-stdin its secret is generated")
+			fs.BoolVar(&ua.admin, "admin", false, "an admin: may do everything, the operator API included")
+			fs.BoolVar(&ua.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
+		case "passwd":
+			fs.BoolVar(&ua.passwordStdin, "password-stdin", false, "read the new password from the first line of stdin")
+		case "grant", "revoke":
+			fs.StringVar(&actions, "actions", "", "comma-separated: pull, push, delete")
+		}
+		group.AddCommand(cmd)
 	}
-	fs := flag.NewFlagSet("user "+ua.action, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&ua.registry, "registry", "", "URL of a server with --auth and --operator-api (default $SKIFF_REGISTRY)")
-	fs.StringVar(&ua.data, "data", "", "data directory of a stopped skiff serve")
-	fs.StringVar(&ua.table, "table", "", "DynamoDB table to change directly, with your AWS credentials")
-	fs.BoolVar(&ua.json, "json", false, "print JSON")
-	var actions string
-	switch ua.action {
-	case "add":
-		fs.BoolVar(&ua.robot, "robot", false, "a robot account (for CI): without --password-stdin its secret is generated")
-		fs.BoolVar(&ua.admin, "admin", false, "an admin: may do everything, the operator API included")
-		fs.BoolVar(&ua.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
-	case "passwd":
-		fs.BoolVar(&ua.passwordStdin, "password-stdin", false, "read the new password from the first line of stdin")
-	case "grant", "revoke":
-		fs.StringVar(&actions, "actions", "", "comma-separated: pull, push, delete")
-	}
-	pos, err := parseArgs(fs, args[1:])
-	if err != nil {
-		return ua, err
-	}
-	if len(pos) != want {
-		return ua, usagef("skiff user %s takes %s, got %d arguments", ua.action, map[int]string{0: "no arguments", 1: "NAME", 2: "NAME PREFIX"}[want], len(pos))
-	}
-	if want > 0 {
+	return group
+}
+
+// check validates the command line: pos are the positional arguments,
+// actions the --actions of grant and revoke.
+func (ua *userArgs) check(pos []string, actions string, getenv func(string) string) error {
+	var err error
+	if len(pos) > 0 {
 		ua.name = pos[0]
 		if err := auth.ValidateName(ua.name); err != nil {
-			return ua, err
+			return err
 		}
 	}
-	if want > 1 {
+	if len(pos) > 1 {
 		ua.prefix = pos[1]
 		if ua.prefix != "*" {
 			if ua.prefix, err = oci.NormalizePrefix(ua.prefix); err != nil {
-				return ua, err
+				return err
 			}
 		}
 	}
@@ -138,18 +138,18 @@ func parseUserArgs(args []string, getenv func(string) string, stderr io.Writer) 
 		case auth.ActionPull, auth.ActionPush, auth.ActionDelete:
 			ua.actions = append(ua.actions, a)
 		default:
-			return ua, usagef("unknown action %q in --actions (want pull, push or delete)", a)
+			return fmt.Errorf("unknown action %q in --actions (want pull, push or delete)", a)
 		}
 	}
 	switch {
 	case ua.action == "grant" && len(ua.actions) == 0:
-		return ua, usagef("skiff user grant needs --actions=pull[,push][,delete]")
+		return errors.New("skiff user grant needs --actions=pull[,push][,delete]")
 	case ua.action == "passwd" && !ua.passwordStdin:
-		return ua, usagef("skiff user passwd reads the new password from stdin: give --password-stdin (printf '%%s' \"$PASSWORD\" | skiff user passwd NAME --password-stdin)")
+		return errors.New("skiff user passwd reads the new password from stdin: give --password-stdin (printf '%s' \"$PASSWORD\" | skiff user passwd NAME --password-stdin)")
 	case ua.action == "add" && !ua.robot && !ua.passwordStdin:
-		return ua, usagef("skiff user add reads a person's password from stdin: give --password-stdin; only robots (--robot) get a generated secret")
+		return errors.New("skiff user add reads a person's password from stdin: give --password-stdin; only robots (--robot) get a generated secret")
 	}
-	return ua, ua.target(getenv)
+	return ua.target(getenv)
 }
 
 // target picks the one place the users are.
@@ -162,14 +162,14 @@ func (ua *userArgs) target(getenv func(string) string) error {
 	}
 	switch {
 	case n > 1:
-		return usagef("give one of --registry, --data and --table")
+		return errors.New("give one of --registry, --data and --table")
 	case n == 1 && ua.registry == "":
 		return nil
 	case ua.registry == "":
 		ua.registry = getenv("SKIFF_REGISTRY")
 	}
 	if ua.registry == "" {
-		return usagef("say where the users are: --registry=URL (a server's operator API), --data=DIR (a stopped server's store) or --table=NAME (the DynamoDB table)")
+		return errors.New("say where the users are: --registry=URL (a server's operator API), --data=DIR (a stopped server's store) or --table=NAME (the DynamoDB table)")
 	}
 	u, err := registryURL(ua.registry)
 	ua.registry = u
@@ -186,18 +186,20 @@ type userStore interface {
 	Delete(ctx context.Context, name string) (httpapi.UserInfo, error)
 }
 
-func userCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	ua, err := parseUserArgs(args, getenv, stderr)
-	if err != nil {
-		return explainUsage(err, userUsage, stdout, stderr)
-	}
+// runUser runs a user command against the store ua names and prints the
+// result.
+func runUser(cmd *cobra.Command, ua userArgs, getenv func(string) string) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	// The password is read before any store is opened, so nothing waits on
 	// a lock while a person types.
-	var password string
-	generated := false
+	var (
+		password  string
+		generated bool
+		err       error
+	)
 	switch {
 	case ua.passwordStdin:
-		if password, err = readPassword(stdin); err != nil {
+		if password, err = readPassword(cmd.InOrStdin()); err != nil {
 			return err
 		}
 	case ua.action == "add":
@@ -221,7 +223,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	default:
 		cred, err := envCredentials(getenv)
 		if err != nil {
-			return explainUsage(err, userUsage, stdout, stderr)
+			return err
 		}
 		store = userClient{newOperatorClient(ua.registry, cred)}
 	}

@@ -50,7 +50,7 @@ func TestParseUserArgs(t *testing.T) {
 		{name: "no command", args: nil, wantErr: "needs a command"},
 		{name: "unknown command", args: []string{"show", "alice", reg}, wantErr: `unknown user command "show"`},
 		{name: "a person without --password-stdin", args: []string{"add", "alice", reg}, wantErr: "give --password-stdin"},
-		{name: "a password flag does not exist", args: []string{"add", "alice", "--password=hunter2hunter2", reg}, wantErr: "flag provided but not defined"},
+		{name: "a password flag does not exist", args: []string{"add", "alice", "--password=hunter2hunter2", reg}, wantErr: "unknown flag: --password"},
 		{name: "passwd without --password-stdin", args: []string{"passwd", "alice", reg}, wantErr: "--password-stdin"},
 		{name: "grant without actions", args: []string{"grant", "alice", "team", reg}, wantErr: "needs --actions"},
 		{name: "grant an unknown action", args: []string{"grant", "alice", "team", "--actions=pull,fly", reg}, wantErr: `unknown action "fly"`},
@@ -62,7 +62,7 @@ func TestParseUserArgs(t *testing.T) {
 		{name: "no target", args: []string{"list"}, wantErr: "--data=DIR"},
 		{name: "registry without scheme", args: []string{"list", "--registry=127.0.0.1:5000"}, wantErr: "with its scheme"},
 	}
-	runParseCases(t, tests, parseUserArgs)
+	runParseCases(t, tests, parseWith("user", newUserCommand))
 }
 
 func TestReadPassword(t *testing.T) {
