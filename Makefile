@@ -42,11 +42,14 @@ tools: ## install pinned conformance, crane, regctl, oras, distribution (registr
 # stopped whatever happens.
 STEP := scripts/step.sh
 test:
+	@rm -rf results/gotest
 	@$(STEP) tools $(MAKE) --no-print-directory tools
 	@$(STEP) vet $(MAKE) --no-print-directory vet
 	@$(STEP) fmt-check $(MAKE) --no-print-directory fmt-check
 	@$(STEP) stand-ins scripts/with-standins.sh $(MAKE) --no-print-directory test-standins
 	@$(STEP) infra-test $(MAKE) --no-print-directory infra-test
+	@count() { cat results/gotest/*.json 2>/dev/null | grep -c "\"Action\":\"$$1\",\"Package\":\"[^\"]*\",\"Test\":" || true; }; \
+	echo "== Go tests run by make test (gotestsum): $$(count pass) passed, $$(count skip) skipped, $$(count fail) failed (subtests included; the conformance suite's own counts are above)"
 
 test-standins:
 	@$(STEP) unit $(MAKE) --no-print-directory unit
@@ -75,7 +78,7 @@ fmt-check:
 # TestConformance runs in its own step, without -race (make conformance).
 TEST_TIMEOUT ?= 4m
 GO_TEST_ENV := SKIFF_REQUIRE_TOOLS=1 SKIFF_REQUIRE_STANDINS=1
-GOTEST = $(if $(wildcard .tools/bin/gotestsum),gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg --,$(GO) test)
+GOTEST = $(if $(wildcard .tools/bin/gotestsum),mkdir -p results/gotest && gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg --jsonfile results/gotest/$@.json --,$(GO) test)
 NOT_CONFORMANCE := -skip '^TestConformance$$'
 unit:
 	$(GO_TEST_ENV) $(WITH_STANDINS) $(GOTEST) -race -count=1 -timeout=$(TEST_TIMEOUT) $(NOT_CONFORMANCE) ./...
