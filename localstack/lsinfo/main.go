@@ -1,6 +1,6 @@
 // Command lsinfo reads what localstack/test.sh needs from LocalStack,
-// with signed HTTP calls (aws-sdk-go-v2's SigV4 signer, and its Secrets
-// Manager client) rather than the AWS CLI:
+// with aws-sdk-go-v2's CloudFormation, Lambda and Secrets Manager clients
+// rather than the AWS CLI:
 //
 //	lsinfo health [-endpoint URL] [-services s3,dynamodb,...] [-timeout 3m]
 //	lsinfo stack  [-endpoint URL] [-stack Skiff] [-env-file FILE] [-secret-file FILE] [-timeout 5m]
@@ -23,24 +23,21 @@
 // stack's AWS::Lambda::Function resources whose logical IDs start with
 // Manifest, Blob and Catalog + "Function" (infra/stacks/functions.go names
 // them so), then Lambda's GetFunctionConfiguration and
-// ListFunctionUrlConfigs for each. The endpoint defaults to
-// AWS_ENDPOINT_URL, else http://127.0.0.1:4566; region and credentials
-// come from the SDK's usual environment (test.sh sets test/test and
-// us-east-1).
+// ListFunctionUrlConfigs for each. The endpoint (every client's
+// BaseEndpoint, and health's) defaults to AWS_ENDPOINT_URL, else
+// http://127.0.0.1:4566; region (us-east-1 if none is set) and
+// credentials come from the SDK's usual environment (test.sh sets
+// test/test and us-east-1).
 package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"regexp"
 	"sort"
@@ -48,8 +45,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
@@ -103,11 +102,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("load AWS configuration: %w", err)
 		}
-		region := cfg.Region
-		if region == "" {
-			region = "us-east-1"
+		if cfg.Region == "" {
+			cfg.Region = "us-east-1"
 		}
-		c := newClient(strings.TrimRight(*endpoint, "/"), region, cfg.Credentials, http.DefaultClient)
+		c := newClient(cfg, strings.TrimRight(*endpoint, "/"))
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
 		info, err := c.stackInfo(ctx, *stack)
@@ -200,137 +198,23 @@ func getHealth(ctx context.Context, hc *http.Client, endpoint string) (*health, 
 	return &h, nil
 }
 
-// ---- signed calls
-
-type client struct {
-	endpoint string
-	region   string
-	creds    aws.CredentialsProvider
-	hc       *http.Client
-	signer   *v4.Signer
-	sm       *secretsmanager.Client
-}
-
-func newClient(endpoint, region string, creds aws.CredentialsProvider, hc *http.Client) *client {
-	return &client{
-		endpoint: endpoint, region: region, creds: creds, hc: hc, signer: v4.NewSigner(),
-		sm: secretsmanager.New(secretsmanager.Options{
-			Region: region, Credentials: creds, BaseEndpoint: aws.String(endpoint), HTTPClient: hc,
-		}),
-	}
-}
-
-// apiError is an AWS API's refusal.
-type apiError struct {
-	status int
-	body   string
-}
-
-func (e *apiError) Error() string { return fmt.Sprintf("%d: %.400s", e.status, e.body) }
-
-// call sends one signed request: a GET of path (Lambda's REST API), or
-// with form set a POST of the form to / (CloudFormation's query API).
-func (c *client) call(ctx context.Context, service, path string, form url.Values) ([]byte, error) {
-	method, body := http.MethodGet, ""
-	if form != nil {
-		method, body = http.MethodPost, form.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.endpoint+path, strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
-	}
-	creds, err := c.creds.Retrieve(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("credentials: %w", err)
-	}
-	sum := sha256.Sum256([]byte(body))
-	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), service, c.region, time.Now()); err != nil {
-		return nil, err
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, &apiError{status: resp.StatusCode, body: string(b)}
-	}
-	return b, nil
-}
-
-func (c *client) cloudFormation(ctx context.Context, action string, params url.Values, out any) error {
-	form := url.Values{"Action": {action}, "Version": {"2010-05-15"}}
-	for k, v := range params {
-		form[k] = v
-	}
-	b, err := c.call(ctx, "cloudformation", "/", form)
-	if err != nil {
-		return fmt.Errorf("cloudformation %s: %w", action, err)
-	}
-	if err := xml.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("cloudformation %s: %w", action, err)
-	}
-	return nil
-}
-
-func (c *client) lambda(ctx context.Context, path string, out any) error {
-	b, err := c.call(ctx, "lambda", path, nil)
-	if err != nil {
-		return fmt.Errorf("lambda %s: %w", path, err)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("lambda %s: %w", path, err)
-	}
-	return nil
-}
-
 // ---- the stack
 
-type describeStacks struct {
-	Stacks []struct {
-		StackName         string `xml:"StackName"`
-		StackStatus       string `xml:"StackStatus"`
-		StackStatusReason string `xml:"StackStatusReason"`
-		Outputs           []struct {
-			OutputKey   string `xml:"OutputKey"`
-			OutputValue string `xml:"OutputValue"`
-		} `xml:"Outputs>member"`
-	} `xml:"DescribeStacksResult>Stacks>member"`
+// client reads the stack through the SDK's clients, all pointed at the
+// one endpoint.
+type client struct {
+	cf *cloudformation.Client
+	fn *lambda.Client
+	sm *secretsmanager.Client
 }
 
-type listStackResources struct {
-	Summaries []struct {
-		LogicalResourceID  string `xml:"LogicalResourceId"`
-		PhysicalResourceID string `xml:"PhysicalResourceId"`
-		ResourceType       string `xml:"ResourceType"`
-		ResourceStatus     string `xml:"ResourceStatus"`
-	} `xml:"ListStackResourcesResult>StackResourceSummaries>member"`
-	NextToken string `xml:"ListStackResourcesResult>NextToken"`
-}
-
-type functionConfiguration struct {
-	FunctionName     string   `json:"FunctionName"`
-	State            string   `json:"State"`
-	StateReason      string   `json:"StateReason"`
-	LastUpdateStatus string   `json:"LastUpdateStatus"`
-	Architectures    []string `json:"Architectures"`
-	Environment      struct {
-		Variables map[string]string `json:"Variables"`
-	} `json:"Environment"`
-}
-
-type functionURLConfigs struct {
-	FunctionURLConfigs []struct {
-		FunctionURL string `json:"FunctionUrl"`
-		AuthType    string `json:"AuthType"`
-	} `json:"FunctionUrlConfigs"`
+func newClient(cfg aws.Config, endpoint string) *client {
+	base := aws.String(endpoint)
+	return &client{
+		cf: cloudformation.NewFromConfig(cfg, func(o *cloudformation.Options) { o.BaseEndpoint = base }),
+		fn: lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = base }),
+		sm: secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = base }),
+	}
 }
 
 // function is what the test needs of one deployed function.
@@ -410,25 +294,25 @@ func (c *client) waitStack(ctx context.Context, stack string, info *stackInfo) (
 	// that says more than the request's own "context deadline exceeded".
 	var seen error
 	for {
-		var ds describeStacks
-		err := c.cloudFormation(ctx, "DescribeStacks", url.Values{"StackName": {stack}}, &ds)
+		ds, err := c.cf.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
 		if err != nil && ctx.Err() != nil && seen != nil {
 			err = seen
 		}
 		if err == nil && len(ds.Stacks) == 1 {
 			s := ds.Stacks[0]
-			info.status = s.StackStatus
+			status := string(s.StackStatus)
+			info.status = status
 			switch {
-			case s.StackStatus == "CREATE_COMPLETE" || s.StackStatus == "UPDATE_COMPLETE":
+			case status == "CREATE_COMPLETE" || status == "UPDATE_COMPLETE":
 				outputs := map[string]string{}
 				for _, o := range s.Outputs {
-					outputs[o.OutputKey] = o.OutputValue
+					outputs[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
 				}
 				return outputs, nil
-			case strings.HasSuffix(s.StackStatus, "_FAILED") || strings.Contains(s.StackStatus, "ROLLBACK"):
-				return nil, fmt.Errorf("stack %s is %s: %s", stack, s.StackStatus, s.StackStatusReason)
+			case strings.HasSuffix(status, "_FAILED") || strings.Contains(status, "ROLLBACK"):
+				return nil, fmt.Errorf("stack %s is %s: %s", stack, status, aws.ToString(s.StackStatusReason))
 			}
-			err = fmt.Errorf("stack %s is %s", stack, s.StackStatus)
+			err = fmt.Errorf("stack %s is %s", stack, status)
 			seen = err
 		} else if err == nil {
 			err = fmt.Errorf("stack %s: %d stacks described", stack, len(ds.Stacks))
@@ -445,29 +329,22 @@ func (c *client) waitStack(ctx context.Context, stack string, info *stackInfo) (
 // Lambda function's name (its physical ID).
 func (c *client) functionNames(ctx context.Context, stack string) (map[string]string, error) {
 	names := map[string]string{}
-	token := ""
-	for {
-		params := url.Values{"StackName": {stack}}
-		if token != "" {
-			params.Set("NextToken", token)
-		}
-		var lr listStackResources
-		if err := c.cloudFormation(ctx, "ListStackResources", params, &lr); err != nil {
+	pages := cloudformation.NewListStackResourcesPaginator(c.cf, &cloudformation.ListStackResourcesInput{StackName: aws.String(stack)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
 			return nil, err
 		}
-		for _, r := range lr.Summaries {
-			m := logicalID.FindStringSubmatch(r.LogicalResourceID)
-			if r.ResourceType != "AWS::Lambda::Function" || m == nil {
+		for _, r := range page.StackResourceSummaries {
+			m := logicalID.FindStringSubmatch(aws.ToString(r.LogicalResourceId))
+			if aws.ToString(r.ResourceType) != "AWS::Lambda::Function" || m == nil {
 				continue
 			}
-			fn := strings.ToLower(m[1])
+			fn, physical := strings.ToLower(m[1]), aws.ToString(r.PhysicalResourceId)
 			if prev, dup := names[fn]; dup {
-				return nil, fmt.Errorf("stack %s has two %s functions: %s and %s", stack, fn, prev, r.PhysicalResourceID)
+				return nil, fmt.Errorf("stack %s has two %s functions: %s and %s", stack, fn, prev, physical)
 			}
-			names[fn] = r.PhysicalResourceID
-		}
-		if token = lr.NextToken; token == "" {
-			break
+			names[fn] = physical
 		}
 	}
 	for _, fn := range functions {
@@ -482,32 +359,27 @@ func (c *client) functionNames(ctx context.Context, stack string) (map[string]st
 // waitFunction waits until the function is Active and returns it with its
 // Function URL.
 func (c *client) waitFunction(ctx context.Context, name string) (*function, error) {
-	path := "/2015-03-31/functions/" + url.PathEscape(name) + "/configuration"
 	var seen error // the last state seen, as in waitStack
 	for {
-		var fc functionConfiguration
-		err := c.lambda(ctx, path, &fc)
+		fc, err := c.fn.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
 		if err != nil && ctx.Err() != nil && seen != nil {
 			err = seen
 		}
 		if err == nil {
 			switch {
-			case fc.State == "Failed":
-				return nil, fmt.Errorf("%s is Failed: %s (is the Docker socket mounted into LocalStack?)", name, fc.StateReason)
-			case fc.State == "Active" && (fc.LastUpdateStatus == "" || fc.LastUpdateStatus == "Successful"):
-				f := &function{name: name, architectures: fc.Architectures, env: fc.Environment.Variables}
-				var urls functionURLConfigs
-				if err := c.lambda(ctx, "/2021-10-31/functions/"+url.PathEscape(name)+"/urls", &urls); err != nil {
+			case fc.State == lambdatypes.StateFailed:
+				return nil, fmt.Errorf("%s is Failed: %s (is the Docker socket mounted into LocalStack?)", name, aws.ToString(fc.StateReason))
+			case fc.State == lambdatypes.StateActive && (fc.LastUpdateStatus == "" || fc.LastUpdateStatus == lambdatypes.LastUpdateStatusSuccessful):
+				f := &function{name: name}
+				for _, a := range fc.Architectures {
+					f.architectures = append(f.architectures, string(a))
+				}
+				if fc.Environment != nil {
+					f.env = fc.Environment.Variables
+				}
+				if f.url, err = c.functionURL(ctx, name); err != nil {
 					return nil, err
 				}
-				if len(urls.FunctionURLConfigs) != 1 {
-					return nil, fmt.Errorf("%s has %d Function URLs, want 1", name, len(urls.FunctionURLConfigs))
-				}
-				u := urls.FunctionURLConfigs[0]
-				if u.AuthType != "NONE" {
-					return nil, fmt.Errorf("%s: Function URL auth %s, want NONE", name, u.AuthType)
-				}
-				f.url = u.FunctionURL
 				return f, nil
 			}
 			err = fmt.Errorf("%s is %s (last update %s)", name, fc.State, fc.LastUpdateStatus)
@@ -519,6 +391,27 @@ func (c *client) waitFunction(ctx context.Context, name string) (*function, erro
 		case <-time.After(pollEvery):
 		}
 	}
+}
+
+// functionURL returns the function's one Function URL, which must need no
+// auth.
+func (c *client) functionURL(ctx context.Context, name string) (string, error) {
+	var urls []lambdatypes.FunctionUrlConfig
+	pages := lambda.NewListFunctionUrlConfigsPaginator(c.fn, &lambda.ListFunctionUrlConfigsInput{FunctionName: aws.String(name)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return "", err
+		}
+		urls = append(urls, page.FunctionUrlConfigs...)
+	}
+	if len(urls) != 1 {
+		return "", fmt.Errorf("%s has %d Function URLs, want 1", name, len(urls))
+	}
+	if urls[0].AuthType != lambdatypes.FunctionUrlAuthTypeNone {
+		return "", fmt.Errorf("%s: Function URL auth %s, want NONE", name, urls[0].AuthType)
+	}
+	return aws.ToString(urls[0].FunctionUrl), nil
 }
 
 // ---- output

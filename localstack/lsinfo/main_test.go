@@ -15,14 +15,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/google/go-cmp/cmp"
 )
 
 func init() { pollEvery = 10 * time.Millisecond }
 
-// fakeLocalStack answers the calls lsinfo makes, as LocalStack would, and
-// checks each is signed for the right service.
+// fakeLocalStack answers the calls lsinfo makes, as LocalStack would
+// (CloudFormation's query protocol, Lambda's REST JSON, Secrets Manager's
+// JSON, LocalStack's health), and checks each is signed for the right
+// service.
 type fakeLocalStack struct {
 	t *testing.T
 
@@ -78,11 +81,11 @@ func (f *fakeLocalStack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				status = "CREATE_IN_PROGRESS"
 			}
 			fmt.Fprintf(w, `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member>
-<StackName>Skiff</StackName><StackStatus>%s</StackStatus><Outputs>
+<StackName>Skiff</StackName><CreationTime>2026-01-02T03:04:05.000Z</CreationTime><StackStatus>%s</StackStatus><Outputs>
 <member><OutputKey>RegistryURL</OutputKey><OutputValue>https://unknown</OutputValue></member>
 <member><OutputKey>BucketName</OutputKey><OutputValue>skiff-blobs-1</OutputValue></member>
 <member><OutputKey>TableName</OutputKey><OutputValue>Skiff-Metadata-1</OutputValue></member>
-</Outputs></member></Stacks></DescribeStacksResult></DescribeStacksResponse>`, status)
+</Outputs></member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeStacksResponse>`, status)
 		case "ListStackResources":
 			// Two pages, as a long stack gets.
 			half := len(f.resources) / 2
@@ -102,7 +105,9 @@ func (f *fakeLocalStack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/2015-03-31/functions/"), "/configuration")
 		state, ok := f.functions[name]
 		if !ok {
+			w.Header().Set("X-Amzn-ErrorType", "ResourceNotFoundException")
 			w.WriteHeader(404)
+			fmt.Fprintf(w, `{"Type":"User","Message":"Function not found: %s"}`, name)
 			return
 		}
 		// Pending first, as a function just created is.
@@ -115,6 +120,9 @@ func (f *fakeLocalStack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}},
 		})
 	case strings.HasPrefix(r.URL.Path, "/2021-10-31/functions/") && strings.HasSuffix(r.URL.Path, "/urls"):
+		if !strings.Contains(auth, "/us-east-1/lambda/aws4_request") {
+			f.t.Errorf("Lambda call signed as %q", auth)
+		}
 		name := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/2021-10-31/functions/"), "/urls")
 		fmt.Fprintf(w, `{"FunctionUrlConfigs":[{"FunctionUrl":"http://%s-id.lambda-url.us-east-1.localhost.localstack.cloud:4566/","AuthType":"NONE","InvokeMode":"BUFFERED"}]}`,
 			strings.ToLower(strings.Split(name, "-")[1]))
@@ -125,7 +133,7 @@ func (f *fakeLocalStack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func resource(logical, physical, typ string) string {
-	return fmt.Sprintf("<member><LogicalResourceId>%s</LogicalResourceId><PhysicalResourceId>%s</PhysicalResourceId><ResourceType>%s</ResourceType><ResourceStatus>CREATE_COMPLETE</ResourceStatus></member>",
+	return fmt.Sprintf("<member><LogicalResourceId>%s</LogicalResourceId><PhysicalResourceId>%s</PhysicalResourceId><ResourceType>%s</ResourceType><LastUpdatedTimestamp>2026-01-02T03:04:05.000Z</LastUpdatedTimestamp><ResourceStatus>CREATE_COMPLETE</ResourceStatus></member>",
 		logical, physical, typ)
 }
 
@@ -151,10 +159,20 @@ func newFake(t *testing.T) (*fakeLocalStack, *httptest.Server) {
 	return f, srv
 }
 
+// newTestClient points the SDK's clients at the fake, as lsinfo stack
+// -endpoint does at LocalStack.
+func newTestClient(srv *httptest.Server) *client {
+	return newClient(aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		HTTPClient:  srv.Client(),
+	}, srv.URL)
+}
+
 func TestStack(t *testing.T) {
 	t.Parallel()
 	_, srv := newFake(t)
-	c := newClient(srv.URL, "us-east-1", credentials.NewStaticCredentialsProvider("test", "test", ""), srv.Client())
+	c := newTestClient(srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	info, err := c.stackInfo(ctx, "Skiff")
@@ -210,7 +228,7 @@ func TestStackFailures(t *testing.T) {
 			t.Parallel()
 			f, srv := newFake(t)
 			tc.change(f)
-			c := newClient(srv.URL, "us-east-1", credentials.NewStaticCredentialsProvider("test", "test", ""), srv.Client())
+			c := newTestClient(srv)
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			_, err := c.stackInfo(ctx, "Skiff")
