@@ -46,7 +46,7 @@ test:
 	@$(STEP) tools $(MAKE) --no-print-directory tools
 	@$(STEP) vet $(MAKE) --no-print-directory vet
 	@$(STEP) fmt-check $(MAKE) --no-print-directory fmt-check
-	@$(STEP) stand-ins scripts/with-standins.sh $(MAKE) --no-print-directory test-standins
+	@$(STEP) stand-ins scripts/with-standins.sh $(MAKE) --no-print-directory TOOLS_DONE=1 test-standins
 	@$(STEP) infra-test $(MAKE) --no-print-directory infra-test
 	@count() { cat results/gotest/*.json 2>/dev/null | grep -c "\"Action\":\"$$1\",\"Package\":\"[^\"]*\",\"Test\":" || true; }; \
 	echo "== Go tests run by make test (gotestsum): $$(count pass) passed, $$(count skip) skipped, $$(count fail) failed (subtests included; the conformance suite's own counts are above)"
@@ -78,14 +78,18 @@ fmt-check:
 # TestConformance runs in its own step, without -race (make conformance).
 TEST_TIMEOUT ?= 4m
 GO_TEST_ENV := SKIFF_REQUIRE_TOOLS=1 SKIFF_REQUIRE_STANDINS=1
-GOTEST = $(if $(wildcard .tools/bin/gotestsum),mkdir -p results/gotest && gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg --jsonfile results/gotest/$@.json --,$(GO) test)
+GOTEST = $(if $(wildcard .tools/bin/gotestsum),gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg --jsonfile results/gotest/$@.json --,$(GO) test)
+# The tools a target needs: installed unless make test has done it already.
+TOOLS := $(if $(TOOLS_DONE),,tools)
 NOT_CONFORMANCE := -skip '^TestConformance$$'
 unit:
+	@mkdir -p results/gotest
 	$(GO_TEST_ENV) $(WITH_STANDINS) $(GOTEST) -race -count=1 -timeout=$(TEST_TIMEOUT) $(NOT_CONFORMANCE) ./...
 
 # The real-client integration tests again, with skiff on --backend aws over
 # the stand-ins (a fresh bucket and table per server; see test/integration/doc.go).
 integration-aws:
+	@mkdir -p results/gotest
 	SKIFF_IT_BACKEND=aws $(GO_TEST_ENV) $(WITH_STANDINS) \
 		$(GOTEST) -race -count=1 -timeout=$(TEST_TIMEOUT) $(NOT_CONFORMANCE) ./test/integration/
 
@@ -96,8 +100,8 @@ integration-aws:
 # is running: REGISTRY=host:port [SKIFF_IT_USER=... SKIFF_IT_PASSWORD=...].
 # RUN=aws-auth picks one. Results in results/conformance/<label>/; a line
 # per run at the end.
-conformance: ## the OCI conformance suite, 9 configurations (RUN=label picks one; REGISTRY=host:port tests that registry)
-	@rm -rf results/conformance
+conformance: $(TOOLS) ## the OCI conformance suite, 9 configurations (RUN=label picks one; REGISTRY=host:port tests that registry)
+	@rm -rf results/conformance; mkdir -p results/gotest
 	@rc=0; $(GO_TEST_ENV) $(if $(REGISTRY),SKIFF_IT_REGISTRY=$(REGISTRY)) $(WITH_STANDINS) \
 		$(GOTEST) -count=1 -timeout=15m -run '^TestConformance$$$(if $(RUN),/^$(RUN)$$)' ./test/integration/ || rc=$$?; \
 	cat results/conformance/*/summary.txt 2>/dev/null || echo "conformance: no run wrote a summary"; exit $$rc
@@ -127,7 +131,7 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 		done; \
 	done
 
-bench: ## AWS requests and store operations per operation, write amplification, peak heap (both backends); push throughput through the ingest service
+bench: $(TOOLS) ## AWS requests and store operations per operation, write amplification, peak heap (both backends); push throughput through the ingest service
 	scripts/bench.sh
 	scripts/bench-ingest.sh
 
@@ -145,7 +149,8 @@ functions: ## the three Lambda zips (provided.al2023, arm64) in build/functions/
 # through the front door, the conformance suite first; direct calls
 # without the origin secret refused (test/lambda, build tag e2e). The
 # report: results/e2e-lambda/summary.txt.
-e2e-lambda:
+e2e-lambda: $(TOOLS)
+	@mkdir -p results/gotest
 	@rc=0; SKIFF_REQUIRE_TOOLS=1 $(WITH_STANDINS) $(GOTEST) -tags e2e -count=1 -timeout 30m -run '^TestLambdaStack$$' ./test/lambda/ || rc=$$?; \
 	cat results/e2e-lambda/summary.txt 2>/dev/null || echo "e2e-lambda: no report"; exit $$rc
 
@@ -153,7 +158,8 @@ e2e-lambda:
 # under the emulator, the front door, the ingest service, an admin): writes
 # REGISTRY, ADMIN_USER and ADMIN_PASSWORD to $(SKIFF_STACK_ENV), stops on
 # Ctrl-C. STACK_INGEST=0: pure Lambda.
-stack: tools ## the AWS-shaped stack on this machine (STACK_INGEST=0: pure Lambda); credentials in ./stack.env
+stack: ## the AWS-shaped stack on this machine (STACK_INGEST=0: pure Lambda); credentials in ./stack.env
+	TOOLS_NO_APT=1 scripts/tools.sh
 	GOFLAGS= $(GO) build -o .tools/bin/stack ./tools/stack
 	.tools/bin/stack
 

@@ -5,7 +5,8 @@
 # binary is present is skipped, so a second run costs well under a second.
 #
 # Env: TOOLS_DIR (default <repo>/.tools), APT_MAX_AGE_MIN (default 360): skip
-# `apt-get update` when the package lists are younger than this.
+# `apt-get update` when the package lists are younger than this;
+# TOOLS_NO_APT=1: the Go tools only.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -83,6 +84,8 @@ install_apt() {
 	log "$name installed ($("$name" --version))"
 }
 
+# TOOLS_NO_APT=1: the Go tools only (make stack needs no skopeo or podman).
+if [[ "${TOOLS_NO_APT:-}" == 1 ]]; then exit 0; fi
 # Both are tried before the script fails, so one run reports every missing tool.
 apt_failed=0
 install_apt skopeo || apt_failed=1
