@@ -43,7 +43,7 @@ type Options struct {
 	// sets no SKIFF_REALM (the functions derive the token realm from
 	// X-Forwarded-Host, as a stack without a custom domain does).
 	NoAuth, ForwardedRealm bool
-	LogLevel               string // the functions' LOG_LEVEL (default info)
+	LogLevel               string // the functions' LOG_LEVEL (default: $LOG_LEVEL, else info)
 }
 
 // Stack is a running stack.
@@ -84,11 +84,16 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		o.Addr = "127.0.0.1:0"
 	}
 	if o.LogLevel == "" {
+		o.LogLevel = os.Getenv("LOG_LEVEL")
+	}
+	if o.LogLevel == "" {
 		o.LogLevel = "info"
 	}
 	rie := filepath.Join(o.Root, ".tools", "bin", "aws-lambda-rie")
 	if _, err := os.Stat(rie); err != nil {
-		return nil, fmt.Errorf("%s is missing: run make tools", rie)
+		if rie, err = exec.LookPath("aws-lambda-rie"); err != nil {
+			return nil, fmt.Errorf("aws-lambda-rie is neither in .tools/bin nor on PATH: run make tools")
+		}
 	}
 	if err := os.MkdirAll(filepath.Join(o.Logs, "functions"), 0o755); err != nil {
 		return nil, err

@@ -87,8 +87,7 @@ var (
 // startS3 runs the S3 stand-in in a child: this test binary again, which
 // serves it from init (child.go). Not in the test's own process: its
 // objects would count in the test's heap, which some tests measure (the
-// adapters' no-buffering checks), and a race-checked test binary would
-// race-check gofakes3.
+// adapters' no-buffering checks).
 func startS3() (string, error) {
 	return startS3Child()
 }

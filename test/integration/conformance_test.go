@@ -3,7 +3,9 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,6 +137,10 @@ func (c conformanceRun) run(t *testing.T, suite string) {
 			user.grants = append(user.grants, authGrant{prefix: repo, actions: "pull,push,delete"})
 		}
 		r = startAuthRegistryOn(t, c.backend, []*authUser{user}, serve...)
+		basic := http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(user.name+":"+user.password))}}
+		if resp := send(t, http.MethodGet, r.url("/v2/"), basic, nil); resp.status != http.StatusOK {
+			t.Fatalf("GET /v2/ with %s's Basic credentials: want 200, got %s", user.name, resp)
+		}
 	default:
 		r = startRegistryOn(t, c.backend, serve...)
 	}

@@ -393,7 +393,7 @@ func (r *registry) args() []string {
 // credentials included) plus the bucket and table of the aws backend.
 // CNCF distribution reads every REGISTRY_* variable as a configuration
 // override, and clients' settings share the prefix (skopeo's
-// REGISTRY_AUTH_FILE, set by scripts/lambda-checks.sh): none reach a server.
+// REGISTRY_AUTH_FILE, in a caller's environment): none reach a server.
 func (r *registry) env() []string {
 	var env []string
 	for _, kv := range os.Environ() {

@@ -80,8 +80,8 @@ func newToolbox(t *testing.T, tools ...string) *toolbox {
 		"DOCKER_CONFIG="+filepath.Join(home, ".docker"),
 		"REGISTRY_AUTH_FILE="+filepath.Join(home, "auth.json"),
 		"CONTAINERS_REGISTRIES_CONF="+registriesConf,
-		"NO_PROXY=127.0.0.1,localhost",
-		"no_proxy=127.0.0.1,localhost",
+		"NO_PROXY=127.0.0.1,localhost,localhost.localstack.cloud", // LocalStack's presigned URLs name the last
+		"no_proxy=127.0.0.1,localhost,localhost.localstack.cloud",
 	)
 	if _, ok := tb.paths["podman"]; ok {
 		tb.setupPodman()

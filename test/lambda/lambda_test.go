@@ -30,6 +30,7 @@ import (
 
 	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/internal/stack"
+	"github.com/skiff-registry/skiff/internal/standin"
 	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
@@ -52,6 +53,15 @@ func TestLambdaStack(t *testing.T) {
 		writeReport(t, filepath.Join(dir, "summary.txt"), report)
 		return
 	}
+	modes := strings.Fields(os.Getenv("E2E_MODES"))
+	if len(modes) == 0 {
+		modes = []string{"ingest", "lambda"}
+	}
+	for _, mode := range modes {
+		if mode != "ingest" && mode != "lambda" {
+			t.Fatalf("E2E_MODES: unknown mode %q (want ingest, lambda)", mode)
+		}
+	}
 	testenv.Tool(t, "aws-lambda-rie")
 	testenv.AWS(t)
 	if err := os.RemoveAll(out); err != nil {
@@ -61,15 +71,8 @@ func TestLambdaStack(t *testing.T) {
 	zips := run(t, root, "scripts/functions.sh")
 	report.WriteString("== Lambda functions: deployment zips (linux/arm64, provided.al2023)\n" + zips)
 
-	modes := strings.Fields(os.Getenv("E2E_MODES"))
-	if len(modes) == 0 {
-		modes = []string{"ingest", "lambda"}
-	}
 	bin := t.TempDir()
 	for i, mode := range modes {
-		if mode != "ingest" && mode != "lambda" {
-			t.Fatalf("E2E_MODES: unknown mode %q (want ingest, lambda)", mode)
-		}
 		t.Run(mode, func(t *testing.T) {
 			dir := filepath.Join(out, mode)
 			noAuth := os.Getenv("SKIFF_AUTH") == "false"
@@ -151,7 +154,11 @@ func checks(t *testing.T, root, dir, addr, user, password, label string, ingest 
 	for _, sel := range []string{"-run=^TestConformance$", "-skip=^TestConformance$"} {
 		cmd := exec.CommandContext(t.Context(), "go", "test", "-count=1", "-v", "-timeout=10m", sel, "./test/integration")
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = root, env, &log, &log
-		if err := cmd.Run(); err != nil {
+		// Tied: a test that times out or panics leaves no go test behind.
+		if err := standin.StartTied(cmd, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
 			failed = true
 		}
 	}
@@ -188,8 +195,8 @@ func checks(t *testing.T, root, dir, addr, user, password, label string, ingest 
 		}
 	}
 	if failed || len(v.failed) > 0 || len(v.skipped) > 0 || v.subFailed > 0 || v.subSkipped > 0 || len(v.passed) == 0 {
-		t.Errorf("test/integration through http://%s: %d failed, %d skipped (log %s):\n%s", addr,
-			len(v.failed)+v.subFailed, len(v.skipped)+v.subSkipped, filepath.Join(dir, "integration.log"), tail(log.String(), 60))
+		t.Errorf("test/integration through http://%s: %d failed, %d skipped (log %s):\n%s\n%s", addr,
+			len(v.failed)+v.subFailed, len(v.skipped)+v.subSkipped, filepath.Join(dir, "integration.log"), tail(log.String(), 60), errorLines(dir))
 	}
 	return r.String()
 }
@@ -325,6 +332,26 @@ func coldStarts(t *testing.T, dir string) string {
 	return b.String()
 }
 
+// errorLines are the functions' and the ingest service's log lines at
+// WARN or ERROR, and panics: the first 40.
+func errorLines(dir string) string {
+	logs, _ := filepath.Glob(filepath.Join(dir, "functions", "*.log"))
+	logs = append(logs, filepath.Join(dir, "ingest.log"))
+	var out []string
+	for _, f := range logs {
+		b, _ := os.ReadFile(f)
+		for _, l := range strings.Split(string(b), "\n") {
+			if len(out) < 40 && (strings.Contains(l, `"level":"ERROR"`) || strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, "panic")) {
+				out = append(out, filepath.Base(f)+": "+l)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "(no errors or warnings in the functions' logs)"
+	}
+	return "log lines with errors or warnings:\n" + strings.Join(out, "\n")
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
@@ -354,7 +381,13 @@ func TestLargeLayers(t *testing.T) {
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOFLAGS=", "SKIFF_REQUIRE_TOOLS=1", "SKIFF_IT_REGISTRY="+st.Registry,
 		"SKIFF_IT_USER="+st.AdminUser, "SKIFF_IT_PASSWORD="+st.AdminPassword, "SKIFF_IT_LAYER_MIB="+mib)
-	out, err := cmd.CombinedOutput()
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := standin.StartTied(cmd, true); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	out := buf.Bytes()
 	_ = os.WriteFile(filepath.Join(dir, "test.log"), out, 0o644)
 	var lines []string
 	for _, l := range strings.Split(string(out), "\n") {
