@@ -29,7 +29,7 @@
 #      of test/integration, the OCI conformance suite first, the body limits
 #      and the real clients among them, as in `make e2e-lambda`;
 #   8. a report: results/localstack/summary.txt. Logs: results/localstack/
-#      (lambdafront, each client step, LocalStack's own log),
+#      (lambdafront, LocalStack's own log, results/e2e-lambda/localstack/),
 #      results/conformance/localstack/.
 #
 # Env: FUNCTION_ARCH=amd64 (amd64 bootstraps, run natively by an amd64
