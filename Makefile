@@ -30,8 +30,8 @@ WITH_STANDINS := $(if $(and $(AWS_ENDPOINT_URL_S3),$(AWS_ENDPOINT_URL_DYNAMODB))
 run: ## serve the registry on $(ADDR) with data in $(DATA)
 	$(GO) run ./cmd/skiff serve --addr $(ADDR) --data $(DATA)
 
-build: ## build bin/skiff
-	$(GO) build -o bin/skiff ./cmd/skiff
+build: ## build bin/skiff (with its VCS revision, for skiff version, whatever GOFLAGS says)
+	$(GO) build -buildvcs=auto -o bin/skiff ./cmd/skiff
 
 tools: ## install pinned conformance, crane, regctl, oras, distribution (registry), cosign (+ skopeo, podman via apt as root)
 	scripts/tools.sh
