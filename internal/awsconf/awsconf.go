@@ -7,6 +7,7 @@ package awsconf
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,8 +21,9 @@ var (
 
 // Load returns the default configuration (region, credentials and
 // endpoints from the environment, as the SDK reads them), loading it on
-// the first call; a failed load is tried again on the next call. Callers
-// may append to the returned copy's APIOptions without affecting others.
+// the first call; a failed load is tried again on the next call. Each
+// caller gets a copy of its own (APIOptions cloned, so appending to it
+// affects no other).
 func Load(ctx context.Context) (aws.Config, error) {
 	mu.Lock()
 	defer mu.Unlock()
@@ -33,5 +35,6 @@ func Load(ctx context.Context) (aws.Config, error) {
 		loaded = &c
 	}
 	c := loaded.Copy()
+	c.APIOptions = slices.Clone(loaded.APIOptions)
 	return c, nil
 }

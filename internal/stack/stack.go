@@ -60,6 +60,7 @@ type Stack struct {
 
 	procs  []*proc
 	exited chan string // the name of a process that ended on its own
+	keyDir string
 }
 
 type proc struct {
@@ -107,8 +108,19 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	suffix := random(6)
 	s := &Stack{Logs: o.Logs, Bucket: "skiff-stack-" + suffix, Table: "skiff-stack-" + suffix,
 		AdminUser: "admin", AdminPassword: random(16), exited: make(chan string, 4)}
-	keyFile := filepath.Join(o.Logs, "token.key")
-	_ = os.Remove(keyFile)
+	ok := false
+	defer func() {
+		if !ok {
+			s.Stop()
+		}
+	}()
+	// The token key: in a directory of its own, gone with the stack.
+	keyDir, err := os.MkdirTemp("", "skiff-stack-key-")
+	if err != nil {
+		return nil, err
+	}
+	s.keyDir = keyDir
+	keyFile := filepath.Join(keyDir, "token.key")
 	cfg := config.Config{Backend: config.BackendAWS, Bucket: s.Bucket, Table: s.Table, CreateResources: true, TokenKeyFile: keyFile}
 	stores, err := backend.Open(ctx, cfg)
 	if err != nil {
@@ -128,12 +140,6 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	secret := random(24)
 
-	ok := false
-	defer func() {
-		if !ok {
-			s.Stop()
-		}
-	}()
 	front := []string{"-functions", filepath.Join(o.Bin, "functions"), "-pool", strconv.Itoa(o.Pool),
 		"-log-dir", filepath.Join(o.Logs, "functions"), "-addr", o.Addr, "-addr-file", filepath.Join(o.Logs, "addr"),
 		"-auth=" + strconv.FormatBool(!o.NoAuth), "-realm=" + strconv.FormatBool(!o.ForwardedRealm),
@@ -278,6 +284,9 @@ func (s *Stack) Stop() {
 		}
 	}
 	s.procs = nil
+	if s.keyDir != "" {
+		_ = os.RemoveAll(s.keyDir)
+	}
 }
 
 // WriteEnv writes the stack's coordinates for a person or a script:

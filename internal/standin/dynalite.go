@@ -29,7 +29,7 @@ type Dynalite struct {
 type DynaliteOptions struct {
 	Root    string // the repository (scripts/standins is in it)
 	Port    int    // 0: a free port
-	LogFile string // "": a temporary file
+	LogFile string // "": a temporary file, removed once dynalite answers
 	// DieWithParent kills dynalite when this process ends, however it
 	// ends (Linux): for tests, which have no place to stop it.
 	DieWithParent bool
@@ -142,6 +142,12 @@ func startDynalite(o DynaliteOptions, port int) (*Dynalite, error) {
 			_ = d.Stop()
 			return nil, fmt.Errorf("dynalite did not answer on %s within 30 s (log %s)", d.URL, d.LogFile)
 		}
+	}
+	if o.LogFile == "" {
+		// Started for a test process, which has no place to clean up: the
+		// log goes (dynalite keeps writing to the unlinked file).
+		_ = os.Remove(d.LogFile)
+		d.LogFile = ""
 	}
 	return d, nil
 }
