@@ -218,6 +218,9 @@ func (st *Store) History(ctx context.Context, prefix string) ([]Change, error) {
 	base := auditKeyPrefix + p + "/"
 	var out []Change
 	err = storage.EachSetting(ctx, st.settings, base, func(s storage.Setting) error {
+		if strings.Contains(s.Key[len(base):], "/") {
+			return nil // a prefix below this one (mirror/team under mirror)
+		}
 		var c Change
 		if err := json.Unmarshal(s.Value, &c); err != nil {
 			return fmt.Errorf("decode %s: %w", s.Key, err)

@@ -45,6 +45,13 @@ func TestSetGetListDelete(t *testing.T) {
 	if _, err := st.Set(ctx, oci.Policy{Prefix: "team/app"}, "carol"); err != nil {
 		t.Fatal(err)
 	}
+	// A prefix below mirror: its history is its own.
+	if _, err := st.Set(ctx, oci.Policy{Prefix: "mirror/sub"}, "erin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Delete(ctx, "mirror/sub", "erin"); err != nil {
+		t.Fatal(err)
+	}
 	got, err := st.Get(ctx, "mirror/")
 	if err != nil {
 		t.Fatal(err)
