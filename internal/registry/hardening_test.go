@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -399,6 +400,50 @@ func TestLargeMonolithicPushInParts(t *testing.T) {
 		}
 		if got := readBlob(t, reg, "big/app", d); !bytes.Equal(got, data) {
 			t.Error("the blob differs")
+		}
+	})
+}
+
+// countingRepos counts PutRepository calls.
+type countingRepos struct {
+	storage.MetaStore
+	n *atomic.Int64
+}
+
+func (c countingRepos) PutRepository(ctx context.Context, repo string) error {
+	c.n.Add(1)
+	return c.MetaStore.PutRepository(ctx, repo)
+}
+
+// TestRepositoryRecordedOnce: a process writes a repository's catalog item
+// on its first manifest PUT there, not on every push (the catalog is one
+// DynamoDB partition); another process writes it once again; the catalog
+// lists each repository either way.
+func TestRepositoryRecordedOnce(t *testing.T) {
+	t.Parallel()
+	onEachBackend(t, func(t *testing.T, s stores) {
+		writes := &atomic.Int64{}
+		s.meta = countingRepos{s.meta, writes}
+		ctx := context.Background()
+		one := newRegistryOn(t, s)
+		for i := range 5 {
+			pushArtifact(t, one, "once/a", i, "v"+strconv.Itoa(i))
+		}
+		pushArtifact(t, one, "once/b", 9, "v")
+		if n := writes.Load(); n != 2 {
+			t.Errorf("6 manifest PUTs into 2 repositories wrote the catalog %d times, want 2", n)
+		}
+		other := newRegistryOn(t, s) // another process on the same stores
+		pushArtifact(t, other, "once/a", 7, "w")
+		if n := writes.Load(); n != 3 {
+			t.Errorf("a second process's first PUT into once/a: %d catalog writes in all, want 3", n)
+		}
+		repos, _, err := one.Catalog(ctx, storage.Page{Limit: 10}, func(string) bool { return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(repos, []string{"once/a", "once/b"}) {
+			t.Errorf("catalog: %v", repos)
 		}
 	})
 }

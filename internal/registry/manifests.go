@@ -84,8 +84,8 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 			return res, fmt.Errorf("store manifest body %s: %w", res.Digest, err)
 		}
 	}
-	if err := r.meta.PutRepository(ctx, repo); err != nil {
-		return res, fmt.Errorf("record repository %s: %w", repo, err)
+	if err := r.recordRepository(ctx, repo); err != nil {
+		return res, err
 	}
 	if err := r.meta.PutManifest(ctx, repo, rec); err != nil {
 		return res, fmt.Errorf("store manifest %s in %s: %w", res.Digest, repo, err)

@@ -29,6 +29,8 @@ type Registry struct {
 	instance string
 	// uploadKey signs upload session ids.
 	uploadKey []byte
+	// repos are the repositories this process has recorded.
+	repos knownRepos
 }
 
 type options struct {

@@ -56,7 +56,8 @@
 //     R#<repo>: they are the most written items (every PATCH), and parallel
 //     uploads to one repository then spread over partitions.
 //   - REPOS and SETTINGS are single partitions: small, written rarely
-//     (PutRepository on pushes, settings by operators), read in order.
+//     (PutRepository once per process and repository, settings by
+//     operators), read in order.
 //
 // # Requests per method
 //
