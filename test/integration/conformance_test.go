@@ -157,7 +157,7 @@ func (c conformanceRun) run(t *testing.T, suite string) {
 	}
 	if c.sparse {
 		policy := append(append([]string{"policy", "set"}, r.repo(sparsePolicy[0])), sparsePolicy[1:]...)
-		r.operator(append(policy, "--registry=http://"+r.host)...)
+		r.skiffCommand("", append(policy, "--registry=http://"+r.host)...)
 		r.awaitPolicies(t, r.repo(sparsePolicy[0]))
 	}
 
@@ -247,22 +247,6 @@ func conformanceEnv(r *registry, repos []string, results string) []string {
 		"OCI_RESULTS_DIR=" + results,
 	}
 	return env
-}
-
-// operator runs a skiff CLI command against the registry's operator API
-// as its admin (when it has authentication) and logs its output.
-func (r *registry) operator(args ...string) {
-	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, serverBin, args...)
-	cmd.Env = append(r.env(), r.cliEnv()...)
-	out, err := cmd.CombinedOutput()
-	fmt.Fprintf(r.log, "=== harness: skiff %s\n%s", strings.Join(args, " "), out)
-	if err != nil {
-		r.t.Fatalf("skiff %s: %v\n%s", strings.Join(args, " "), err, indent(string(out)))
-	}
-	r.t.Logf("skiff %s:\n%s", strings.Join(args, " "), indent(string(out)))
 }
 
 func tailLines(s string, n int) string {

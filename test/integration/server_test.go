@@ -231,15 +231,13 @@ func (r *registry) skiffCommand(stdin string, args ...string) string {
 }
 
 // skiffRun is skiffCommand returning the error (with the output) instead.
-// On an external registry the CLI gets the admin's credentials (cliEnv).
+// With authentication the CLI gets the admin's credentials (cliEnv), for
+// the operator API (--registry); --data and --table commands ignore them.
 func (r *registry) skiffRun(stdin string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, serverBin, args...)
-	cmd.Env = r.env()
-	if r.external {
-		cmd.Env = append(cmd.Env, r.cliEnv()...)
-	}
+	cmd.Env = append(r.env(), r.cliEnv()...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
