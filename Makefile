@@ -161,7 +161,7 @@ e2e-lambda: $(TOOLS)
 stack: ## the AWS-shaped stack on this machine (STACK_INGEST=0: pure Lambda); credentials in ./stack.env
 	TOOLS_NO_APT=1 scripts/tools.sh
 	GOFLAGS= $(GO) build -o .tools/bin/stack ./tools/stack
-	.tools/bin/stack
+	$(WITH_STANDINS) .tools/bin/stack
 
 # The stack deployed into LocalStack, end to end, with the same checks as
 # e2e-lambda (scripts/lambda-checks.sh). Needs a Docker engine, so neither

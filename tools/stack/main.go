@@ -1,8 +1,8 @@
 // Command stack runs the whole AWS-shaped stack on this machine in the
-// foreground, for a person or a script (`make stack`): the AWS stand-ins
-// (unless the environment names them), the three functions under the
-// Lambda emulator, the front door, the ingest service and an admin
-// (internal/stack). Once everything answers it writes REGISTRY,
+// foreground, for a person or a script (`make stack`, which runs it under
+// tools/standins): the three functions under the Lambda emulator, the
+// front door, the ingest service and an admin (internal/stack), on the
+// AWS stand-ins the environment names. Once everything answers it writes REGISTRY,
 // ADMIN_USER, ADMIN_PASSWORD, STACK_INGEST, INGEST and STACK_LOGS to
 // SKIFF_STACK_ENV (default ./stack.env) and prints "stack: ready"; SIGINT
 // or SIGTERM stops everything and removes the file.
@@ -22,9 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/skiff-registry/skiff/internal/stack"
 	"github.com/skiff-registry/skiff/internal/standin"
@@ -72,22 +70,6 @@ func run() error {
 	defer stop()
 	if err := os.MkdirAll(logs, 0o755); err != nil {
 		return err
-	}
-	if os.Getenv("AWS_ENDPOINT_URL_S3") == "" || os.Getenv("AWS_ENDPOINT_URL_DYNAMODB") == "" {
-		s3, err := standin.StartS3("127.0.0.1:0", nil)
-		if err != nil {
-			return err
-		}
-		defer s3.Close(5 * time.Second)
-		dyn, err := standin.StartDynalite(standin.DynaliteOptions{Root: root, LogFile: filepath.Join(logs, "dynalite.log"), DieWithParent: true})
-		if err != nil {
-			return err
-		}
-		defer dyn.Stop()
-		for _, kv := range standin.Env(s3.URL, dyn.URL) {
-			k, v, _ := strings.Cut(kv, "=")
-			os.Setenv(k, v)
-		}
 	}
 	fmt.Fprintln(os.Stderr, "stack: building and starting; logs in", logs)
 	st, err := stack.Start(ctx, stack.Options{
