@@ -83,6 +83,10 @@ type BlobStore interface {
 	CompleteMultipart(ctx context.Context, key, uploadID string, parts []Part) error
 	// AbortMultipart discards an upload; an unknown upload is not an error.
 	AbortMultipart(ctx context.Context, key, uploadID string) error
+
+	// List lists the objects whose key starts with prefix, in lexical
+	// order of key, after p.After (a whole key), at most p.Limit.
+	List(ctx context.Context, prefix string, p Page) ([]Object, error)
 }
 
 // MinPartSize is the smallest part S3 accepts but for the last one.
@@ -100,6 +104,31 @@ type Blob struct {
 	Digest digest.Digest `json:"digest"`
 	Size   int64         `json:"size"`
 	Key    string        `json:"key"`
+	// Linked is when the link was made or last refreshed: a collection
+	// keeps a link younger than its grace period, referenced or not.
+	Linked time.Time `json:"linked,omitzero"`
+	// Doomed names the collection that marked the link for deletion
+	// (empty: live). A push that finds it doomed refreshes it, which
+	// undoes the mark; the collection deletes it only if still marked.
+	Doomed string `json:"doomed,omitempty"`
+}
+
+// Content is the one stored copy of a digest's bytes, which every link of
+// that digest, in any repository, names.
+type Content struct {
+	Digest digest.Digest `json:"digest"`
+	Size   int64         `json:"size"`
+	Key    string        `json:"key"`
+	// Linked is when a push last linked it (or stored it): a collection
+	// deletes content only if nothing linked it since before the pass.
+	Linked time.Time `json:"linked"`
+}
+
+// Object is one object of a BlobStore listing.
+type Object struct {
+	Key      string
+	Size     int64
+	Modified time.Time
 }
 
 // Manifest is a stored manifest. Body holds the bytes inline when the core
@@ -170,6 +199,11 @@ type Upload struct {
 	Expires    time.Time `json:"expires"`
 	// Done marks a finished or cancelled session, kept until it expires.
 	Done bool `json:"done,omitempty"`
+	// Digest is the blob a commit is assembling at Key, saved before the
+	// multipart object is completed; with Keep the session outlives its
+	// expiry (no TTL), so a collection can tell what the object at Key is.
+	Digest digest.Digest `json:"digest,omitempty"`
+	Keep   bool          `json:"keep,omitempty"`
 }
 
 // Setting is a versioned per-key document (per-repository settings such as
@@ -199,6 +233,37 @@ type Blobs interface {
 	PutBlob(ctx context.Context, repo string, b Blob) error
 	// DeleteBlob unlinks d from repo; ErrNotFound if it was not linked.
 	DeleteBlob(ctx context.Context, repo string, d digest.Digest) error
+	// ListBlobs lists the links of repo in lexical order of digest.
+	ListBlobs(ctx context.Context, repo string, p Page) ([]Blob, error)
+	// RefreshBlob sets the link's Linked to now and clears any Doomed mark,
+	// if the link exists (ErrNotFound otherwise); it returns the link.
+	RefreshBlob(ctx context.Context, repo string, d digest.Digest, now time.Time) (Blob, error)
+	// DoomBlob marks the link with token if it is not marked and was
+	// linked before before; ErrConflict otherwise (ErrNotFound if absent).
+	DoomBlob(ctx context.Context, repo string, d digest.Digest, token string, before time.Time) error
+	// DeleteDoomedBlob deletes the link if it is still marked with token;
+	// ErrConflict otherwise (ErrNotFound if absent).
+	DeleteDoomedBlob(ctx context.Context, repo string, d digest.Digest, token string) error
+}
+
+// Contents records the stored copy of each digest. Every push that links
+// a digest first calls UpsertContent or TouchContent, so a collection can
+// tell from Linked alone whether a link may have been made since it began.
+type Contents interface {
+	// UpsertContent records c as the copy of c.Digest unless one is
+	// recorded already, sets Linked to c.Linked either way, and returns
+	// the record: its Key is c.Key if c won, another copy's otherwise.
+	UpsertContent(ctx context.Context, c Content) (Content, error)
+	// TouchContent sets Linked to now if d is recorded; ErrNotFound if not.
+	TouchContent(ctx context.Context, d digest.Digest, now time.Time) (Content, error)
+	// GetContent returns the record of d; ErrNotFound if none.
+	GetContent(ctx context.Context, d digest.Digest) (Content, error)
+	// DeleteContent deletes the record of d if it still names key and was
+	// last linked before before; ErrConflict otherwise, ErrNotFound if absent.
+	DeleteContent(ctx context.Context, d digest.Digest, key string, before time.Time) error
+	// ListContents lists every record once, in an order of the store's
+	// (stable, so p.After, a digest the last page ended with, resumes it).
+	ListContents(ctx context.Context, p Page) ([]Content, error)
 }
 
 // Manifests stores the manifests of repositories.
@@ -210,6 +275,8 @@ type Manifests interface {
 	PutManifest(ctx context.Context, repo string, m Manifest) error
 	// DeleteManifest removes d; ErrNotFound if absent.
 	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
+	// ListManifests lists the manifests of repo in lexical order of digest.
+	ListManifests(ctx context.Context, repo string, p Page) ([]Manifest, error)
 }
 
 // Tags name manifests.
@@ -334,6 +401,7 @@ type Counters interface {
 // MetaStore is the whole metadata port.
 type MetaStore interface {
 	Blobs
+	Contents
 	Manifests
 	Tags
 	Referrers

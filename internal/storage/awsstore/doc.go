@@ -17,7 +17,8 @@
 //	├── PK "REPOS"                              the catalog
 //	│   └── SK <repo>                           (no attributes)
 //	├── PK "R#<repo>"                           one partition per repository
-//	│   ├── SK "B#<digest>"                     blob link: size, key
+//	│   ├── SK "B#<digest>"                     blob link: size, key, linked (N, Unix ns),
+//	│   │                                       doomed (a collection's mark)
 //	│   ├── SK "M#<digest>"                     manifest: mediaType, size, body (B, when
 //	│   │                                       inline), key, artifactType, subject,
 //	│   │                                       annotations (M), refs (L, in order), created
@@ -29,7 +30,13 @@
 //	│   └── SK "U"                              repo, offset, version, hashState (M of B),
 //	│                                           key, multipartId, parts (L), tail (L),
 //	│                                           claim, claimUntil, started, expires,
-//	│                                           expiresAt (N, epoch seconds: the TTL)
+//	│                                           expiresAt (N, epoch seconds: the TTL),
+//	│                                           digest, keep (no expiresAt: a committed
+//	│                                           multipart object's record, kept for the
+//	│                                           collector)
+//	├── PK "D#<2 hex digits>"                   content records, 256 shards by digest
+//	│   └── SK <digest>                         size, key (the one stored copy), linked
+//	│                                           (N, Unix ns: the last push that linked it)
 //	├── PK "SETTINGS"
 //	│   └── SK <setting key>                    value (B), version
 //	└── PK "C#<counter key>"                    one partition per counter (failed logins)
@@ -55,6 +62,10 @@
 //   - Upload sessions get a partition each rather than living under
 //     R#<repo>: they are the most written items (every PATCH), and parallel
 //     uploads to one repository then spread over partitions.
+//   - Content records are sharded by the digest's first byte: every new
+//     blob writes one, so a single partition would cap pushes at its
+//     1,000 writes a second, while a collection still lists them with 256
+//     Queries.
 //   - REPOS and SETTINGS are single partitions: small, written rarely
 //     (PutRepository once per process and repository, settings by
 //     operators), read in order.
@@ -79,6 +90,18 @@
 //	                                   ExclusiveStartKey SK "T#"+After, Limit
 //	ListReferrers                      1 Query per page: begins_with(SK, "F#<subject>#")
 //	PutAbsent                          1 PutItem
+//	ListBlobs, ListManifests           1 Query per page: begins_with(SK, "B#") / "M#"
+//	RefreshBlob                        1 UpdateItem SET linked REMOVE doomed if it exists
+//	DoomBlob                           1 UpdateItem SET doomed if unmarked and linked < before
+//	DeleteDoomedBlob                   1 DeleteItem if doomed = token
+//	UpsertContent                      1 UpdateItem SET key, size if_not_exists, linked
+//	TouchContent                       1 UpdateItem SET linked if it exists
+//	GetContent                         1 GetItem
+//	DeleteContent                      1 DeleteItem if key = k and linked < before
+//	ListContents                       1 Query per shard and page
+//	                                   (a failed condition of DoomBlob, DeleteDoomedBlob or
+//	                                   DeleteContent costs 1 GetItem to tell ErrConflict
+//	                                   from ErrNotFound)
 //	ListAbsent                         1 Query per page: begins_with(SK, "A#<child>#")
 //	ListRepositories, ListSettings     1 Query per page on REPOS / SETTINGS
 //	CreateUpload                       1 PutItem if attribute_not_exists(PK), else ErrExists

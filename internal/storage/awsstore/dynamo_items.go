@@ -28,6 +28,7 @@ const (
 	skUpload   = "U"        // an upload session is alone in its partition
 	pkCounter  = "C#"       // + counter key
 	skCounter  = "C"        // a counter is alone in its partition
+	pkContent  = "D#"       // + 2 hex digits of the digest: one of 256 shards; SK: digest
 
 	skBlob     = "B#" // + digest
 	skManifest = "M#" // + digest
@@ -79,19 +80,60 @@ type repoItem struct {
 	SK string `dynamodbav:"SK"`
 }
 
+// Times that conditions compare are stored as Unix nanoseconds (a
+// number): RFC 3339 strings with a varying number of fraction digits do
+// not sort as the times they name.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
 type blobItem struct {
-	PK   string `dynamodbav:"PK"`
-	SK   string `dynamodbav:"SK"`
-	Size int64  `dynamodbav:"size"`
-	Key  string `dynamodbav:"key,omitempty"`
+	PK     string `dynamodbav:"PK"`
+	SK     string `dynamodbav:"SK"`
+	Size   int64  `dynamodbav:"size"`
+	Key    string `dynamodbav:"key,omitempty"`
+	Linked int64  `dynamodbav:"linked,omitempty"`
+	Doomed string `dynamodbav:"doomed,omitempty"`
 }
 
 func newBlobItem(repo string, b storage.Blob) blobItem {
-	return blobItem{PK: repoPK(repo), SK: skBlob + string(b.Digest), Size: b.Size, Key: b.Key}
+	return blobItem{PK: repoPK(repo), SK: skBlob + string(b.Digest), Size: b.Size, Key: b.Key, Linked: unixNano(b.Linked), Doomed: b.Doomed}
 }
 
 func (it blobItem) blob() storage.Blob {
-	return storage.Blob{Digest: digest.Digest(strings.TrimPrefix(it.SK, skBlob)), Size: it.Size, Key: it.Key}
+	return storage.Blob{Digest: digest.Digest(strings.TrimPrefix(it.SK, skBlob)), Size: it.Size, Key: it.Key, Linked: fromUnixNano(it.Linked), Doomed: it.Doomed}
+}
+
+// contentPK is the shard of d's content record: the first two hex digits
+// of its encoded part, so records spread over 256 partitions (no hot
+// partition) that a collection can still list in order.
+func contentPK(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("invalid digest %q: %w", d, err)
+	}
+	return pkContent + d.Encoded()[:2], nil
+}
+
+type contentItem struct {
+	PK     string `dynamodbav:"PK"`
+	SK     string `dynamodbav:"SK"`
+	Size   int64  `dynamodbav:"size"`
+	Key    string `dynamodbav:"key"`
+	Linked int64  `dynamodbav:"linked"`
+}
+
+func (it contentItem) content() storage.Content {
+	return storage.Content{Digest: digest.Digest(it.SK), Size: it.Size, Key: it.Key, Linked: fromUnixNano(it.Linked)}
 }
 
 type manifestItem struct {
@@ -211,8 +253,10 @@ type uploadItem struct {
 	// ExpiresAt is Expires in epoch seconds, the form DynamoDB's TTL reads.
 	// TTL deletes lazily (typically within days), so readers must still
 	// check Expires; a zero Expires leaves the attribute out (no TTL).
-	ExpiresAt int64 `dynamodbav:"expiresAt,omitempty"`
-	Done      bool  `dynamodbav:"done,omitempty"`
+	ExpiresAt int64  `dynamodbav:"expiresAt,omitempty"`
+	Done      bool   `dynamodbav:"done,omitempty"`
+	Digest    string `dynamodbav:"digest,omitempty"`
+	Keep      bool   `dynamodbav:"keep,omitempty"`
 }
 
 func newUploadItem(u storage.Upload, version int64) uploadItem {
@@ -230,8 +274,10 @@ func newUploadItem(u storage.Upload, version int64) uploadItem {
 		Started:     formatItemTime(u.Started),
 		Expires:     formatItemTime(u.Expires),
 		Done:        u.Done,
+		Digest:      string(u.Digest),
+		Keep:        u.Keep,
 	}
-	if !u.Expires.IsZero() {
+	if !u.Expires.IsZero() && !u.Keep {
 		it.ExpiresAt = u.Expires.Unix()
 	}
 	for _, p := range u.Parts {
@@ -254,6 +300,8 @@ func (it uploadItem) upload() (storage.Upload, error) {
 		MultipartID: it.MultipartID,
 		Claim:       it.Claim,
 		Done:        it.Done,
+		Digest:      digest.Digest(it.Digest),
+		Keep:        it.Keep,
 	}
 	for _, p := range it.Parts {
 		u.Parts = append(u.Parts, storage.Part(p))

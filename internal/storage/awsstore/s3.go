@@ -29,6 +29,7 @@ type S3API interface {
 	UploadPart(ctx context.Context, in *s3.UploadPartInput, optFns ...func(*s3.Options)) (*s3.UploadPartOutput, error)
 	CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 }
 
 // blobContentType is stored on every object, so a presigned GET answers
@@ -204,6 +205,32 @@ func (s *BlobStore) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return nil
+}
+
+// List lists the objects under prefix after p.After: one ListObjectsV2 per
+// 1,000 objects.
+func (s *BlobStore) List(ctx context.Context, prefix string, p storage.Page) ([]storage.Object, error) {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(prefix)}
+	if p.After != "" {
+		in.StartAfter = aws.String(p.After)
+	}
+	var out []storage.Object
+	for {
+		if p.Limit > 0 {
+			in.MaxKeys = aws.Int32(int32(min(p.Limit-len(out), 1000)))
+		}
+		res, err := s.client.ListObjectsV2(ctx, in)
+		if err != nil {
+			return nil, s3Error("list", prefix, err)
+		}
+		for _, o := range res.Contents {
+			out = append(out, storage.Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)})
+		}
+		if !aws.ToBool(res.IsTruncated) || (p.Limit > 0 && len(out) >= p.Limit) {
+			return out, nil
+		}
+		in.ContinuationToken, in.StartAfter = res.NextContinuationToken, nil
+	}
 }
 
 // CreateMultipart starts a multipart upload to key.

@@ -63,6 +63,8 @@
 //	└── <upload id>                             storage.Upload
 //	settings/
 //	└── <key>                                   storage.Setting
+//	contents/
+//	└── <digest>                                storage.Content
 //	counters/
 //	└── <key>                                   {n, ends}: a window's count
 //

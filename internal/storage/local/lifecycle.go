@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,36 +64,15 @@ func (s *BlobStore) DeleteObjectsBefore(ctx context.Context, prefix string, t ti
 	if !strings.HasSuffix(prefix, "/") || checkKey(strings.TrimSuffix(prefix, "/")) != nil {
 		return 0, fmt.Errorf("delete objects: prefix %q must be a key followed by /", prefix)
 	}
-	top := filepath.Join(s.root, objectsDir, filepath.FromSlash(strings.TrimSuffix(prefix, "/")))
-	var keys []string
-	err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if d.IsDir() || !strings.HasSuffix(d.Name(), objectSuffix) || strings.HasPrefix(d.Name(), "@") {
-			return nil // directories and temporary files
-		}
-		fi, err := d.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if fi.ModTime().Before(t) {
-			rel, err := filepath.Rel(filepath.Join(s.root, objectsDir), path)
-			if err != nil {
-				return err
-			}
-			keys = append(keys, strings.TrimSuffix(filepath.ToSlash(rel), objectSuffix))
-		}
-		return nil
-	})
+	objs, err := s.walk(prefix)
 	if err != nil {
 		return 0, fmt.Errorf("delete objects under %s: %w", prefix, err)
+	}
+	var keys []string
+	for _, o := range objs {
+		if o.Modified.Before(t) {
+			keys = append(keys, o.Key)
+		}
 	}
 	for i, k := range keys {
 		if err := s.Delete(ctx, k); err != nil {
@@ -104,7 +84,7 @@ func (s *BlobStore) DeleteObjectsBefore(ctx context.Context, prefix string, t ti
 
 // DeleteUploadsExpiredBefore deletes the upload sessions whose Expires is
 // before t, as DynamoDB's TTL does on expiresAt, and returns how many. A
-// session without an expiry is kept.
+// session without an expiry, or marked Keep, is kept.
 func (s *MetaStore) DeleteUploadsExpiredBefore(ctx context.Context, t time.Time) (int, error) {
 	var expired [][]byte
 	err := s.view(ctx, "list expired uploads", func(tx *bbolt.Tx) error {
@@ -113,7 +93,7 @@ func (s *MetaStore) DeleteUploadsExpiredBefore(ctx context.Context, t time.Time)
 			if err := json.Unmarshal(v, &u); err != nil {
 				return fmt.Errorf("decode upload %s: %w", k, err)
 			}
-			if !u.Expires.IsZero() && u.Expires.Before(t) {
+			if !u.Keep && !u.Expires.IsZero() && u.Expires.Before(t) {
 				expired = append(expired, append([]byte(nil), k...))
 			}
 			return nil
@@ -135,4 +115,82 @@ func (s *MetaStore) DeleteUploadsExpiredBefore(ctx context.Context, t time.Time)
 		return 0, err
 	}
 	return len(expired), nil
+}
+
+// walk returns the objects whose key starts with prefix (with their file's
+// modification time, and no size), in no particular order.
+func (s *BlobStore) walk(prefix string) ([]storage.Object, error) {
+	root := filepath.Join(s.root, objectsDir)
+	top := root
+	if i := strings.LastIndexByte(prefix, '/'); i > 0 {
+		top = filepath.Join(root, filepath.FromSlash(prefix[:i]))
+	}
+	var out []storage.Object
+	err := filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(d.Name(), objectSuffix) || strings.HasPrefix(d.Name(), "@") {
+			return nil // directories and temporary files
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		k := strings.TrimSuffix(filepath.ToSlash(rel), objectSuffix)
+		if !strings.HasPrefix(k, prefix) {
+			return nil
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, storage.Object{Key: k, Modified: fi.ModTime()})
+		return nil
+	})
+	return out, err
+}
+
+// List implements storage.BlobStore. It walks every key under prefix for
+// each page: the embedded store serves one machine's data, and a listing
+// only serves a collection.
+func (s *BlobStore) List(ctx context.Context, prefix string, p storage.Page) ([]storage.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	objs, err := s.walk(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	slices.SortFunc(objs, func(a, b storage.Object) int { return strings.Compare(a.Key, b.Key) })
+	i, _ := slices.BinarySearchFunc(objs, p.After, func(o storage.Object, k string) int { return strings.Compare(o.Key, k) })
+	if i < len(objs) && p.After != "" && objs[i].Key == p.After {
+		i++
+	}
+	objs = objs[i:]
+	if p.Limit > 0 && len(objs) > p.Limit {
+		objs = objs[:p.Limit]
+	}
+	out := objs[:0]
+	for _, o := range objs {
+		f, _, size, err := readObject(s.objectPath(o.Key))
+		if errors.Is(err, storage.ErrNotFound) {
+			continue // deleted since the walk
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, err)
+		}
+		if f != nil {
+			f.Close()
+		}
+		o.Size = size
+		out = append(out, o)
+	}
+	return out, nil
 }

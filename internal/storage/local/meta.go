@@ -25,6 +25,7 @@ var (
 	bucketUploads   = []byte("uploads")
 	bucketSettings  = []byte("settings")
 	bucketCounters  = []byte("counters")
+	bucketContents  = []byte("contents")
 )
 
 const (
@@ -54,7 +55,7 @@ func OpenMetaStore(path string) (*MetaStore, error) {
 		return nil, fmt.Errorf("open meta store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketRepos, bucketBlobs, bucketManifests, bucketTags, bucketReferrers, bucketAbsent, bucketUploads, bucketSettings, bucketCounters} {
+		for _, name := range [][]byte{bucketMeta, bucketRepos, bucketBlobs, bucketManifests, bucketTags, bucketReferrers, bucketAbsent, bucketUploads, bucketSettings, bucketCounters, bucketContents} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/opencontainers/go-digest"
@@ -35,6 +36,7 @@ func RunBlobStore(t *testing.T, newStore func(t *testing.T) storage.BlobStore) {
 		{"KeysAreOpaque", testBlobKeysOpaque},
 		{"ConcurrentPut", testBlobConcurrentPut},
 		{"Cancelled", testBlobCancelled},
+		{"List", testBlobList},
 		{"Multipart", testMultipart},
 		{"MultipartAbort", testMultipartAbort},
 		{"MultipartSmallLastPart", testMultipartSingle},
@@ -296,4 +298,45 @@ func testBlobCancelled(t *testing.T, bs storage.BlobStore) {
 	wantErr(t, err, context.Canceled)
 	wantErr(t, bs.Delete(ctx, "c"), context.Canceled)
 	wantContent(t, bs, "c", data)
+}
+
+// testBlobList lists objects under a prefix in key order, in pages, with
+// their sizes, and nothing outside the prefix.
+func testBlobList(t *testing.T, bs storage.BlobStore) {
+	ctx := t.Context()
+	want := map[string]int64{}
+	for i := range 12 {
+		k := fmt.Sprintf("gc/list/%02d/obj", i)
+		put(t, bs, k, randBytes(uint64(i), i*10))
+		want[k] = int64(i * 10)
+	}
+	put(t, bs, "gc/listx", []byte("outside"))
+	put(t, bs, "gc/other/x", []byte("outside"))
+	start := time.Now().Add(-time.Hour)
+	for _, limit := range []int{0, 5} {
+		got := map[string]int64{}
+		last := ""
+		p := storage.Page{Limit: limit}
+		for {
+			objs, err := bs.List(ctx, "gc/list/", p)
+			noErr(t, err)
+			for _, o := range objs {
+				if o.Key <= last {
+					t.Fatalf("limit %d: %s listed after %s", limit, o.Key, last)
+				}
+				last = o.Key
+				got[o.Key] = o.Size
+				if o.Modified.Before(start) {
+					t.Fatalf("%s: modified %v", o.Key, o.Modified)
+				}
+			}
+			if limit == 0 || len(objs) < limit {
+				break
+			}
+			p.After = objs[len(objs)-1].Key
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("limit %d: (-want +got):\n%s", limit, diff)
+		}
+	}
 }

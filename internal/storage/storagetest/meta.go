@@ -39,6 +39,11 @@ func RunMetaStore(t *testing.T, newStore func(t *testing.T) storage.MetaStore) {
 		{"SettingsList", testMetaSettingsList},
 		{"Counters", testMetaCounters},
 		{"Cancelled", testMetaCancelled},
+		{"Contents", testMetaContents},
+		{"ContentsConcurrentUpsert", testMetaContentsConcurrent},
+		{"ContentsList", testMetaContentsList},
+		{"BlobLinks", testMetaBlobLinks},
+		{"ListBlobsManifests", testMetaListRepo},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
