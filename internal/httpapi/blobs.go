@@ -23,7 +23,12 @@ func (a *API) getBlob(w http.ResponseWriter, r *http.Request, rt route) error {
 	if err != nil {
 		return err
 	}
-	b, err := a.reg.StatBlob(r.Context(), rt.repo, d)
+	stat := a.reg.StatBlob
+	if r.Method == http.MethodHead {
+		// A client asking whether to push it: keep it for the push.
+		stat = a.reg.HeadBlob
+	}
+	b, err := stat(r.Context(), rt.repo, d)
 	if err != nil {
 		return err
 	}

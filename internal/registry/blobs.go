@@ -68,22 +68,23 @@ func (r *Registry) DeleteBlob(ctx context.Context, repo string, d digest.Digest)
 
 // PutBlob stores a blob whose digest and size are known up front (a
 // monolithic upload) and links it into repo. The blob store verifies the
-// bytes before anything becomes visible; the link is written after.
+// bytes before anything becomes visible; the content record and then the
+// link are written after, and a copy stored before wins over this one.
 func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, size int64, body io.Reader) (storage.Blob, error) {
 	if size > r.opts.maxSinglePut {
 		// Larger than one object write takes (S3: 5 GiB): stream it in
 		// parts through a session of its own, as an unknown length is.
 		return r.CommitUpload(ctx, repo, r.newSession(repo).ID, d, -1, size, body)
 	}
-	key := contentKey(d)
+	key := ownKey(d, newID()[:16])
 	if err := r.blobs.Put(ctx, key, size, d, body); err != nil {
 		return storage.Blob{}, blobWriteError(d, size, err)
 	}
-	b := storage.Blob{Digest: d, Size: size, Key: key}
-	if err := r.meta.PutBlob(ctx, repo, b); err != nil {
-		return storage.Blob{}, fmt.Errorf("link blob %s into %s: %w", d, repo, err)
+	c, since, err := r.adopt(ctx, d, size, key)
+	if err != nil {
+		return storage.Blob{}, err
 	}
-	return b, nil
+	return r.link(ctx, repo, c, since)
 }
 
 // blobWriteError turns a failed verified write into the client's error.
@@ -100,34 +101,40 @@ func blobWriteError(d digest.Digest, size int64, err error) error {
 // Mount links blob d from repository from into repo without moving bytes.
 // It reports false (no error) when the blob cannot be mounted, so the
 // caller falls back to a normal upload session, as the spec asks. With an
-// empty from, only content-addressed blobs are found.
+// empty from, any stored copy of d is found.
 func (r *Registry) Mount(ctx context.Context, repo, from string, d digest.Digest) (storage.Blob, bool, error) {
-	var b storage.Blob
+	now := r.opts.now().UTC()
+	var c storage.Content
 	if from != "" {
 		if oci.ValidateRepository(from) != nil {
-			return b, false, nil
+			return storage.Blob{}, false, nil
 		}
 		src, err := r.meta.GetBlob(ctx, from, d)
 		if errors.Is(err, storage.ErrNotFound) {
-			return b, false, nil
+			return storage.Blob{}, false, nil
 		}
 		if err != nil {
-			return b, false, fmt.Errorf("mount %s from %s: %w", d, from, err)
+			return storage.Blob{}, false, fmt.Errorf("mount %s from %s: %w", d, from, err)
 		}
-		b = src
+		// Upsert, not touch: a link older than content records names its
+		// copy, which becomes the record.
+		c, err = r.meta.UpsertContent(ctx, storage.Content{Digest: d, Size: src.Size, Key: src.Key, Linked: now})
+		if err != nil {
+			return storage.Blob{}, false, fmt.Errorf("mount %s from %s: %w", d, from, err)
+		}
 	} else {
-		key := contentKey(d)
-		size, err := r.blobs.Stat(ctx, key)
+		var err error
+		c, err = r.meta.TouchContent(ctx, d, now)
 		if errors.Is(err, storage.ErrNotFound) {
-			return b, false, nil
+			return storage.Blob{}, false, nil
 		}
 		if err != nil {
-			return b, false, fmt.Errorf("mount %s: %w", d, err)
+			return storage.Blob{}, false, fmt.Errorf("mount %s: %w", d, err)
 		}
-		b = storage.Blob{Digest: d, Size: size, Key: key}
 	}
-	if err := r.meta.PutBlob(ctx, repo, b); err != nil {
-		return b, false, fmt.Errorf("link mounted blob %s into %s: %w", d, repo, err)
+	b, err := r.link(ctx, repo, c, now)
+	if err != nil {
+		return b, false, fmt.Errorf("link mounted blob: %w", err)
 	}
 	return b, true, nil
 }

@@ -1,15 +1,16 @@
 package registry
 
-import (
-	"fmt"
-
-	"github.com/opencontainers/go-digest"
-)
+import "fmt"
 
 // Object key layout in the BlobStore:
 //
-//	blobs/<alg>/<hex>            content-addressed blob or large manifest, written verified
+//	blobs/<alg>/<hex>/<nonce>    a blob or large manifest written whole, verified, by one
+//	                             push (no other push writes that key)
 //	blobs/uploaded/<upload-id>   blob assembled from a multipart upload (never copied)
+//	blobs/<alg>/<hex>            the same, as written before content records (still read)
+//
+// Which of the copies of a digest is kept is the content record's Key
+// (storage.Contents); links and manifests name that copy.
 //	uploads/<upload-id>/<offset>-<claim>  buffered tail segments of a live upload
 //
 // Everything under uploads/ (ScratchPrefix) is scratch: safe to expire
@@ -17,10 +18,6 @@ import (
 
 // ScratchPrefix holds the tail segments of live upload sessions.
 const ScratchPrefix = "uploads/"
-
-func contentKey(d digest.Digest) string {
-	return fmt.Sprintf("blobs/%s/%s", d.Algorithm(), d.Encoded())
-}
 
 func uploadedKey(id string) string { return "blobs/uploaded/" + id }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -56,7 +57,7 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 				"the manifest has a subject and %d bytes of annotations; the limit is %d, since the referrers API lists them with it", n, maxReferrerAnnotations)
 		}
 	}
-	absent, err := r.checkReferences(ctx, repo, m)
+	absent, since, err := r.checkReferences(ctx, repo, m)
 	if err != nil {
 		return res, err
 	}
@@ -79,15 +80,38 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		// The item must stay small (DynamoDB caps items at 400 KB):
 		// what a large body says is read from the body itself.
 		rec.Refs, rec.Annotations = nil, nil
-		rec.Key = contentKey(res.Digest)
-		if err := r.blobs.Put(ctx, rec.Key, rec.Size, res.Digest, bytes.NewReader(body)); err != nil {
+		key := ownKey(res.Digest, newID()[:16])
+		if err := r.blobs.Put(ctx, key, rec.Size, res.Digest, bytes.NewReader(body)); err != nil {
 			return res, fmt.Errorf("store manifest body %s: %w", res.Digest, err)
 		}
+		// The body's window opens after the references' (since), so
+		// keeping since's covers both.
+		c, _, err := r.adopt(ctx, res.Digest, rec.Size, key)
+		if err != nil {
+			return res, err
+		}
+		rec.Key = c.Key
 	}
 	if err := r.recordRepository(ctx, repo); err != nil {
 		return res, err
 	}
-	if err := r.meta.PutManifest(ctx, repo, rec); err != nil {
+	if r.opts.now().Sub(since) > r.opts.linkWindow/2 {
+		// Slow so far (a large body): look at the references again, so the
+		// manifest is stored well within the window of reading them.
+		if absent, since, err = r.checkReferences(ctx, repo, m); err != nil {
+			return res, err
+		}
+		if rec.Key != "" {
+			if _, err := r.meta.TouchContent(ctx, res.Digest, since); err != nil {
+				return res, fmt.Errorf("touch manifest body %s: %w", res.Digest, err)
+			}
+		}
+	}
+	// The window that opened when the references were read: a manifest
+	// stored later could name blobs a collection has just deleted.
+	wctx, cancel := context.WithDeadline(ctx, since.Add(r.opts.linkWindow))
+	defer cancel()
+	if err := r.meta.PutManifest(wctx, repo, rec); err != nil {
 		return res, fmt.Errorf("store manifest %s in %s: %w", res.Digest, repo, err)
 	}
 	// Absent children are recorded after the index, so a GET of one can
@@ -144,7 +168,13 @@ const lookupBatch = 100
 // missing: a complete push never pays for it. The subject may always be
 // absent (the spec requires accepting it) and non-distributable layers may
 // be too. It returns the index children accepted as absent.
-func (r *Registry) checkReferences(ctx context.Context, repo string, m *oci.Manifest) ([]v1.Descriptor, error) {
+func (r *Registry) checkReferences(ctx context.Context, repo string, m *oci.Manifest) ([]v1.Descriptor, time.Time, error) {
+	since := r.opts.now().UTC()
+	absent, err := r.checkRefs(ctx, repo, m)
+	return absent, since, err
+}
+
+func (r *Registry) checkRefs(ctx context.Context, repo string, m *oci.Manifest) ([]v1.Descriptor, error) {
 	var blobs []v1.Descriptor
 	if m.Config != nil {
 		blobs = append(blobs, *m.Config)
@@ -271,6 +301,17 @@ func (c *refCheck) lookup(ctx context.Context, descs []v1.Descriptor, children b
 		return nil, fmt.Errorf("look up blobs of manifest: %w", err)
 	}
 	for d, b := range found {
+		if b.Doomed != "" {
+			// A collection marked it: refreshing undoes the mark, unless
+			// the collection deleted it first.
+			_, err := c.r.meta.RefreshBlob(ctx, c.repo, d, c.r.opts.now().UTC())
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("refresh blob %s of manifest: %w", d, err)
+			}
+		}
 		sizes[d] = b.Size
 	}
 	return sizes, nil

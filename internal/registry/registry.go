@@ -31,6 +31,8 @@ type Registry struct {
 	uploadKey []byte
 	// repos are the repositories this process has recorded.
 	repos knownRepos
+	// refreshed are links this process refreshed on a HEAD.
+	refreshed refreshes
 }
 
 type options struct {
@@ -46,6 +48,8 @@ type options struct {
 	uploadKey         []byte
 	policies          PolicySource
 	now               func() time.Time
+	linkWindow        time.Duration
+	grace             time.Duration
 }
 
 // PolicySource gives the index policy of a repository (internal/policy's
@@ -151,6 +155,8 @@ func New(blobs storage.BlobStore, meta storage.MetaStore, opts ...Option) (*Regi
 		claimLease:        defaultClaimLease,
 		policies:          strict{},
 		now:               time.Now,
+		linkWindow:        DefaultLinkWindow,
+		grace:             DefaultGrace,
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {

@@ -107,7 +107,7 @@ func (r *Registry) CancelUpload(ctx context.Context, repo, id string) error {
 // end marks session u finished with a tombstone, kept until it expires:
 // deleting the item would make its id look like a fresh lazy session.
 func (r *Registry) end(ctx context.Context, u storage.Upload) error {
-	t := storage.Upload{ID: u.ID, Repo: u.Repo, Key: u.Key, Done: true, Started: u.Started, Expires: u.Expires}
+	t := storage.Upload{ID: u.ID, Repo: u.Repo, Key: u.Key, Done: true, Started: u.Started, Expires: u.Expires, Digest: u.Digest, Keep: u.Keep}
 	var err error
 	if u.Version == 0 {
 		t.Version = 1
@@ -495,8 +495,13 @@ func (w *writer) abandon(ctx context.Context) {
 }
 
 // complete verifies the digest and turns the session into a blob of repo.
-// Order: bytes, then the link, then the session is deleted, so a crash at
-// any point leaves either a resumable session or a complete blob.
+// Order: if a copy of the digest is stored already, the session's bytes
+// are dropped and the blob linked to that copy. Otherwise the session
+// records the digest, the multipart object is completed in place (no
+// copy), recorded as the digest's copy (unless another push's won
+// meanwhile), linked, and the session ended. A crash at any point leaves a
+// resumable session or a linked blob, and at worst an object nothing names,
+// which the collector deletes.
 func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, error) {
 	r, u := w.r, w.u
 	got, ok := w.hs.digest(d.Algorithm())
@@ -508,15 +513,41 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 		r.discard(ctx, u)
 		return storage.Blob{}, oci.Errorf(oci.CodeDigestInvalid, "the %d uploaded bytes hash to %s, not %s; the upload session was cancelled", u.Offset, got, d)
 	}
+	now := r.opts.now().UTC()
+	c, err := r.meta.TouchContent(ctx, d, now)
+	switch {
+	case err == nil:
+		// Stored already: link that copy and drop this one.
+		b, err := r.link(ctx, u.Repo, c, now)
+		if err != nil {
+			return b, err
+		}
+		if u.MultipartID != "" {
+			if err := r.blobs.AbortMultipart(ctx, u.Key, u.MultipartID); err != nil {
+				r.opts.log.WarnContext(ctx, "abort duplicate multipart upload", "upload", u.ID, "error", err.Error())
+			}
+		}
+		if u.Keep && c.Key != u.Key {
+			// An earlier attempt completed this session's object.
+			if err := r.blobs.Delete(ctx, u.Key); err != nil {
+				r.opts.log.WarnContext(ctx, "delete duplicate copy", "upload", u.ID, "error", err.Error())
+			}
+		}
+		u.Keep = u.Keep && c.Key == u.Key
+		w.finish(ctx, u)
+		return b, nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return storage.Blob{}, fmt.Errorf("look up content %s: %w", d, err)
+	}
 	var key string
 	if len(u.Parts) == 0 {
 		// Everything is in tail segments, below one part: write it once,
-		// verified, at its content key.
+		// verified, at a key of its own.
 		src, closeAll, err := w.openTail(ctx, nil)
 		if err != nil {
 			return storage.Blob{}, err
 		}
-		key = contentKey(d)
+		key = ownKey(d, u.ID)
 		err = r.blobs.Put(ctx, key, u.Offset, d, src)
 		closeAll()
 		if err != nil {
@@ -524,6 +555,15 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 		}
 	} else {
 		key = u.Key
+		if !u.Keep {
+			// Say what the object will hold before it exists, and keep the
+			// session as long as it does: the collector reads it there.
+			w.u.Digest, w.u.Keep = d, true
+			if err := w.checkpoint(ctx, false); err != nil {
+				return storage.Blob{}, err
+			}
+			u = w.u
+		}
 		if err := r.blobs.CompleteMultipart(ctx, u.Key, u.MultipartID, u.Parts); err != nil {
 			// A retry after a crash finds the upload already completed.
 			size, serr := r.blobs.Stat(ctx, u.Key)
@@ -532,13 +572,24 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 			}
 		}
 	}
-	b := storage.Blob{Digest: d, Size: u.Offset, Key: key}
-	if err := r.meta.PutBlob(ctx, u.Repo, b); err != nil {
-		return storage.Blob{}, fmt.Errorf("link blob %s into %s: %w", d, u.Repo, err)
+	c, since, err := r.adopt(ctx, d, u.Offset, key)
+	if err != nil {
+		return storage.Blob{}, err
 	}
+	b, err := r.link(ctx, u.Repo, c, since)
+	if err != nil {
+		return b, err
+	}
+	u.Keep = u.Keep && c.Key == u.Key
+	w.finish(ctx, u)
+	return b, nil
+}
+
+// finish ends a committed session and deletes its scratch segments.
+func (w *writer) finish(ctx context.Context, u storage.Upload) {
+	r := w.r
 	if err := r.end(ctx, u); err != nil {
 		r.opts.log.WarnContext(ctx, "end finished upload session", "upload", u.ID, "error", err.Error())
 	}
 	r.deleteSegments(ctx, append(w.garbage, u.Tail...))
-	return b, nil
 }
