@@ -6,7 +6,8 @@ import "fmt"
 //
 //	blobs/<alg>/<hex>/<nonce>    a blob or large manifest written whole, verified, by one
 //	                             push (no other push writes that key)
-//	blobs/uploaded/<upload-id>   blob assembled from a multipart upload (never copied)
+//	blobs/uploaded/<upload-id>   blob assembled from a multipart upload (never copied); the
+//	                             collector reads its session by that id
 //	blobs/<alg>/<hex>            the same, as written before content records (still read)
 //
 // Which of the copies of a digest is kept is the content record's Key

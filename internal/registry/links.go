@@ -94,10 +94,15 @@ func (r *Registry) adopt(ctx context.Context, d digest.Digest, size int64, key s
 }
 
 // link writes the link of c into repo, before the window that opened at
-// since closes.
+// since closes. The repository is recorded first (once per process): the
+// collector visits the repositories of the catalog, and a link in one it
+// never visits would keep naming a copy it deletes.
 func (r *Registry) link(ctx context.Context, repo string, c storage.Content, since time.Time) (storage.Blob, error) {
 	ctx, cancel := context.WithDeadline(ctx, since.Add(r.opts.linkWindow))
 	defer cancel()
+	if err := r.recordRepository(ctx, repo); err != nil {
+		return storage.Blob{}, err
+	}
 	b := storage.Blob{Digest: c.Digest, Size: c.Size, Key: c.Key, Linked: r.opts.now().UTC()}
 	if err := r.meta.PutBlob(ctx, repo, b); err != nil {
 		return storage.Blob{}, fmt.Errorf("link blob %s into %s: %w", c.Digest, repo, err)

@@ -70,7 +70,7 @@ func (r *Registry) newSession(repo string) storage.Upload {
 	now := r.opts.now().UTC().Truncate(time.Second)
 	nonce := newID()
 	id := fmt.Sprintf("%s.%d.%s", nonce, now.Unix(), r.signSession(repo, nonce, now.Unix()))
-	return storage.Upload{ID: id, Repo: repo, Key: uploadedKey(nonce), Started: now, Expires: now.Add(r.opts.uploadTTL)}
+	return storage.Upload{ID: id, Repo: repo, Key: uploadedKey(id), Started: now, Expires: now.Add(r.opts.uploadTTL)}
 }
 
 // parseSession checks that id was issued by this registry for repo and
@@ -89,5 +89,5 @@ func (r *Registry) parseSession(repo, id string) (storage.Upload, bool) {
 		return storage.Upload{}, false
 	}
 	t := time.Unix(started, 0).UTC()
-	return storage.Upload{ID: id, Repo: repo, Key: uploadedKey(parts[0]), Started: t, Expires: t.Add(r.opts.uploadTTL)}, true
+	return storage.Upload{ID: id, Repo: repo, Key: uploadedKey(id), Started: t, Expires: t.Add(r.opts.uploadTTL)}, true
 }

@@ -1,0 +1,587 @@
+// Package gc is Skiff's online garbage collector. A pass marks what is
+// reachable and sweeps the rest while pushes go on, with the conditional
+// single-item writes of the storage ports and the timing rules the
+// registry keeps (internal/registry/links.go):
+//
+//  1. Links. For each repository of the catalog: the blobs its manifests
+//     name (config, layers; a large manifest's own body) are live. A link
+//     no manifest names, older than the grace period, is marked (DoomBlob).
+//     Two link windows later the repository's manifests are read again:
+//     a link one of them names now is refreshed (kept), the others are
+//     deleted only if still marked (DeleteDoomedBlob). A push that finds a
+//     link marked refreshes it first, so the delete fails.
+//  2. Contents. A content record whose digest no live link or manifest
+//     names, last linked before the pass began (less the grace period and
+//     two windows), is deleted if that still holds (DeleteContent), then
+//     its object. A push links within one window of setting the record's
+//     Linked, so any link it made is one step 1 saw.
+//  3. Orphans. An object under blobs/ that no record, live link or
+//     manifest names, older than the grace period, is deleted: the copy a
+//     crash or a lost race left. A multipart object is told apart by the
+//     session that assembled it (kept for it, with its digest).
+//
+// Manifests and tags are never deleted here: untagged manifests are kept,
+// and with them everything they name. Every step is idempotent, so a pass
+// that stops anywhere leaves a valid state and the next one finishes.
+package gc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/skiff-registry/skiff/internal/registry"
+	"github.com/skiff-registry/skiff/internal/storage"
+	"github.com/skiff-registry/skiff/pkg/oci"
+)
+
+// Options configure a Collector.
+type Options struct {
+	// Grace keeps anything younger: a blob committed but not yet named by
+	// a manifest, a copy being written. Default registry.DefaultGrace.
+	Grace time.Duration
+	// Window is the registry's link window (registry.WithLinkWindow);
+	// default registry.DefaultLinkWindow.
+	Window time.Duration
+	// DryRun reports what a pass would delete and writes nothing.
+	DryRun bool
+	Log    *slog.Logger
+	// Now and Sleep default to the clock; tests replace them.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	// BeforeWrite, when set, is called before each write with what it is
+	// about to do; an error stops the pass there (crash-point tests).
+	BeforeWrite func(step string) error
+}
+
+// Collector runs collection passes over one registry's stores.
+type Collector struct {
+	blobs storage.BlobStore
+	meta  storage.MetaStore
+	opts  Options
+}
+
+// New returns a Collector; zero options take their defaults.
+func New(blobs storage.BlobStore, meta storage.MetaStore, o Options) (*Collector, error) {
+	if o.Grace == 0 {
+		o.Grace = registry.DefaultGrace
+	}
+	if o.Window == 0 {
+		o.Window = registry.DefaultLinkWindow
+	}
+	if o.Grace < 0 || o.Window < 0 {
+		return nil, errors.New("gc: grace period and link window must be positive")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	return &Collector{blobs: blobs, meta: meta, opts: o}, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Deletion is one thing a pass deleted (or, dry, would delete).
+type Deletion struct {
+	Kind   string        `json:"kind"` // "link", "blob" (a digest's stored copy) or "orphan"
+	Repo   string        `json:"repo,omitempty"`
+	Digest digest.Digest `json:"digest,omitempty"`
+	Key    string        `json:"key,omitempty"`
+	Size   int64         `json:"size"`
+}
+
+// Report says what a pass looked at and what it deleted.
+type Report struct {
+	Started        time.Time  `json:"started"`
+	Finished       time.Time  `json:"finished"`
+	DryRun         bool       `json:"dryRun"`
+	Grace          string     `json:"grace"`
+	Repositories   int        `json:"repositories"`
+	Manifests      int        `json:"manifests"`
+	Links          int        `json:"links"`
+	Contents       int        `json:"contents"`
+	Objects        int        `json:"objects"`
+	LinksDeleted   int        `json:"linksDeleted"`
+	BlobsDeleted   int        `json:"blobsDeleted"`
+	OrphansDeleted int        `json:"orphansDeleted"`
+	BytesReclaimed int64      `json:"bytesReclaimed"`
+	Deleted        []Deletion `json:"deleted"`
+	// Truncated: more was deleted than Deleted lists (maxListed).
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// maxListed caps Report.Deleted; the counts go on.
+const maxListed = 100_000
+
+func (r *Report) add(d Deletion) {
+	if len(r.Deleted) < maxListed {
+		r.Deleted = append(r.Deleted, d)
+	} else {
+		r.Truncated = true
+	}
+	switch d.Kind {
+	case "link":
+		r.LinksDeleted++
+		return
+	case "blob":
+		r.BlobsDeleted++
+	case "orphan":
+		r.OrphansDeleted++
+	}
+	r.BytesReclaimed += d.Size
+}
+
+// pass is one collection.
+type pass struct {
+	c     *Collector
+	token string
+	t0    time.Time
+	// live are digests a kept link or manifest names; liveKeys the
+	// objects they name (links older than content records name theirs).
+	live     map[digest.Digest]bool
+	liveKeys map[string]bool
+	// records are the keys content records named when listed.
+	records map[string]bool
+	pending []doomed
+	rep     Report
+}
+
+// doomed are the links a pass marked in one repository, and when.
+type doomed struct {
+	repo  string
+	links []storage.Blob
+	at    time.Time
+}
+
+// Run makes one pass and reports it. On an error the report says what was
+// done before it.
+func (c *Collector) Run(ctx context.Context) (Report, error) {
+	now := c.opts.Now().UTC()
+	p := &pass{
+		c:        c,
+		token:    "gc-" + strconv.FormatInt(now.UnixNano(), 10),
+		t0:       now,
+		live:     map[digest.Digest]bool{},
+		liveKeys: map[string]bool{},
+		records:  map[string]bool{},
+		rep:      Report{Started: now, DryRun: c.opts.DryRun, Grace: c.opts.Grace.String(), Deleted: []Deletion{}},
+	}
+	err := p.run(ctx)
+	p.rep.Finished = c.opts.Now().UTC()
+	if err != nil {
+		c.opts.Log.WarnContext(ctx, "garbage collection stopped", "error", err.Error(), "bytesReclaimed", p.rep.BytesReclaimed)
+		return p.rep, err
+	}
+	c.opts.Log.InfoContext(ctx, "garbage collection", "dryRun", c.opts.DryRun, "repositories", p.rep.Repositories,
+		"linksDeleted", p.rep.LinksDeleted, "blobsDeleted", p.rep.BlobsDeleted, "orphansDeleted", p.rep.OrphansDeleted,
+		"bytesReclaimed", p.rep.BytesReclaimed, "seconds", p.rep.Finished.Sub(p.rep.Started).Seconds())
+	return p.rep, nil
+}
+
+func (p *pass) run(ctx context.Context) error {
+	page := storage.Page{Limit: 100}
+	for {
+		repos, err := p.c.meta.ListRepositories(ctx, page)
+		if err != nil {
+			return fmt.Errorf("list repositories: %w", err)
+		}
+		for _, repo := range repos {
+			if err := p.repository(ctx, repo); err != nil {
+				return err
+			}
+			if err := p.settle(ctx, false); err != nil {
+				return err
+			}
+		}
+		if len(repos) < page.Limit {
+			break
+		}
+		page.After = repos[len(repos)-1]
+	}
+	if err := p.settle(ctx, true); err != nil {
+		return err
+	}
+	if err := p.contents(ctx); err != nil {
+		return err
+	}
+	return p.orphans(ctx)
+}
+
+// write runs the BeforeWrite hook.
+func (p *pass) write(step string) error {
+	if p.c.opts.BeforeWrite == nil {
+		return nil
+	}
+	if err := p.c.opts.BeforeWrite(step); err != nil {
+		return fmt.Errorf("stopped before %s: %w", step, err)
+	}
+	return nil
+}
+
+func (p *pass) keep(b storage.Blob) {
+	p.live[b.Digest] = true
+	if b.Key != "" {
+		p.liveKeys[b.Key] = true
+	}
+}
+
+// references returns the digests repo's manifests name, marking the
+// bodies of large manifests live.
+func (p *pass) references(ctx context.Context, repo string) (map[digest.Digest]bool, error) {
+	refs := map[digest.Digest]bool{}
+	page := storage.Page{Limit: 500}
+	for {
+		ms, err := p.c.meta.ListManifests(ctx, repo, page)
+		if err != nil {
+			return nil, fmt.Errorf("list manifests of %s: %w", repo, err)
+		}
+		for _, m := range ms {
+			p.rep.Manifests++
+			for _, d := range m.Refs {
+				refs[d] = true
+			}
+			if m.Key != "" {
+				p.keep(storage.Blob{Digest: m.Digest, Key: m.Key})
+				if err := p.bodyRefs(ctx, m, refs); err != nil {
+					return nil, err
+				}
+			}
+			if m.Subject != "" {
+				refs[m.Subject] = true // a subject stored as a blob stays with its referrer
+			}
+		}
+		if len(ms) < page.Limit {
+			return refs, nil
+		}
+		page.After = string(ms[len(ms)-1].Digest)
+	}
+}
+
+// bodyRefs adds what a manifest stored as an object names (its item keeps
+// no list of references).
+func (p *pass) bodyRefs(ctx context.Context, m storage.Manifest, refs map[digest.Digest]bool) error {
+	rc, err := p.c.blobs.Open(ctx, m.Key, 0, -1)
+	if err != nil {
+		return fmt.Errorf("open manifest %s: %w", m.Digest, err)
+	}
+	defer rc.Close()
+	body, err := readAll(rc, oci.MaxManifestSize)
+	if err != nil {
+		return fmt.Errorf("read manifest %s: %w", m.Digest, err)
+	}
+	parsed, err := oci.ParseManifest(m.MediaType, body)
+	if err != nil {
+		return fmt.Errorf("parse stored manifest %s: %w", m.Digest, err)
+	}
+	for _, d := range parsed.References() {
+		refs[d.Digest] = true
+	}
+	return nil
+}
+
+// repository marks the unreferenced links of repo past grace.
+func (p *pass) repository(ctx context.Context, repo string) error {
+	p.rep.Repositories++
+	refs, err := p.references(ctx, repo)
+	if err != nil {
+		return err
+	}
+	cutoff := p.t0.Add(-p.c.opts.Grace)
+	var marked []storage.Blob
+	page := storage.Page{Limit: 1000}
+	for {
+		links, err := p.c.meta.ListBlobs(ctx, repo, page)
+		if err != nil {
+			return fmt.Errorf("list blobs of %s: %w", repo, err)
+		}
+		for _, b := range links {
+			p.rep.Links++
+			switch {
+			case refs[b.Digest] && b.Doomed != "" && !p.c.opts.DryRun:
+				// Marked by a pass that stopped, and named since: unmark.
+				if err := p.write("keep link " + repo + "@" + string(b.Digest)); err != nil {
+					return err
+				}
+				if _, err := p.c.meta.RefreshBlob(ctx, repo, b.Digest, p.c.opts.Now().UTC()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+					return err
+				}
+				p.keep(b)
+			case refs[b.Digest]:
+				p.keep(b)
+			case b.Doomed != "":
+				marked = append(marked, b) // marked by a pass that stopped
+			case !b.Linked.Before(cutoff):
+				p.keep(b)
+			case p.c.opts.DryRun:
+				p.rep.add(Deletion{Kind: "link", Repo: repo, Digest: b.Digest, Key: b.Key, Size: b.Size})
+			default:
+				if err := p.write("doom link " + repo + "@" + string(b.Digest)); err != nil {
+					return err
+				}
+				err := p.c.meta.DoomBlob(ctx, repo, b.Digest, p.token, cutoff)
+				switch {
+				case err == nil:
+					b.Doomed = p.token
+					marked = append(marked, b)
+				case errors.Is(err, storage.ErrConflict):
+					p.keep(b) // refreshed since it was listed
+				case !errors.Is(err, storage.ErrNotFound):
+					return err
+				}
+			}
+		}
+		if len(links) < page.Limit {
+			break
+		}
+		page.After = string(links[len(links)-1].Digest)
+	}
+	if len(marked) > 0 {
+		p.pending = append(p.pending, doomed{repo: repo, links: marked, at: p.c.opts.Now()})
+	}
+	return nil
+}
+
+// settle finishes the marked links whose wait is over (all of them, after
+// waiting, with wait set): two windows, so a manifest PUT that read a link
+// before it was marked has stored its manifest.
+func (p *pass) settle(ctx context.Context, wait bool) error {
+	for len(p.pending) > 0 {
+		due := p.pending[0].at.Add(2 * p.c.opts.Window)
+		if d := due.Sub(p.c.opts.Now()); d > 0 {
+			if !wait {
+				return nil
+			}
+			if err := p.c.opts.Sleep(ctx, d); err != nil {
+				return err
+			}
+		}
+		if err := p.finish(ctx, p.pending[0]); err != nil {
+			return err
+		}
+		p.pending = p.pending[1:]
+	}
+	return nil
+}
+
+// finish deletes the marked links of one repository that its manifests
+// still do not name.
+func (p *pass) finish(ctx context.Context, e doomed) error {
+	refs, err := p.references(ctx, e.repo)
+	if err != nil {
+		return err
+	}
+	for _, b := range e.links {
+		if refs[b.Digest] {
+			if err := p.write("keep link " + e.repo + "@" + string(b.Digest)); err != nil {
+				return err
+			}
+			_, err := p.c.meta.RefreshBlob(ctx, e.repo, b.Digest, p.c.opts.Now().UTC())
+			switch {
+			case err == nil:
+				p.keep(b)
+			case !errors.Is(err, storage.ErrNotFound):
+				return err
+			}
+			continue
+		}
+		if err := p.write("delete link " + e.repo + "@" + string(b.Digest)); err != nil {
+			return err
+		}
+		err := p.c.meta.DeleteDoomedBlob(ctx, e.repo, b.Digest, b.Doomed)
+		switch {
+		case err == nil:
+			p.rep.add(Deletion{Kind: "link", Repo: e.repo, Digest: b.Digest, Key: b.Key, Size: b.Size})
+		case errors.Is(err, storage.ErrConflict):
+			p.keep(b) // a push refreshed it
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+	}
+	return nil
+}
+
+// contents deletes the records (and copies) of digests nothing links.
+func (p *pass) contents(ctx context.Context) error {
+	// A push links within one window of touching the record, and a link
+	// made before the pass began is one a repository visit saw.
+	cutoff := p.t0.Add(-max(p.c.opts.Grace, 2*p.c.opts.Window))
+	page := storage.Page{Limit: 1000}
+	for {
+		cs, err := p.c.meta.ListContents(ctx, page)
+		if err != nil {
+			return fmt.Errorf("list contents: %w", err)
+		}
+		for _, c := range cs {
+			p.rep.Contents++
+			if p.live[c.Digest] || p.liveKeys[c.Key] || !c.Linked.Before(cutoff) {
+				p.records[c.Key] = true
+				continue
+			}
+			if p.c.opts.DryRun {
+				p.rep.add(Deletion{Kind: "blob", Digest: c.Digest, Key: c.Key, Size: c.Size})
+				continue
+			}
+			if err := p.write("delete content " + string(c.Digest)); err != nil {
+				return err
+			}
+			err := p.c.meta.DeleteContent(ctx, c.Digest, c.Key, cutoff)
+			switch {
+			case errors.Is(err, storage.ErrConflict):
+				p.records[c.Key] = true // linked again
+				continue
+			case errors.Is(err, storage.ErrNotFound):
+				continue
+			case err != nil:
+				return err
+			}
+			// From here the copy is an orphan: if the pass stops before
+			// the delete, the next one finds it in step 3.
+			if err := p.deleteObject(ctx, c.Key); err != nil {
+				return err
+			}
+			p.rep.add(Deletion{Kind: "blob", Digest: c.Digest, Key: c.Key, Size: c.Size})
+		}
+		if len(cs) < page.Limit {
+			return nil
+		}
+		page.After = string(cs[len(cs)-1].Digest)
+	}
+}
+
+func (p *pass) deleteObject(ctx context.Context, key string) error {
+	if err := p.write("delete object " + key); err != nil {
+		return err
+	}
+	if err := p.c.blobs.Delete(ctx, key); err != nil {
+		return fmt.Errorf("delete object %s: %w", key, err)
+	}
+	return nil
+}
+
+// uploadedPrefix holds the objects multipart uploads assemble (registry's
+// key layout).
+const uploadedPrefix = "blobs/uploaded/"
+
+// orphans deletes the objects under blobs/ nothing names.
+func (p *pass) orphans(ctx context.Context) error {
+	cutoff := p.t0.Add(-p.c.opts.Grace)
+	page := storage.Page{Limit: 1000}
+	for {
+		objs, err := p.c.blobs.List(ctx, "blobs/", page)
+		if err != nil {
+			return fmt.Errorf("list objects: %w", err)
+		}
+		for _, o := range objs {
+			p.rep.Objects++
+			if p.records[o.Key] || p.liveKeys[o.Key] || !o.Modified.Before(cutoff) {
+				continue
+			}
+			orphan, session, err := p.orphan(ctx, o.Key)
+			if err != nil {
+				return err
+			}
+			if !orphan {
+				continue
+			}
+			if !p.c.opts.DryRun {
+				if err := p.deleteObject(ctx, o.Key); err != nil {
+					return err
+				}
+				if session != nil {
+					p.release(ctx, *session)
+				}
+			}
+			p.rep.add(Deletion{Kind: "orphan", Key: o.Key, Size: o.Size})
+		}
+		if len(objs) < page.Limit {
+			return nil
+		}
+		page.After = objs[len(objs)-1].Key
+	}
+}
+
+// orphan decides whether the object at key, which no record named when
+// listed, is still unnamed, and returns the session kept for it if any.
+func (p *pass) orphan(ctx context.Context, key string) (bool, *storage.Upload, error) {
+	if id, ok := strings.CutPrefix(key, uploadedPrefix); ok {
+		u, err := p.c.meta.GetUpload(ctx, id)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return true, nil, nil // sessions of kept objects are kept
+		case err != nil:
+			return false, nil, fmt.Errorf("get upload %s: %w", id, err)
+		case !u.Done && p.t0.Before(u.Expires):
+			return false, nil, nil // being committed, or may be resumed
+		case u.Digest == "":
+			return true, nil, nil
+		}
+		named, err := p.named(ctx, u.Digest, key)
+		return !named, &u, err
+	}
+	d, ok := keyDigest(key)
+	if !ok {
+		return false, nil, nil // not a blob key: leave it
+	}
+	named, err := p.named(ctx, d, key)
+	return !named, nil, err
+}
+
+// named reports whether d's content record names key now.
+func (p *pass) named(ctx context.Context, d digest.Digest, key string) (bool, error) {
+	c, err := p.c.meta.GetContent(ctx, d)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("get content %s: %w", d, err)
+	}
+	return c.Key == key, nil
+}
+
+// release lets the session kept for a deleted object expire.
+func (p *pass) release(ctx context.Context, u storage.Upload) {
+	if !u.Keep {
+		return
+	}
+	prev := u.Version
+	u.Keep = false
+	if err := p.write("release upload " + u.ID); err != nil {
+		return
+	}
+	if err := p.c.meta.UpdateUpload(ctx, u, prev); err != nil {
+		p.c.opts.Log.WarnContext(ctx, "release upload session of a deleted object", "upload", u.ID, "error", err.Error())
+	}
+}
+
+// keyDigest reads the digest of a blobs/<alg>/<hex>[/<nonce>] key.
+func keyDigest(key string) (digest.Digest, bool) {
+	parts := strings.Split(strings.TrimPrefix(key, "blobs/"), "/")
+	if len(parts) < 2 || len(parts) > 3 {
+		return "", false
+	}
+	d := digest.NewDigestFromEncoded(digest.Algorithm(parts[0]), parts[1])
+	if d.Validate() != nil {
+		return "", false
+	}
+	return d, true
+}
