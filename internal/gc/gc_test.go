@@ -207,8 +207,8 @@ func (f *fixture) stored() int64 {
 // must go and the bytes that must stay.
 type scene struct {
 	junk, cfgC, layerC, young digest.Digest
-	garbageBytes          int64
-	keptBytes             int64
+	garbageBytes              int64
+	keptBytes                 int64
 }
 
 func (f *fixture) scene() scene {
