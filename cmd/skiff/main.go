@@ -53,6 +53,7 @@ or S3 and DynamoDB); policy, index and user are the operator's tools.`,
 	}
 	root.AddCommand(
 		newServeCommand(getenv),
+		newGCCommand(getenv),
 		newPolicyCommand(getenv, func(cmd *cobra.Command, pa policyArgs) error { return runPolicy(cmd, pa, getenv) }),
 		newIndexCommand(getenv, func(cmd *cobra.Command, ia indexArgs) error { return runIndex(cmd, ia, getenv) }),
 		newUserCommand(getenv, func(cmd *cobra.Command, ua userArgs) error { return runUser(cmd, ua, getenv) }),

@@ -20,6 +20,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/origin"
+	"github.com/skiff-registry/skiff/internal/registry"
 	"github.com/skiff-registry/skiff/internal/server"
 )
 
@@ -65,6 +66,10 @@ bbolt) or, with --backend aws, in S3 and DynamoDB (SKIFF_S3_BUCKET, SKIFF_DYNAMO
 	fs.StringVar(&cfg.ClientIPHeader, "client-ip-header", "", "with --trust-forwarded: the header your proxy sets to the client's address, replacing a client's (e.g. X-Real-IP); default: the last X-Forwarded-For entry")
 	fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `level`: debug, info, warn, error")
 	fs.BoolVar(&cfg.OperatorAPI, "operator-api", false, "serve the operator API (index policies, index status, users) under /v2/_skiff/; with --auth it needs an admin, without it anyone who reaches it may use it")
+	fs.DurationVar(&cfg.GCGrace, "gc-grace", registry.DefaultGrace, "garbage collection: keep anything younger than this (a blob not yet named by a manifest, a copy being written); longer than your longest push")
+	fs.DurationVar(&cfg.GCInterval, "gc-interval", 24*time.Hour, "collect garbage this often (0: never; skiff gc runs a pass on demand)")
+	fs.DurationVar(&cfg.LinkWindow, "link-window", registry.DefaultLinkWindow, "longest a push may take between reading a blob's record and linking it (tests shorten it)")
+	_ = fs.MarkHidden("link-window")
 	fs.BoolVar(&ingest, "ingest", false, "serve as the AWS deployment's ingest service: the blob routes only, no body cap, configured from the "+
 		"SKIFF_* environment as the Lambda functions are, the front door's origin secret required, "+deploy.HealthPath+" for the load balancer "+
 		"(only --addr, --body-timeout and --log-level apply)")
@@ -125,6 +130,20 @@ func serve(ctx context.Context, fs *pflag.FlagSet, cfg config.Config, ingest boo
 		defer close(janitorDone)
 		backend.RunJanitor(janitorCtx, stores, backend.JanitorInterval, log)
 	}()
+	if cfg.GCInterval > 0 && !ingest {
+		collector, err := server.Collector(cfg, stores, log, false)
+		if err != nil {
+			stopJanitor()
+			<-janitorDone
+			return err
+		}
+		gcDone := make(chan struct{})
+		go func() {
+			defer close(gcDone)
+			collector.Every(janitorCtx, cfg.GCInterval)
+		}()
+		defer func() { <-gcDone }() // runs after stopJanitor below
+	}
 	// Stopped before the stores close (deferred above, so run after this).
 	defer func() { stopJanitor(); <-janitorDone }()
 	done := make(chan error, 1)

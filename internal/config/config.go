@@ -80,6 +80,12 @@ type Config struct {
 	OriginSecret, OriginSecretARN string
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
+	// GCGrace is the garbage collector's grace period: anything younger
+	// is kept (0: registry.DefaultGrace). GCInterval is how often `skiff
+	// serve` collects (0: never; the first pass runs one interval after
+	// start). LinkWindow is the registry's link window (0: its default),
+	// which collector and functions must share.
+	GCGrace, GCInterval, LinkWindow time.Duration
 }
 
 // DefaultBodyTimeout is how long `skiff serve` waits for a request body to
@@ -132,6 +138,12 @@ func (c Config) Validate() error {
 	}
 	if c.BodyTimeout < 0 {
 		errs = append(errs, fmt.Errorf("body timeout %s must not be negative", c.BodyTimeout))
+	}
+	if c.GCGrace < 0 || c.GCInterval < 0 || c.LinkWindow < 0 {
+		errs = append(errs, errors.New("the grace period, collection interval and link window must not be negative"))
+	}
+	if c.GCGrace > 0 && c.LinkWindow > 0 && c.GCGrace < 2*c.LinkWindow {
+		errs = append(errs, fmt.Errorf("grace period %s is shorter than two link windows (%s each)", c.GCGrace, c.LinkWindow))
 	}
 	if c.MaxBody < 0 {
 		errs = append(errs, fmt.Errorf("max body %d must not be negative", c.MaxBody))

@@ -585,3 +585,21 @@ func keyDigest(key string) (digest.Digest, bool) {
 	}
 	return d, true
 }
+
+// Every runs a pass every interval until ctx is done, logging each; the
+// first one interval after the start, so a restart loop never collects
+// in a burst.
+func (c *Collector) Every(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := c.Run(ctx); err != nil && ctx.Err() == nil {
+			c.opts.Log.ErrorContext(ctx, "garbage collection failed", "error", err.Error())
+		}
+	}
+}

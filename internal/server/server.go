@@ -14,6 +14,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/auth"
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/gc"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/internal/registry"
@@ -37,6 +38,12 @@ const (
 	failedLoginWindow   = time.Minute
 )
 
+// Collector returns the garbage collector of stores, with cfg's grace
+// period and link window (the registry's).
+func Collector(cfg config.Config, stores backend.Stores, log *slog.Logger, dryRun bool) (*gc.Collector, error) {
+	return gc.New(stores.Blobs, stores.Meta, gc.Options{Grace: cfg.GCGrace, Window: cfg.LinkWindow, DryRun: dryRun, Log: log})
+}
+
 // New wires the registry over stores as cfg says, serving the route
 // groups in groups. It reads the shared upload-session key (one store
 // read, at start-up).
@@ -51,6 +58,12 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 	cache := policy.NewCache(policies, cfg.PolicyTTL, cfg.DefaultPolicies...)
 	policies.OnChange(cache.Invalidate)
 	regOpts := []registry.Option{registry.WithLogger(log), registry.WithUploadKey(key), registry.WithPolicies(cache)}
+	if cfg.GCGrace > 0 {
+		regOpts = append(regOpts, registry.WithGrace(cfg.GCGrace))
+	}
+	if cfg.LinkWindow > 0 {
+		regOpts = append(regOpts, registry.WithLinkWindow(cfg.LinkWindow))
+	}
 	if stores.Exclusive {
 		regOpts = append(regOpts, registry.WithExclusiveStore())
 	}
