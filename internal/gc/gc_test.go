@@ -297,7 +297,8 @@ func TestCollectDryRun(t *testing.T) {
 }
 
 // TestCollectRaces has a push use an unreferenced, old blob while the pass
-// has it marked: the push wins, and the blob stays.
+// has it marked, while the pass waits or between its second look at the
+// manifests and its delete: the push wins, and the blob stays.
 func TestCollectRaces(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -322,49 +323,64 @@ func TestCollectRaces(t *testing.T) {
 	}
 	for name, open := range teststores.Backends(t, minPart) {
 		for race, during := range races {
-			t.Run(name+"/"+race, func(t *testing.T) {
-				t.Parallel()
-				f := newFixture(t, open(t))
-				layer := body("layer", 2*part)
-				f.blob("r", layer)
-				time.Sleep(grace + 50*time.Millisecond)
-				var raced bool
-				c := f.collector(gc.Options{Sleep: func(ctx context.Context, d time.Duration) error {
-					if !raced {
-						raced = true
-						if err := during(f, "r", layer); err != nil {
-							t.Errorf("push during the pass: %v", err)
+			for _, when := range []string{"while it waits", "after its second look"} {
+				t.Run(name+"/"+race+" "+when, func(t *testing.T) {
+					t.Parallel()
+					f := newFixture(t, open(t))
+					layer := body("layer", 2*part)
+					f.blob("r", layer)
+					time.Sleep(grace + 50*time.Millisecond)
+					var raced bool
+					doRace := func() {
+						if !raced {
+							raced = true
+							if err := during(f, "r", layer); err != nil {
+								t.Errorf("push during the pass: %v", err)
+							}
 						}
 					}
-					time.Sleep(d)
-					return nil
-				}})
-				rep, err := c.Run(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !raced {
-					t.Fatal("the pass never waited with a link marked")
-				}
-				if rep.BytesReclaimed != 0 {
-					t.Errorf("reclaimed %d bytes: %+v", rep.BytesReclaimed, rep.Deleted)
-				}
-				// The blob stays where the push put it (a mount leaves the
-				// source's unnamed link to the pass).
-				where := "r"
-				if race == "mount into another repository" {
-					where = "other"
-				}
-				if err := verifyBlob(f.reg, where, digest.FromBytes(layer)); err != nil {
-					t.Error(err)
-				}
-				if race == "HEAD then manifest PUT after the pass" {
-					if _, err := f.reg.PutManifest(ctx, "r", oci.Reference{Tag: "after"}, oci.MediaTypeImageManifest, manifest(layer[:0:0], layer), nil); err == nil {
-						t.Log("manifest without its config accepted?")
+					c := f.collector(gc.Options{
+						Sleep: func(ctx context.Context, d time.Duration) error {
+							if when == "while it waits" {
+								doRace()
+							}
+							time.Sleep(d)
+							return nil
+						},
+						BeforeWrite: func(step string) error {
+							if when == "after its second look" && strings.HasPrefix(step, "delete link") {
+								doRace()
+							}
+							return nil
+						},
+					})
+					rep, err := c.Run(ctx)
+					if err != nil {
+						t.Fatal(err)
 					}
-				}
-				f.check()
-			})
+					if !raced {
+						t.Fatal("the pass never waited with a link marked")
+					}
+					if rep.BytesReclaimed != 0 {
+						t.Errorf("reclaimed %d bytes: %+v", rep.BytesReclaimed, rep.Deleted)
+					}
+					// The blob stays where the push put it (a mount leaves the
+					// source's unnamed link to the pass).
+					where := "r"
+					if race == "mount into another repository" {
+						where = "other"
+					}
+					if err := verifyBlob(f.reg, where, digest.FromBytes(layer)); err != nil {
+						t.Error(err)
+					}
+					if race == "HEAD then manifest PUT after the pass" {
+						if _, err := f.reg.PutManifest(ctx, "r", oci.Reference{Tag: "after"}, oci.MediaTypeImageManifest, manifest(layer[:0:0], layer), nil); err == nil {
+							t.Log("manifest without its config accepted?")
+						}
+					}
+					f.check()
+				})
+			}
 		}
 	}
 }
