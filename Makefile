@@ -55,6 +55,7 @@ test-standins:
 	@$(STEP) unit $(MAKE) --no-print-directory unit
 	@$(STEP) integration-aws $(MAKE) --no-print-directory integration-aws
 	@$(STEP) fuzz $(MAKE) --no-print-directory fuzz
+	@$(STEP) soak $(MAKE) --no-print-directory soak
 	@$(STEP) conformance $(MAKE) --no-print-directory conformance
 	@$(STEP) e2e-lambda $(MAKE) --no-print-directory e2e-lambda
 
@@ -85,6 +86,14 @@ NOT_CONFORMANCE := -skip '^TestConformance$$'
 unit:
 	@mkdir -p results/gotest
 	$(GO_TEST_ENV) $(WITH_STANDINS) $(GOTEST) -race -count=1 -timeout=$(TEST_TIMEOUT) $(NOT_CONFORMANCE) ./...
+
+# Pushes, pulls, deletes and collections for SOAK (2 minutes by default) on
+# both backends, without -race (the unit step runs it for 15 s with it).
+SOAK ?= 2m
+soak: ## the collector under concurrent pushes, pulls and deletes for $(SOAK), both backends (internal/server TestSoak)
+	@mkdir -p results/gotest
+	SKIFF_SOAK_DURATION=$(SOAK) $(GO_TEST_ENV) $(WITH_STANDINS) \
+		$(subst pkgname-and-test-fails --format-hide-empty-pkg,standard-verbose,$(GOTEST)) -count=1 -timeout=$(TEST_TIMEOUT) -run '^TestSoak$$' -v ./internal/server/
 
 # The real-client integration tests again, with skiff on --backend aws over
 # the stand-ins (a fresh bucket and table per server; see test/integration/doc.go).

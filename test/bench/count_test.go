@@ -327,6 +327,61 @@ var (
 // through uncounted (a method added to a port after this file was
 // written). It calls every method of both ports, with zero arguments, on
 // wrappers over nil stores: a counted method counts, then panics reaching
+func (b countingBlobs) List(ctx context.Context, prefix string, p storage.Page) ([]storage.Object, error) {
+	b.c.count("Blob.List")
+	return b.BlobStore.List(ctx, prefix, p)
+}
+
+func (m countingMeta) ListBlobs(ctx context.Context, repo string, p storage.Page) ([]storage.Blob, error) {
+	m.c.count("Meta.ListBlobs")
+	return m.MetaStore.ListBlobs(ctx, repo, p)
+}
+
+func (m countingMeta) RefreshBlob(ctx context.Context, repo string, d digest.Digest, now time.Time) (storage.Blob, error) {
+	m.c.count("Meta.RefreshBlob")
+	return m.MetaStore.RefreshBlob(ctx, repo, d, now)
+}
+
+func (m countingMeta) DoomBlob(ctx context.Context, repo string, d digest.Digest, token string, before time.Time) error {
+	m.c.count("Meta.DoomBlob")
+	return m.MetaStore.DoomBlob(ctx, repo, d, token, before)
+}
+
+func (m countingMeta) DeleteDoomedBlob(ctx context.Context, repo string, d digest.Digest, token string) error {
+	m.c.count("Meta.DeleteDoomedBlob")
+	return m.MetaStore.DeleteDoomedBlob(ctx, repo, d, token)
+}
+
+func (m countingMeta) ListManifests(ctx context.Context, repo string, p storage.Page) ([]storage.Manifest, error) {
+	m.c.count("Meta.ListManifests")
+	return m.MetaStore.ListManifests(ctx, repo, p)
+}
+
+func (m countingMeta) UpsertContent(ctx context.Context, c storage.Content) (storage.Content, error) {
+	m.c.count("Meta.UpsertContent")
+	return m.MetaStore.UpsertContent(ctx, c)
+}
+
+func (m countingMeta) TouchContent(ctx context.Context, d digest.Digest, now time.Time) (storage.Content, error) {
+	m.c.count("Meta.TouchContent")
+	return m.MetaStore.TouchContent(ctx, d, now)
+}
+
+func (m countingMeta) GetContent(ctx context.Context, d digest.Digest) (storage.Content, error) {
+	m.c.count("Meta.GetContent")
+	return m.MetaStore.GetContent(ctx, d)
+}
+
+func (m countingMeta) DeleteContent(ctx context.Context, d digest.Digest, key string, before time.Time) error {
+	m.c.count("Meta.DeleteContent")
+	return m.MetaStore.DeleteContent(ctx, d, key, before)
+}
+
+func (m countingMeta) ListContents(ctx context.Context, p storage.Page) ([]storage.Content, error) {
+	m.c.count("Meta.ListContents")
+	return m.MetaStore.ListContents(ctx, p)
+}
+
 // the nil store; an uncounted one panics without counting.
 func checkCounted() []string {
 	var missing []string

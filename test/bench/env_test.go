@@ -226,6 +226,15 @@ type tally struct {
 	pushed int64            // blob bytes the client pushed
 }
 
+// total is every request or store operation counted so far.
+func (t *tally) total() int {
+	n := 0
+	for _, v := range t.ops {
+		n += v
+	}
+	return n
+}
+
 func newTally() *tally { return &tally{ops: map[string]int{}, port: map[string]int64{}} }
 
 // add records the counters of e since its last reset as one iteration
