@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -199,24 +200,24 @@ func (c *Collector) Run(ctx context.Context) (Report, error) {
 }
 
 func (p *pass) run(ctx context.Context) error {
-	page := storage.Page{Limit: 100}
-	for {
-		repos, err := p.c.meta.ListRepositories(ctx, page)
-		if err != nil {
-			return fmt.Errorf("list repositories: %w", err)
+	// The catalog (repositories with manifests) and the repositories with
+	// links: a manifest may name no link (a sparse index), a link may have
+	// no manifest yet.
+	repos, err := listAll(ctx, p.c.meta.ListRepositories)
+	if err != nil {
+		return err
+	}
+	linked, err := listAll(ctx, p.c.meta.ListLinkedRepositories)
+	if err != nil {
+		return err
+	}
+	for _, repo := range slices.Compact(slices.Sorted(slices.Values(append(repos, linked...)))) {
+		if err := p.repository(ctx, repo); err != nil {
+			return err
 		}
-		for _, repo := range repos {
-			if err := p.repository(ctx, repo); err != nil {
-				return err
-			}
-			if err := p.settle(ctx, false); err != nil {
-				return err
-			}
+		if err := p.settle(ctx, false); err != nil {
+			return err
 		}
-		if len(repos) < page.Limit {
-			break
-		}
-		page.After = repos[len(repos)-1]
 	}
 	if err := p.settle(ctx, true); err != nil {
 		return err
@@ -225,6 +226,23 @@ func (p *pass) run(ctx context.Context) error {
 		return err
 	}
 	return p.orphans(ctx)
+}
+
+// listAll reads every page of a repository listing.
+func listAll(ctx context.Context, list func(context.Context, storage.Page) ([]string, error)) ([]string, error) {
+	var out []string
+	page := storage.Page{Limit: 1000}
+	for {
+		names, err := list(ctx, page)
+		if err != nil {
+			return nil, fmt.Errorf("list repositories: %w", err)
+		}
+		out = append(out, names...)
+		if len(names) < page.Limit {
+			return out, nil
+		}
+		page.After = names[len(names)-1]
+	}
 }
 
 // write runs the BeforeWrite hook.

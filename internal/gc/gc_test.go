@@ -23,8 +23,10 @@ import (
 const (
 	part    = 64 << 10
 	minPart = 40 << 10
-	grace   = 400 * time.Millisecond
-	window  = 50 * time.Millisecond
+	// A window long enough for a loaded stand-in's writes, so tests don't
+	// depend on the retry after a closed window.
+	grace  = 1500 * time.Millisecond
+	window = 300 * time.Millisecond
 )
 
 // fixture is a registry and a collector over one backend's stores.

@@ -37,6 +37,8 @@ func (a *API) handlers(kind string) map[string]handlerFunc {
 		return map[string]handlerFunc{"GET": a.policyHistory}
 	case routeIndexStatus:
 		return map[string]handlerFunc{"GET": a.indexStatus}
+	case routeGC:
+		return map[string]handlerFunc{"POST": a.runGC}
 	case routeUsers:
 		return map[string]handlerFunc{"GET": a.listUsers}
 	case routeUser:

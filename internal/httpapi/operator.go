@@ -9,9 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
+	"github.com/skiff-registry/skiff/internal/gc"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/internal/registry"
 	"github.com/skiff-registry/skiff/pkg/oci"
@@ -27,6 +30,7 @@ import (
 //	DELETE /v2/_skiff/policies/<prefix>               Record (the tombstone, with previous)
 //	GET    /v2/_skiff/history/<prefix>                {"changes":[Change...]}
 //	GET    /v2/_skiff/index/<repo>/<reference>        IndexReport
+//	POST   /v2/_skiff/gc[?dryRun=true][&grace=24h]     gc.Report: one collection pass
 //	...    /v2/_skiff/users[/<name>[/password|/grants]]  users (users.go)
 //
 // With authentication on (WithAuth), every operator route needs the admin
@@ -42,6 +46,7 @@ const (
 	routePolicy         = "operator-policy"
 	routePolicyHistory  = "operator-history"
 	routeIndexStatus    = "operator-index"
+	routeGC             = "operator-gc"
 	routeOperatorNoSuch = "operator-unknown"
 )
 
@@ -117,6 +122,10 @@ func parseOperatorRoute(rest string) route {
 	if rest == "users" {
 		return parseUserRoute("")
 	}
+	if rest == "gc" {
+		rt.kind = routeGC
+		return rt
+	}
 	if p, ok := strings.CutPrefix(rest, "users/"); ok {
 		return parseUserRoute(p)
 	}
@@ -145,8 +154,8 @@ func operatorOff() error {
 
 func noOperatorEndpoint(path string) error {
 	return oci.Errorf(oci.CodeUnsupported,
-		"no operator API endpoint at %s; there are /v2/_skiff/policies[/<prefix>], /v2/_skiff/history/<prefix>, /v2/_skiff/index/<repo>/<reference> "+
-			"and /v2/_skiff/users[/<name>[/password|/grants]]",
+		"no operator API endpoint at %s; there are /v2/_skiff/policies[/<prefix>], /v2/_skiff/history/<prefix>, /v2/_skiff/index/<repo>/<reference>, "+
+			"/v2/_skiff/gc and /v2/_skiff/users[/<name>[/password|/grants]]",
 		path).WithStatus(http.StatusNotFound)
 }
 
@@ -294,6 +303,44 @@ func (a *API) indexStatus(w http.ResponseWriter, r *http.Request, rt route) erro
 		} else {
 			rep.Absent++
 		}
+	}
+	writeJSON(w, r, http.StatusOK, "application/json", rep)
+	return nil
+}
+
+// Collect runs one garbage collection pass (internal/gc), dry or not, with
+// a grace period (0: the server's).
+type Collect func(ctx context.Context, dryRun bool, grace time.Duration) (gc.Report, error)
+
+// WithCollector serves POST /v2/_skiff/gc with collect (default: 404).
+func WithCollector(collect Collect) Option { return func(o *options) { o.collect = collect } }
+
+// runGC answers POST /v2/_skiff/gc: one pass, its report. It runs while
+// the request lasts; pushes go on meanwhile.
+func (a *API) runGC(w http.ResponseWriter, r *http.Request, rt route) error {
+	if a.opts.collect == nil {
+		return oci.Errorf(oci.CodeUnsupported, "this server does not collect garbage on request; run skiff gc against its stores").WithStatus(http.StatusNotFound)
+	}
+	q := r.URL.Query()
+	var dry bool
+	if v := q.Get("dryRun"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return oci.Errorf(oci.CodeUnsupported, "dryRun=%q is not true or false", v).WithStatus(http.StatusBadRequest)
+		}
+		dry = b
+	}
+	var grace time.Duration
+	if v := q.Get("grace"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return oci.Errorf(oci.CodeUnsupported, "grace=%q is not a positive duration such as 24h", v).WithStatus(http.StatusBadRequest)
+		}
+		grace = d
+	}
+	rep, err := a.opts.collect(r.Context(), dry, grace)
+	if err != nil {
+		return fmt.Errorf("garbage collection: %w", err)
 	}
 	writeJSON(w, r, http.StatusOK, "application/json", rep)
 	return nil

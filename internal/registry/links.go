@@ -94,13 +94,29 @@ func (r *Registry) adopt(ctx context.Context, d digest.Digest, size int64, key s
 }
 
 // link writes the link of c into repo, before the window that opened at
-// since closes. The repository is recorded first (once per process): the
-// collector visits the repositories of the catalog, and a link in one it
-// never visits would keep naming a copy it deletes.
+// since closes. The repository is recorded first (once per process) among
+// those with links: the collector visits them, and a link in one it never
+// visited would keep naming a copy it deletes.
 func (r *Registry) link(ctx context.Context, repo string, c storage.Content, since time.Time) (storage.Blob, error) {
+	for attempt := 0; ; attempt++ {
+		b, err := r.linkWithin(ctx, repo, c, since)
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) || attempt == 1 {
+			return b, err
+		}
+		// The store was slow and the window closed: touch the record
+		// again, which opens a new one (the copy may have been collected
+		// meanwhile: then the push fails and the client retries).
+		since = r.opts.now().UTC()
+		if c, err = r.meta.TouchContent(ctx, c.Digest, since); err != nil {
+			return storage.Blob{}, fmt.Errorf("touch content %s again: %w", c.Digest, err)
+		}
+	}
+}
+
+func (r *Registry) linkWithin(ctx context.Context, repo string, c storage.Content, since time.Time) (storage.Blob, error) {
 	ctx, cancel := context.WithDeadline(ctx, since.Add(r.opts.linkWindow))
 	defer cancel()
-	if err := r.recordRepository(ctx, repo); err != nil {
+	if err := r.recordLinked(ctx, repo); err != nil {
 		return storage.Blob{}, err
 	}
 	b := storage.Blob{Digest: c.Digest, Size: c.Size, Key: c.Key, Linked: r.opts.now().UTC()}

@@ -108,11 +108,24 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		}
 	}
 	// The window that opened when the references were read: a manifest
-	// stored later could name blobs a collection has just deleted.
-	wctx, cancel := context.WithDeadline(ctx, since.Add(r.opts.linkWindow))
-	defer cancel()
-	if err := r.meta.PutManifest(wctx, repo, rec); err != nil {
-		return res, fmt.Errorf("store manifest %s in %s: %w", res.Digest, repo, err)
+	// stored later could name blobs a collection has just deleted. A slow
+	// store gets a second window, after a second look.
+	for attempt := 0; ; attempt++ {
+		err := r.putManifestWithin(ctx, repo, rec, since)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) || attempt == 1 {
+			return res, err
+		}
+		if absent, since, err = r.checkReferences(ctx, repo, m); err != nil {
+			return res, err
+		}
+		if rec.Key != "" {
+			if _, err := r.meta.TouchContent(ctx, res.Digest, since); err != nil {
+				return res, fmt.Errorf("touch manifest body %s: %w", res.Digest, err)
+			}
+		}
 	}
 	// Absent children are recorded after the index, so a GET of one can
 	// say which platform of which index it is.
@@ -134,6 +147,17 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		res.Tags = append(res.Tags, t)
 	}
 	return res, nil
+}
+
+// putManifestWithin stores rec unless the link window that opened at since
+// closes first.
+func (r *Registry) putManifestWithin(ctx context.Context, repo string, rec storage.Manifest, since time.Time) error {
+	wctx, cancel := context.WithDeadline(ctx, since.Add(r.opts.linkWindow))
+	defer cancel()
+	if err := r.meta.PutManifest(wctx, repo, rec); err != nil {
+		return fmt.Errorf("store manifest %s in %s: %w", rec.Digest, repo, err)
+	}
+	return nil
 }
 
 // maxReferrerAnnotations caps the annotations of a manifest with a

@@ -29,8 +29,9 @@ type Registry struct {
 	instance string
 	// uploadKey signs upload session ids.
 	uploadKey []byte
-	// repos are the repositories this process has recorded.
-	repos knownRepos
+	// repos are the repositories this process has recorded in the
+	// catalog; linked those it has recorded as having links.
+	repos, linked knownRepos
 	// refreshed are links this process refreshed on a HEAD.
 	refreshed refreshes
 }

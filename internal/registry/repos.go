@@ -23,14 +23,23 @@ type knownRepos struct {
 
 // recordRepository writes repo to the catalog unless this process already has.
 func (r *Registry) recordRepository(ctx context.Context, repo string) error {
-	k := &r.repos
+	return r.repos.record(ctx, repo, r.meta.PutRepository)
+}
+
+// recordLinked records that repo has blob links unless this process
+// already has (the collector visits those repositories too).
+func (r *Registry) recordLinked(ctx context.Context, repo string) error {
+	return r.linked.record(ctx, repo, r.meta.PutLinkedRepository)
+}
+
+func (k *knownRepos) record(ctx context.Context, repo string, put func(context.Context, string) error) error {
 	k.mu.Lock()
 	_, known := k.names[repo]
 	k.mu.Unlock()
 	if known {
 		return nil
 	}
-	if err := r.meta.PutRepository(ctx, repo); err != nil {
+	if err := put(ctx, repo); err != nil {
 		return fmt.Errorf("record repository %s: %w", repo, err)
 	}
 	k.mu.Lock()

@@ -80,7 +80,17 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 		httpapi.WithRedirectMin(cfg.RedirectMin),
 	}
 	if cfg.OperatorAPI {
-		apiOpts = append(apiOpts, httpapi.WithOperator(policies))
+		apiOpts = append(apiOpts, httpapi.WithOperator(policies), httpapi.WithCollector(func(ctx context.Context, dry bool, grace time.Duration) (gc.Report, error) {
+			c := cfg
+			if grace > 0 {
+				c.GCGrace = grace
+			}
+			collector, err := Collector(c, stores, log, dry)
+			if err != nil {
+				return gc.Report{}, err
+			}
+			return collector.Run(ctx)
+		}))
 	}
 	var users *auth.Users
 	if cfg.Auth {

@@ -66,8 +66,8 @@ func TestSoak(t *testing.T) {
 }
 
 const (
-	soakGrace  = 3 * time.Second
-	soakWindow = 500 * time.Millisecond
+	soakGrace  = 4 * time.Second
+	soakWindow = time.Second
 )
 
 func soak(t *testing.T, kind config.Backend, dur time.Duration) {
@@ -247,7 +247,9 @@ func soak(t *testing.T, kind config.Backend, dur time.Duration) {
 	if got != want {
 		t.Errorf("%d bytes stored after the last pass, but manifests name %d (amplification %.3f)", got, want, float64(got)/float64(want))
 	}
-	if stats.passes.Load() < 5 || stats.pushes.Load() < 20 || reclaim.Load() == 0 {
+	// The unit step's short run under -race does little; the soak step's
+	// two minutes must do something worth counting.
+	if dur >= time.Minute && (stats.passes.Load() < 5 || stats.pushes.Load() < 20 || reclaim.Load() == 0) {
 		t.Errorf("too little happened to count: %d passes, %d pushes, %d bytes reclaimed", stats.passes.Load(), stats.pushes.Load(), reclaim.Load())
 	}
 }

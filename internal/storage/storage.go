@@ -318,6 +318,12 @@ type Repositories interface {
 	HasRepository(ctx context.Context, repo string) (bool, error)
 	// ListRepositories lists repositories in lexical order.
 	ListRepositories(ctx context.Context, p Page) ([]string, error)
+	// PutLinkedRepository records that repo has blob links (idempotent),
+	// apart from the catalog, which lists repositories with manifests: the
+	// collector visits both.
+	PutLinkedRepository(ctx context.Context, repo string) error
+	// ListLinkedRepositories lists those in lexical order.
+	ListLinkedRepositories(ctx context.Context, p Page) ([]string, error)
 }
 
 // Uploads stores upload sessions.

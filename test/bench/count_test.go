@@ -332,6 +332,16 @@ func (b countingBlobs) List(ctx context.Context, prefix string, p storage.Page) 
 	return b.BlobStore.List(ctx, prefix, p)
 }
 
+func (m countingMeta) PutLinkedRepository(ctx context.Context, repo string) error {
+	m.c.count("Meta.PutLinkedRepository")
+	return m.MetaStore.PutLinkedRepository(ctx, repo)
+}
+
+func (m countingMeta) ListLinkedRepositories(ctx context.Context, p storage.Page) ([]string, error) {
+	m.c.count("Meta.ListLinkedRepositories")
+	return m.MetaStore.ListLinkedRepositories(ctx, p)
+}
+
 func (m countingMeta) ListBlobs(ctx context.Context, repo string, p storage.Page) ([]storage.Blob, error) {
 	m.c.count("Meta.ListBlobs")
 	return m.MetaStore.ListBlobs(ctx, repo, p)

@@ -22,6 +22,7 @@ const (
 	attrExpiresAt = "expiresAt"
 
 	pkRepos    = "REPOS"    // SK: repository name
+	pkLinked   = "LINKED"   // SK: repository name (repositories with blob links)
 	pkSettings = "SETTINGS" // SK: setting key
 	pkRepo     = "R#"       // + repository name
 	pkUpload   = "U#"       // + upload id

@@ -231,8 +231,18 @@ func (s *MetaStore) ListReferrers(ctx context.Context, repo string, subject dige
 
 // PutRepository records repo in the catalog: one unconditional PutItem.
 func (s *MetaStore) PutRepository(ctx context.Context, repo string) error {
-	if err := s.putItem(ctx, repoItem{PK: pkRepos, SK: repo}, writeCond{}); err != nil {
-		return fmt.Errorf("put repository %s: %w", repo, err)
+	return s.putRepo(ctx, pkRepos, repo)
+}
+
+// PutLinkedRepository records repo among those with links: one
+// unconditional PutItem.
+func (s *MetaStore) PutLinkedRepository(ctx context.Context, repo string) error {
+	return s.putRepo(ctx, pkLinked, repo)
+}
+
+func (s *MetaStore) putRepo(ctx context.Context, pk, repo string) error {
+	if err := s.putItem(ctx, repoItem{PK: pk, SK: repo}, writeCond{}); err != nil {
+		return fmt.Errorf("put repository %s in %s: %w", repo, pk, err)
 	}
 	return nil
 }
@@ -250,17 +260,27 @@ func (s *MetaStore) HasRepository(ctx context.Context, repo string) (bool, error
 // ListRepositories lists repositories in lexical order: one Query on the
 // REPOS partition per page.
 func (s *MetaStore) ListRepositories(ctx context.Context, p storage.Page) ([]string, error) {
+	return s.listRepos(ctx, pkRepos, p)
+}
+
+// ListLinkedRepositories lists the repositories with links: one Query on
+// the LINKED partition per page.
+func (s *MetaStore) ListLinkedRepositories(ctx context.Context, p storage.Page) ([]string, error) {
+	return s.listRepos(ctx, pkLinked, p)
+}
+
+func (s *MetaStore) listRepos(ctx context.Context, pk string, p storage.Page) ([]string, error) {
 	var repos []string
-	err := s.query(ctx, pkRepos, "", p.After, p.Limit, func(av map[string]types.AttributeValue) error {
+	err := s.query(ctx, pk, "", p.After, p.Limit, func(av map[string]types.AttributeValue) error {
 		sk, ok := av[attrSK].(*types.AttributeValueMemberS)
 		if !ok {
-			return fmt.Errorf("catalog item without a string SK")
+			return fmt.Errorf("%s item without a string SK", pk)
 		}
 		repos = append(repos, sk.Value)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list repositories: %w", err)
+		return nil, fmt.Errorf("list repositories of %s: %w", pk, err)
 	}
 	return repos, nil
 }

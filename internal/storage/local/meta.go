@@ -26,6 +26,7 @@ var (
 	bucketSettings  = []byte("settings")
 	bucketCounters  = []byte("counters")
 	bucketContents  = []byte("contents")
+	bucketLinked    = []byte("linked")
 )
 
 const (
@@ -55,7 +56,7 @@ func OpenMetaStore(path string) (*MetaStore, error) {
 		return nil, fmt.Errorf("open meta store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketRepos, bucketBlobs, bucketManifests, bucketTags, bucketReferrers, bucketAbsent, bucketUploads, bucketSettings, bucketCounters, bucketContents} {
+		for _, name := range [][]byte{bucketMeta, bucketRepos, bucketBlobs, bucketManifests, bucketTags, bucketReferrers, bucketAbsent, bucketUploads, bucketSettings, bucketCounters, bucketContents, bucketLinked} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -222,19 +222,28 @@ func (s *MetaStore) ListReferrers(ctx context.Context, repo string, subject dige
 // PutRepository implements storage.Repositories. The core calls it on
 // every push, so an existing repository costs a read, not a write.
 func (s *MetaStore) PutRepository(ctx context.Context, repo string) error {
+	return s.putRepo(ctx, bucketRepos, repo)
+}
+
+// PutLinkedRepository implements storage.Repositories.
+func (s *MetaStore) PutLinkedRepository(ctx context.Context, repo string) error {
+	return s.putRepo(ctx, bucketLinked, repo)
+}
+
+func (s *MetaStore) putRepo(ctx context.Context, bucket []byte, repo string) error {
 	if err := checkName("repository name", repo); err != nil {
 		return fmt.Errorf("put repository %s: %w", repo, err)
 	}
 	var exists bool
 	err := s.view(ctx, "put repository "+repo, func(tx *bbolt.Tx) error {
-		exists = tx.Bucket(bucketRepos).Get([]byte(repo)) != nil
+		exists = tx.Bucket(bucket).Get([]byte(repo)) != nil
 		return nil
 	})
 	if err != nil || exists {
 		return err
 	}
 	return s.update(ctx, "put repository "+repo, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketRepos).Put([]byte(repo), []byte("{}"))
+		return tx.Bucket(bucket).Put([]byte(repo), []byte("{}"))
 	})
 }
 
@@ -250,9 +259,18 @@ func (s *MetaStore) HasRepository(ctx context.Context, repo string) (bool, error
 
 // ListRepositories implements storage.Repositories.
 func (s *MetaStore) ListRepositories(ctx context.Context, p storage.Page) ([]string, error) {
+	return s.listRepos(ctx, bucketRepos, p)
+}
+
+// ListLinkedRepositories implements storage.Repositories.
+func (s *MetaStore) ListLinkedRepositories(ctx context.Context, p storage.Page) ([]string, error) {
+	return s.listRepos(ctx, bucketLinked, p)
+}
+
+func (s *MetaStore) listRepos(ctx context.Context, bucket []byte, p storage.Page) ([]string, error) {
 	var repos []string
 	err := s.view(ctx, "list repositories", func(tx *bbolt.Tx) error {
-		return list(tx.Bucket(bucketRepos), nil, p, func(name string, _ []byte) error {
+		return list(tx.Bucket(bucket), nil, p, func(name string, _ []byte) error {
 			repos = append(repos, name)
 			return nil
 		})

@@ -308,4 +308,27 @@ func testMetaRepositories(t *testing.T, ms storage.MetaStore) {
 			}
 		})
 	}
+
+	// Repositories with links are a list of their own: neither the catalog
+	// nor HasRepository sees them.
+	for _, n := range []string{"linked/only", "b", "a/b"} {
+		noErr(t, ms.PutLinkedRepository(ctx, n))
+		noErr(t, ms.PutLinkedRepository(ctx, n))
+	}
+	linked, err := ms.ListLinkedRepositories(ctx, storage.Page{})
+	noErr(t, err)
+	if diff := cmp.Diff(linked, []string{"a/b", "b", "linked/only"}); diff != "" {
+		t.Errorf("ListLinkedRepositories mismatch (-got +want):\n%s", diff)
+	}
+	page, err := ms.ListLinkedRepositories(ctx, storage.Page{After: "a/b", Limit: 1})
+	noErr(t, err)
+	if diff := cmp.Diff(page, []string{"b"}); diff != "" {
+		t.Errorf("ListLinkedRepositories after a/b mismatch (-got +want):\n%s", diff)
+	}
+	if diff := cmp.Diff(list(storage.Page{}), want, equateEmpty); diff != "" {
+		t.Errorf("the catalog changed with linked repositories (-got +want):\n%s", diff)
+	}
+	if has, err := ms.HasRepository(ctx, "linked/only"); err != nil || has {
+		t.Errorf("HasRepository(linked/only) = %v, %v", has, err)
+	}
 }
