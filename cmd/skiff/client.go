@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/skiff-registry/skiff/internal/gc"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/pkg/oci"
@@ -39,6 +41,26 @@ var _ httpapi.PolicyStore = (*operatorClient)(nil)
 
 func newOperatorClient(base string, cred credentials) *operatorClient {
 	return &operatorClient{base: base, cred: cred, http: &http.Client{Timeout: clientTimeout}}
+}
+
+// Collect runs a collection pass on the server (POST /v2/_skiff/gc); it
+// lasts as long as the pass, so the client's timeout does not apply.
+func (c *operatorClient) Collect(ctx context.Context, dryRun bool, grace time.Duration) (gc.Report, error) {
+	var rep gc.Report
+	q := url.Values{}
+	if dryRun {
+		q.Set("dryRun", "true")
+	}
+	if grace > 0 {
+		q.Set("grace", grace.String())
+	}
+	long := *c
+	long.http = &http.Client{}
+	path := "/v2/_skiff/gc"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	return rep, long.do(ctx, http.MethodPost, path, "", nil, &rep)
 }
 
 // credentials are the Basic credentials the CLI sends to a server's

@@ -23,6 +23,7 @@ import (
 // gcArgs is a parsed `skiff gc` command line.
 type gcArgs struct {
 	data, table, bucket string
+	registry            string
 	dryRun, json        bool
 	grace, window       time.Duration
 }
@@ -42,11 +43,21 @@ The stores are (one of):
                              first: it holds the database; it collects on its own
                              every --gc-interval)
   --table=NAME --bucket=NAME the AWS deployment's DynamoDB table and S3 bucket, with
-                             your AWS credentials (default $` + deploy.EnvTable + `, $` + deploy.EnvBucket + `)`,
+                             your AWS credentials (default $` + deploy.EnvTable + `, $` + deploy.EnvBucket + `)
+  --registry=URL             a server's operator API (skiff serve --operator-api), which
+                             runs the pass; with --auth on the server, SKIFF_USERNAME and
+                             SKIFF_PASSWORD are an admin's`,
 		Example: `  skiff gc --data ./data --dry-run
-  skiff gc --table skiff-meta --bucket skiff-blobs --grace 48h --json`,
+  skiff gc --table skiff-meta --bucket skiff-blobs --grace 48h --json
+  skiff gc --registry http://127.0.0.1:5000`,
 		Args: wantArgs(0, "no arguments, only flags"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ga.registry != "" {
+				if ga.data != "" || ga.table != "" || ga.bucket != "" {
+					return errors.New("give --registry, --data, or --table and --bucket: one of them")
+				}
+				return runRemoteGC(cmd, ga, getenv)
+			}
 			if ga.table == "" {
 				ga.table = getenv(deploy.EnvTable)
 			}
@@ -60,6 +71,7 @@ The stores are (one of):
 	fs.StringVar(&ga.data, "data", "", "data directory of the embedded store")
 	fs.StringVar(&ga.table, "table", "", "DynamoDB table of the AWS deployment")
 	fs.StringVar(&ga.bucket, "bucket", "", "S3 bucket of the AWS deployment")
+	fs.StringVar(&ga.registry, "registry", "", "URL of a server with the operator API on")
 	fs.BoolVar(&ga.dryRun, "dry-run", false, "report what would be deleted; delete nothing")
 	fs.BoolVar(&ga.json, "json", false, "print the report as JSON")
 	fs.DurationVar(&ga.grace, "grace", registry.DefaultGrace, "keep anything younger than this; longer than your longest push")
@@ -120,6 +132,31 @@ func runGC(cmd *cobra.Command, ga gcArgs) error {
 	if err != nil {
 		return fmt.Errorf("garbage collection stopped (what it did is above; run it again to finish): %w", err)
 	}
+	return nil
+}
+
+// runRemoteGC has the server at --registry run the pass.
+func runRemoteGC(cmd *cobra.Command, ga gcArgs, getenv func(string) string) error {
+	base, err := registryURL(ga.registry)
+	if err != nil {
+		return err
+	}
+	cred, err := envCredentials(getenv)
+	if err != nil {
+		return err
+	}
+	grace := ga.grace
+	if !cmd.Flags().Changed("grace") {
+		grace = 0 // the server's
+	}
+	rep, err := newOperatorClient(base, cred).Collect(cmd.Context(), ga.dryRun, grace)
+	if err != nil {
+		return err
+	}
+	if ga.json {
+		return printJSON(cmd.OutOrStdout(), rep)
+	}
+	printReport(cmd.OutOrStdout(), rep)
 	return nil
 }
 

@@ -81,10 +81,28 @@ func TestGCCLIMistakes(t *testing.T) {
 		{[]string{"gc", "--table", "t"}, "need both --table and --bucket"},
 		{[]string{"gc", "--data", ".", "--grace", "soon"}, `invalid argument "soon" for "--grace" flag`},
 		{[]string{"gc", "extra"}, "no arguments"},
+		{[]string{"gc", "--registry", "http://x", "--data", "d"}, "one of them"},
+		{[]string{"gc", "--registry", "ftp://x"}, "must be the server's URL"},
 	} {
 		_, _, err := cli(t, env(), tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestGCCLIRemote: skiff gc --registry has the server's operator API run
+// the pass.
+func TestGCCLIRemote(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t, true)
+	out, _, err := cli(t, env(), "gc", "--registry", srv.URL, "--dry-run")
+	if err != nil || !strings.Contains(out, "would delete 0 links, 0 blobs and 0 orphaned copies: 0 bytes (grace 24h0m0s") {
+		t.Errorf("skiff gc --registry: %q, %v", out, err)
+	}
+	out, _, err = cli(t, env(), "gc", "--registry", srv.URL, "--grace", "1h", "--json")
+	var rep gc.Report
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Grace != "1h0m0s" || rep.DryRun {
+		t.Errorf("skiff gc --registry --json: %q, %v", out, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/gc"
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/internal/registry"
@@ -233,6 +234,7 @@ func TestOperatorDisabled(t *testing.T) {
 		{"DELETE", "/v2/_skiff/policies/mirror", ""},
 		{"GET", "/v2/_skiff/history/mirror", ""},
 		{"GET", "/v2/_skiff/index/mirror/app/latest", ""},
+		{"POST", "/v2/_skiff/gc", ""},
 		{"GET", "/v2/_skiff/whatever", ""},
 	} {
 		msg := wantError(t, do(t, c.method, srv.URL+c.path, []byte(c.body), nil), http.StatusNotFound, "UNSUPPORTED")
@@ -373,5 +375,38 @@ func TestOperatorPolicyAppliesAtOnce(t *testing.T) {
 	msg = wantError(t, do(t, "PUT", srv.URL+"/v2/"+repo+"/manifests/v2", indexOf(t, "v2", amd, arm), indexHeader), http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN")
 	if !strings.Contains(msg, "linux/arm64") {
 		t.Errorf("refusal after delete %q does not name the platform", msg)
+	}
+}
+
+// TestOperatorGC: POST /v2/_skiff/gc runs a pass and answers its report;
+// bad parameters are 400 and say what is wrong.
+func TestOperatorGC(t *testing.T) {
+	t.Parallel()
+	srv := newPolicyServer(t, true)
+	blob := []byte("nothing names this blob")
+	d := digest.FromBytes(blob)
+	r := do(t, "POST", srv.URL+"/v2/gc/repo/blobs/uploads/?digest="+d.String(), blob, map[string]string{"Content-Type": "application/octet-stream"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("push: %d %s", r.status, r.body)
+	}
+	// With the default grace (a day), the young blob stays, dry or not.
+	for _, q := range []string{"?dryRun=true", ""} {
+		r = do(t, "POST", srv.URL+"/v2/_skiff/gc"+q, nil, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("gc%s: %d %s", q, r.status, r.body)
+		}
+		rep := decodeJSON[gc.Report](t, r)
+		if rep.DryRun != (q != "") || rep.Links != 1 || len(rep.Deleted) != 0 || rep.Grace != "24h0m0s" {
+			t.Errorf("gc%s: report %+v", q, rep)
+		}
+	}
+	for q, want := range map[string]string{"?dryRun=maybe": "dryRun", "?grace=soon": "grace", "?grace=-1h": "grace"} {
+		msg := wantError(t, do(t, "POST", srv.URL+"/v2/_skiff/gc"+q, nil, nil), http.StatusBadRequest, "UNSUPPORTED")
+		if !strings.Contains(msg, want) {
+			t.Errorf("gc%s: %q does not name %s", q, msg, want)
+		}
+	}
+	if r := do(t, "GET", srv.URL+"/v2/_skiff/gc", nil, nil); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("GET gc: %d", r.status)
 	}
 }
