@@ -16,6 +16,8 @@
 //	<table>
 //	├── PK "REPOS"                              the catalog
 //	│   └── SK <repo>                           (no attributes)
+//	├── PK "LINKED"                             repositories with blob links (the collector's)
+//	│   └── SK <repo>                           (no attributes)
 //	├── PK "R#<repo>"                           one partition per repository
 //	│   ├── SK "B#<digest>"                     blob link: size, key, linked (N, Unix ns),
 //	│   │                                       doomed (a collection's mark)
@@ -103,7 +105,9 @@
 //	                                   DeleteContent costs 1 GetItem to tell ErrConflict
 //	                                   from ErrNotFound)
 //	ListAbsent                         1 Query per page: begins_with(SK, "A#<child>#")
-//	ListRepositories, ListSettings     1 Query per page on REPOS / SETTINGS
+//	ListRepositories, ListSettings,    1 Query per page on REPOS / SETTINGS / LINKED
+//	ListLinkedRepositories
+//	PutLinkedRepository                1 PutItem, unconditional
 //	CreateUpload                       1 PutItem if attribute_not_exists(PK), else ErrExists
 //	UpdateUpload                       1 PutItem if version = prev (stores prev+1), else
 //	                                   ErrConflict (a deleted session fails too)

@@ -65,6 +65,8 @@
 //	└── <key>                                   storage.Setting
 //	contents/
 //	└── <digest>                                storage.Content
+//	linked/
+//	└── <repo>                                  {}: a repository with blob links
 //	counters/
 //	└── <key>                                   {n, ends}: a window's count
 //
