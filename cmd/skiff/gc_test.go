@@ -100,9 +100,9 @@ func TestGCCLIRemote(t *testing.T) {
 	if err != nil || !strings.Contains(out, "would delete 0 links, 0 blobs and 0 orphaned copies: 0 bytes (grace 24h0m0s") {
 		t.Errorf("skiff gc --registry: %q, %v", out, err)
 	}
-	out, _, err = cli(t, env(), "gc", "--registry", srv.URL, "--grace", "1h", "--json")
+	out, _, err = cli(t, env(), "gc", "--registry", srv.URL, "--grace", "48h", "--json")
 	var rep gc.Report
-	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Grace != "1h0m0s" || rep.DryRun {
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Grace != "48h0m0s" || rep.DryRun {
 		t.Errorf("skiff gc --registry --json: %q, %v", out, err)
 	}
 }

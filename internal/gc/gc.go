@@ -281,7 +281,11 @@ func (p *pass) references(ctx context.Context, repo string) (map[digest.Digest]b
 			if m.Key != "" {
 				p.keep(storage.Blob{Digest: m.Digest, Key: m.Key})
 				if err := p.bodyRefs(ctx, m, refs); err != nil {
-					return nil, err
+					// Unreadable: what it names is unknown, so the
+					// repository keeps every link this pass.
+					p.c.opts.Log.WarnContext(ctx, "garbage collection keeps every blob of a repository: a manifest body cannot be read",
+						"repository", repo, "manifest", m.Digest.String(), "error", err.Error())
+					return nil, errUnknownRefs
 				}
 			}
 			if m.Subject != "" {
@@ -294,6 +298,9 @@ func (p *pass) references(ctx context.Context, repo string) (map[digest.Digest]b
 		page.After = string(ms[len(ms)-1].Digest)
 	}
 }
+
+// errUnknownRefs: a manifest of the repository could not be read.
+var errUnknownRefs = errors.New("a manifest's references are unknown")
 
 // bodyRefs adds what a manifest stored as an object names (its item keeps
 // no list of references).
@@ -321,7 +328,8 @@ func (p *pass) bodyRefs(ctx context.Context, m storage.Manifest, refs map[digest
 func (p *pass) repository(ctx context.Context, repo string) error {
 	p.rep.Repositories++
 	refs, err := p.references(ctx, repo)
-	if err != nil {
+	unknown := errors.Is(err, errUnknownRefs)
+	if err != nil && !unknown {
 		return err
 	}
 	cutoff := p.t0.Add(-p.c.opts.Grace)
@@ -335,6 +343,8 @@ func (p *pass) repository(ctx context.Context, repo string) error {
 		for _, b := range links {
 			p.rep.Links++
 			switch {
+			case unknown:
+				p.keep(b)
 			case refs[b.Digest] && b.Doomed != "" && !p.c.opts.DryRun:
 				// Marked by a pass that stopped, and named since: unmark.
 				if err := p.write("keep link " + repo + "@" + string(b.Digest)); err != nil {
@@ -405,11 +415,12 @@ func (p *pass) settle(ctx context.Context, wait bool) error {
 // still do not name.
 func (p *pass) finish(ctx context.Context, e doomed) error {
 	refs, err := p.references(ctx, e.repo)
-	if err != nil {
+	unknown := errors.Is(err, errUnknownRefs)
+	if err != nil && !unknown {
 		return err
 	}
 	for _, b := range e.links {
-		if refs[b.Digest] {
+		if refs[b.Digest] || unknown {
 			if err := p.write("keep link " + e.repo + "@" + string(b.Digest)); err != nil {
 				return err
 			}
@@ -473,9 +484,12 @@ func (p *pass) contents(ctx context.Context) error {
 				return err
 			}
 			// From here the copy is an orphan: if the pass stops before
-			// the delete, the next one finds it in step 3.
-			if err := p.deleteObject(ctx, c.Key); err != nil {
-				return err
+			// the delete, the next one finds it in step 3. A copy in the
+			// layout from before content records stays (see orphan).
+			if !legacyKey(c.Key) {
+				if err := p.deleteObject(ctx, c.Key); err != nil {
+					return err
+				}
 			}
 			p.rep.add(Deletion{Kind: "blob", Digest: c.Digest, Key: c.Key, Size: c.Size})
 		}
@@ -514,7 +528,7 @@ func (p *pass) orphans(ctx context.Context) error {
 			if p.records[o.Key] || p.liveKeys[o.Key] || !o.Modified.Before(cutoff) {
 				continue
 			}
-			orphan, session, err := p.orphan(ctx, o.Key)
+			orphan, err := p.orphan(ctx, o)
 			if err != nil {
 				return err
 			}
@@ -524,9 +538,6 @@ func (p *pass) orphans(ctx context.Context) error {
 			if !p.c.opts.DryRun {
 				if err := p.deleteObject(ctx, o.Key); err != nil {
 					return err
-				}
-				if session != nil {
-					p.release(ctx, *session)
 				}
 			}
 			p.rep.add(Deletion{Kind: "orphan", Key: o.Key, Size: o.Size})
@@ -538,30 +549,37 @@ func (p *pass) orphans(ctx context.Context) error {
 	}
 }
 
-// orphan decides whether the object at key, which no record named when
-// listed, is still unnamed, and returns the session kept for it if any.
-func (p *pass) orphan(ctx context.Context, key string) (bool, *storage.Upload, error) {
-	if id, ok := strings.CutPrefix(key, uploadedPrefix); ok {
+// orphan decides whether object o, which no record named when listed, is
+// still unnamed. Objects in the layout from before content records (no
+// nonce, or a multipart key by nonce) are left alone: a repository that
+// only ever had blobs then may be in no list the pass visits.
+func (p *pass) orphan(ctx context.Context, o storage.Object) (bool, error) {
+	if legacyKey(o.Key) {
+		return false, nil
+	}
+	if id, ok := strings.CutPrefix(o.Key, uploadedPrefix); ok {
 		u, err := p.c.meta.GetUpload(ctx, id)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return true, nil, nil // sessions of kept objects are kept
+			// A commit's session outlives it by a grace period, and a
+			// session its upload TTL: one that is gone ended long ago.
+			return o.Modified.Before(p.t0.Add(-p.c.opts.Grace - registry.DefaultUploadTTL)), nil
 		case err != nil:
-			return false, nil, fmt.Errorf("get upload %s: %w", id, err)
-		case !u.Done && p.t0.Before(u.Expires):
-			return false, nil, nil // being committed, or may be resumed
+			return false, fmt.Errorf("get upload %s: %w", id, err)
+		case !u.Done && p.t0.Before(u.Expires.Add(p.c.opts.Grace)):
+			return false, nil // being committed, or may be resumed
 		case u.Digest == "":
-			return true, nil, nil
+			return true, nil
 		}
-		named, err := p.named(ctx, u.Digest, key)
-		return !named, &u, err
+		named, err := p.named(ctx, u.Digest, o.Key)
+		return !named, err
 	}
-	d, ok := keyDigest(key)
-	if !ok {
-		return false, nil, nil // not a blob key: leave it
+	d, ok := keyDigest(o.Key)
+	if !ok || legacyKey(o.Key) {
+		return false, nil // not a blob key, or one from before content records
 	}
-	named, err := p.named(ctx, d, key)
-	return !named, nil, err
+	named, err := p.named(ctx, d, o.Key)
+	return !named, err
 }
 
 // named reports whether d's content record names key now.
@@ -576,19 +594,13 @@ func (p *pass) named(ctx context.Context, d digest.Digest, key string) (bool, er
 	return c.Key == key, nil
 }
 
-// release lets the session kept for a deleted object expire.
-func (p *pass) release(ctx context.Context, u storage.Upload) {
-	if !u.Keep {
-		return
+// legacyKey reports a key of the layout from before content records:
+// blobs/<alg>/<hex>, or blobs/uploaded/<nonce>.
+func legacyKey(key string) bool {
+	if id, ok := strings.CutPrefix(key, uploadedPrefix); ok {
+		return !strings.Contains(id, ".")
 	}
-	prev := u.Version
-	u.Keep = false
-	if err := p.write("release upload " + u.ID); err != nil {
-		return
-	}
-	if err := p.c.meta.UpdateUpload(ctx, u, prev); err != nil {
-		p.c.opts.Log.WarnContext(ctx, "release upload session of a deleted object", "upload", u.ID, "error", err.Error())
-	}
+	return strings.Count(key, "/") < 3
 }
 
 // keyDigest reads the digest of a blobs/<alg>/<hex>[/<nonce>] key.

@@ -400,7 +400,7 @@ func TestOperatorGC(t *testing.T) {
 			t.Errorf("gc%s: report %+v", q, rep)
 		}
 	}
-	for q, want := range map[string]string{"?dryRun=maybe": "dryRun", "?grace=soon": "grace", "?grace=-1h": "grace"} {
+	for q, want := range map[string]string{"?dryRun=maybe": "dryRun", "?grace=soon": "grace", "?grace=-1h": "grace", "?grace=1h": "shorter than this server's"} {
 		msg := wantError(t, do(t, "POST", srv.URL+"/v2/_skiff/gc"+q, nil, nil), http.StatusBadRequest, "UNSUPPORTED")
 		if !strings.Contains(msg, want) {
 			t.Errorf("gc%s: %q does not name %s", q, msg, want)

@@ -98,41 +98,48 @@ func blobWriteError(d digest.Digest, size int64, err error) error {
 	return fmt.Errorf("write blob %s: %w", d, err)
 }
 
+// adoptLegacy records the copy a link from before content records names:
+// the link is refreshed first (a collection that marked it then cannot
+// delete it; one that deleted it makes this ErrNotFound).
+func (r *Registry) adoptLegacy(ctx context.Context, repo string, d digest.Digest) (storage.Content, error) {
+	now := r.opts.now().UTC()
+	src, err := r.meta.RefreshBlob(ctx, repo, d, now)
+	if err != nil {
+		return storage.Content{}, err
+	}
+	return r.meta.UpsertContent(ctx, storage.Content{Digest: d, Size: src.Size, Key: src.Key, Linked: now})
+}
+
 // Mount links blob d from repository from into repo without moving bytes.
 // It reports false (no error) when the blob cannot be mounted, so the
 // caller falls back to a normal upload session, as the spec asks. With an
 // empty from, any stored copy of d is found.
 func (r *Registry) Mount(ctx context.Context, repo, from string, d digest.Digest) (storage.Blob, bool, error) {
-	now := r.opts.now().UTC()
-	var c storage.Content
 	if from != "" {
 		if oci.ValidateRepository(from) != nil {
 			return storage.Blob{}, false, nil
 		}
-		src, err := r.meta.GetBlob(ctx, from, d)
-		if errors.Is(err, storage.ErrNotFound) {
+		if _, err := r.meta.GetBlob(ctx, from, d); errors.Is(err, storage.ErrNotFound) {
 			return storage.Blob{}, false, nil
-		}
-		if err != nil {
+		} else if err != nil {
 			return storage.Blob{}, false, fmt.Errorf("mount %s from %s: %w", d, from, err)
-		}
-		// Upsert, not touch: a link older than content records names its
-		// copy, which becomes the record.
-		c, err = r.meta.UpsertContent(ctx, storage.Content{Digest: d, Size: src.Size, Key: src.Key, Linked: now})
-		if err != nil {
-			return storage.Blob{}, false, fmt.Errorf("mount %s from %s: %w", d, from, err)
-		}
-	} else {
-		var err error
-		c, err = r.meta.TouchContent(ctx, d, now)
-		if errors.Is(err, storage.ErrNotFound) {
-			return storage.Blob{}, false, nil
-		}
-		if err != nil {
-			return storage.Blob{}, false, fmt.Errorf("mount %s: %w", d, err)
 		}
 	}
-	b, err := r.link(ctx, repo, c, now)
+	// The link window opens at the touch, which finds the copy alive (a
+	// collection may have taken it since the source link was read: then
+	// there is nothing to mount, and the client uploads).
+	now := r.opts.now().UTC()
+	c, err := r.meta.TouchContent(ctx, d, now)
+	if errors.Is(err, storage.ErrNotFound) && from != "" {
+		c, err = r.adoptLegacy(ctx, from, d)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Blob{}, false, nil
+	}
+	if err != nil {
+		return storage.Blob{}, false, fmt.Errorf("mount %s: %w", d, err)
+	}
+	b, err := r.link(ctx, repo, c, c.Linked)
 	if err != nil {
 		return b, false, fmt.Errorf("link mounted blob: %w", err)
 	}

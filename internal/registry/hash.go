@@ -6,6 +6,7 @@ import (
 	"encoding"
 	"fmt"
 	"hash"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -47,6 +48,25 @@ func (hs hashers) Write(p []byte) (int, error) {
 		h.Write(p) // hash.Hash.Write never fails
 	}
 	return len(p), nil
+}
+
+// asyncMin is the smallest write hashed beside the caller: below it a
+// goroutine costs more than it saves.
+const asyncMin = 256 << 10
+
+// writeAsync hashes p with every algorithm, each in a goroutine of its
+// own, and returns a function that waits until they are done (it may be
+// called more than once). p must not change until then.
+func (hs hashers) writeAsync(p []byte) (wait func()) {
+	if len(p) < asyncMin {
+		hs.Write(p)
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	for _, h := range hs {
+		wg.Go(func() { h.Write(p) })
+	}
+	return wg.Wait
 }
 
 func (hs hashers) save() (map[string][]byte, error) {

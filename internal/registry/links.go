@@ -107,8 +107,9 @@ func (r *Registry) link(ctx context.Context, repo string, c storage.Content, sin
 		// again, which opens a new one (the copy may have been collected
 		// meanwhile: then the push fails and the client retries).
 		since = r.opts.now().UTC()
-		if c, err = r.meta.TouchContent(ctx, c.Digest, since); err != nil {
-			return storage.Blob{}, fmt.Errorf("touch content %s again: %w", c.Digest, err)
+		d := c.Digest
+		if c, err = r.meta.TouchContent(ctx, d, since); err != nil {
+			return storage.Blob{}, fmt.Errorf("touch content %s again: %w", d, err)
 		}
 	}
 }

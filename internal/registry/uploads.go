@@ -107,7 +107,7 @@ func (r *Registry) CancelUpload(ctx context.Context, repo, id string) error {
 // end marks session u finished with a tombstone, kept until it expires:
 // deleting the item would make its id look like a fresh lazy session.
 func (r *Registry) end(ctx context.Context, u storage.Upload) error {
-	t := storage.Upload{ID: u.ID, Repo: u.Repo, Key: u.Key, Done: true, Started: u.Started, Expires: u.Expires, Digest: u.Digest, Keep: u.Keep}
+	t := storage.Upload{ID: u.ID, Repo: u.Repo, Key: u.Key, Done: true, Started: u.Started, Expires: u.Expires, Digest: u.Digest}
 	var err error
 	if u.Version == 0 {
 		t.Version = 1
@@ -318,39 +318,58 @@ func (w *writer) append(ctx context.Context, body io.Reader, final bool) error {
 	for {
 		tail := w.tailSize()
 		n, err := io.ReadFull(body, buf[:w.r.opts.partSize-tail])
-		w.hs.Write(buf[:n])
-		switch {
-		case err == nil:
-			// Checkpoint the previous part only now that more data
-			// follows: the request's final save covers the last one.
-			if w.saved < len(w.u.Parts) {
-				if err := w.checkpoint(ctx, false); err != nil {
-					return err
-				}
+		if err := w.appendRead(ctx, buf[:n], tail, err, final); err != nil {
+			if errors.Is(err, errAppended) {
+				return nil
 			}
-			if err := w.writePart(ctx, buf[:n]); err != nil {
-				return err
-			}
-			if err := w.saveHash(); err != nil {
-				return err
-			}
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			var werr error
-			rest := tail + int64(n)
-			switch {
-			case rest == 0:
-			case rest >= w.r.opts.minPartSize, final && len(w.u.Parts) > 0:
-				werr = w.writePart(ctx, buf[:n])
-			case n > 0:
-				werr = w.addSegment(ctx, buf[:n])
-			}
-			if werr != nil {
-				return werr
-			}
-			return w.saveHash()
-		default:
-			return fmt.Errorf("read upload body: %w", err)
+			return err
 		}
+	}
+}
+
+// errAppended ends append's loop: the body is all stored.
+var errAppended = errors.New("appended")
+
+// appendRead stores data, what one read of the body gave (readErr its
+// error), while the hashes of data are computed beside it: the digests and
+// the store's write take the time of the slowest, not their sum.
+func (w *writer) appendRead(ctx context.Context, data []byte, tail int64, readErr error, final bool) error {
+	hashed := w.hs.writeAsync(data)
+	defer hashed() // data must not be reused before the hashes are done
+	switch {
+	case readErr == nil:
+		// Checkpoint the previous part only now that more data follows:
+		// the request's final save covers the last one.
+		if w.saved < len(w.u.Parts) {
+			if err := w.checkpoint(ctx, false); err != nil {
+				return err
+			}
+		}
+		if err := w.writePart(ctx, data); err != nil {
+			return err
+		}
+		hashed()
+		return w.saveHash()
+	case errors.Is(readErr, io.EOF), errors.Is(readErr, io.ErrUnexpectedEOF):
+		var werr error
+		rest := tail + int64(len(data))
+		switch {
+		case rest == 0:
+		case rest >= w.r.opts.minPartSize, final && len(w.u.Parts) > 0:
+			werr = w.writePart(ctx, data)
+		case len(data) > 0:
+			werr = w.addSegment(ctx, data)
+		}
+		if werr != nil {
+			return werr
+		}
+		hashed()
+		if err := w.saveHash(); err != nil {
+			return err
+		}
+		return errAppended
+	default:
+		return fmt.Errorf("read upload body: %w", readErr)
 	}
 }
 
@@ -527,13 +546,12 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 				r.opts.log.WarnContext(ctx, "abort duplicate multipart upload", "upload", u.ID, "error", err.Error())
 			}
 		}
-		if u.Keep && c.Key != u.Key {
+		if u.Digest != "" && c.Key != u.Key {
 			// An earlier attempt completed this session's object.
 			if err := r.blobs.Delete(ctx, u.Key); err != nil {
 				r.opts.log.WarnContext(ctx, "delete duplicate copy", "upload", u.ID, "error", err.Error())
 			}
 		}
-		u.Keep = u.Keep && c.Key == u.Key
 		w.finish(ctx, u)
 		return b, nil
 	case !errors.Is(err, storage.ErrNotFound):
@@ -555,10 +573,10 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 		}
 	} else {
 		key = u.Key
-		if !u.Keep {
-			// Say what the object will hold before it exists, and keep the
-			// session as long as it does: the collector reads it there.
-			w.u.Digest, w.u.Keep = d, true
+		if u.Digest == "" {
+			// Say what the object will hold before it exists: the
+			// collector reads it there while the session lasts.
+			w.u.Digest = d
 			if err := w.checkpoint(ctx, false); err != nil {
 				return storage.Blob{}, err
 			}
@@ -580,14 +598,18 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 	if err != nil {
 		return b, err
 	}
-	u.Keep = u.Keep && c.Key == u.Key
 	w.finish(ctx, u)
 	return b, nil
 }
 
-// finish ends a committed session and deletes its scratch segments.
+// finish ends a committed session and deletes its scratch segments. The
+// tombstone of a multipart commit lasts a grace period more, so a
+// collection running now can still read what the object is.
 func (w *writer) finish(ctx context.Context, u storage.Upload) {
 	r := w.r
+	if until := r.opts.now().UTC().Add(r.opts.grace); u.Digest != "" && u.Expires.Before(until) {
+		u.Expires = until
+	}
 	if err := r.end(ctx, u); err != nil {
 		r.opts.log.WarnContext(ctx, "end finished upload session", "upload", u.ID, "error", err.Error())
 	}

@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/internal/registry"
+	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
 // Server is an assembled registry.
@@ -83,6 +85,11 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 		apiOpts = append(apiOpts, httpapi.WithOperator(policies), httpapi.WithCollector(func(ctx context.Context, dry bool, grace time.Duration) (gc.Report, error) {
 			c := cfg
 			if grace > 0 {
+				// A shorter grace than the servers' would let a pass take a
+				// blob a HEAD left as it was (it refreshes at half theirs).
+				if own := cmp.Or(cfg.GCGrace, registry.DefaultGrace); grace < own {
+					return gc.Report{}, oci.Errorf(oci.CodeUnsupported, "grace %s is shorter than this server's (%s), which HEADs keep blobs for", grace, own).WithStatus(http.StatusBadRequest)
+				}
 				c.GCGrace = grace
 			}
 			collector, err := Collector(c, stores, log, dry)

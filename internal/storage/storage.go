@@ -200,10 +200,9 @@ type Upload struct {
 	// Done marks a finished or cancelled session, kept until it expires.
 	Done bool `json:"done,omitempty"`
 	// Digest is the blob a commit is assembling at Key, saved before the
-	// multipart object is completed; with Keep the session outlives its
-	// expiry (no TTL), so a collection can tell what the object at Key is.
+	// multipart object is completed, so a collection can tell what the
+	// object at Key is while the session lasts.
 	Digest digest.Digest `json:"digest,omitempty"`
-	Keep   bool          `json:"keep,omitempty"`
 }
 
 // Setting is a versioned per-key document (per-repository settings such as

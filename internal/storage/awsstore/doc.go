@@ -33,9 +33,7 @@
 //	│                                           key, multipartId, parts (L), tail (L),
 //	│                                           claim, claimUntil, started, expires,
 //	│                                           expiresAt (N, epoch seconds: the TTL),
-//	│                                           digest, keep (no expiresAt: a committed
-//	│                                           multipart object's record, kept for the
-//	│                                           collector)
+//	│                                           digest (what a commit completes at key)
 //	├── PK "D#<2 hex digits>"                   content records, 256 shards by digest
 //	│   └── SK <digest>                         size, key (the one stored copy), linked
 //	│                                           (N, Unix ns: the last push that linked it)

@@ -257,7 +257,6 @@ type uploadItem struct {
 	ExpiresAt int64  `dynamodbav:"expiresAt,omitempty"`
 	Done      bool   `dynamodbav:"done,omitempty"`
 	Digest    string `dynamodbav:"digest,omitempty"`
-	Keep      bool   `dynamodbav:"keep,omitempty"`
 }
 
 func newUploadItem(u storage.Upload, version int64) uploadItem {
@@ -276,9 +275,8 @@ func newUploadItem(u storage.Upload, version int64) uploadItem {
 		Expires:     formatItemTime(u.Expires),
 		Done:        u.Done,
 		Digest:      string(u.Digest),
-		Keep:        u.Keep,
 	}
-	if !u.Expires.IsZero() && !u.Keep {
+	if !u.Expires.IsZero() {
 		it.ExpiresAt = u.Expires.Unix()
 	}
 	for _, p := range u.Parts {
@@ -302,7 +300,6 @@ func (it uploadItem) upload() (storage.Upload, error) {
 		Claim:       it.Claim,
 		Done:        it.Done,
 		Digest:      digest.Digest(it.Digest),
-		Keep:        it.Keep,
 	}
 	for _, p := range it.Parts {
 		u.Parts = append(u.Parts, storage.Part(p))

@@ -84,7 +84,7 @@ func (s *BlobStore) DeleteObjectsBefore(ctx context.Context, prefix string, t ti
 
 // DeleteUploadsExpiredBefore deletes the upload sessions whose Expires is
 // before t, as DynamoDB's TTL does on expiresAt, and returns how many. A
-// session without an expiry, or marked Keep, is kept.
+// session without an expiry is kept.
 func (s *MetaStore) DeleteUploadsExpiredBefore(ctx context.Context, t time.Time) (int, error) {
 	var expired [][]byte
 	err := s.view(ctx, "list expired uploads", func(tx *bbolt.Tx) error {
@@ -93,7 +93,7 @@ func (s *MetaStore) DeleteUploadsExpiredBefore(ctx context.Context, t time.Time)
 			if err := json.Unmarshal(v, &u); err != nil {
 				return fmt.Errorf("decode upload %s: %w", k, err)
 			}
-			if !u.Keep && !u.Expires.IsZero() && u.Expires.Before(t) {
+			if !u.Expires.IsZero() && u.Expires.Before(t) {
 				expired = append(expired, append([]byte(nil), k...))
 			}
 			return nil

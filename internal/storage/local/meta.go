@@ -99,7 +99,16 @@ func (s *MetaStore) update(ctx context.Context, op string, fn func(tx *bbolt.Tx)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	if err := s.db.Update(fn); err != nil {
+	// The context is checked again once the transaction holds the write
+	// lock: a write whose deadline passed while it waited does not land
+	// (the registry's link window relies on it).
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	if err != nil {
 		return fmt.Errorf("%s: %w", op, full(err))
 	}
 	return nil

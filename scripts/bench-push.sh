@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Push speed side by side: crane and skopeo push an image with one
+# BENCH_LAYER_MIB (default 300) layer to `skiff serve` (embedded store) and
+# to CNCF distribution (filesystem driver) on this machine, BENCH_PUSH_RUNS
+# times each (default 3, interleaved; the best run counts). Each run pushes
+# a layer neither registry has seen, so neither finds it stored already.
+# The figure is skiff's time / distribution's (issue 12: at most 1.0).
+#
+#   scripts/bench-push.sh        (`make bench` runs it after scripts/bench.sh)
+#
+# Results: results/bench/push.md.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+log() { printf 'bench-push: %s\n' "$*" >&2; }
+
+mib="${BENCH_LAYER_MIB:-300}"
+runs="${BENCH_PUSH_RUNS:-3}"
+out_dir="${BENCH_OUT:-$root/results/bench}"
+export PATH="${TOOLS_DIR:-$root/.tools}/bin:$PATH"
+for t in crane skopeo registry; do
+	command -v "$t" >/dev/null || { log "$t is missing: make tools installs it"; exit 1; }
+done
+work="$(mktemp -d "${TMPDIR:-/tmp}/skiff-bench-push.XXXXXX")"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+export GOMODCACHE="$(go env GOMODCACHE)" GOCACHE="$(go env GOCACHE)"
+export HOME="$work/home" DOCKER_CONFIG="$work/home/.docker"
+mkdir -p "$HOME" "$out_dir"
+
+wait_port() { # NAME PORT LOG
+	for _ in $(seq 1 300); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	log "$1 did not start:"
+	cat "$3" >&2
+	exit 1
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+mkdir -p "$work/bin"
+GOFLAGS='' go build -o "$work/bin/skiff" ./cmd/skiff
+skiff_port="$(free_port)"
+"$work/bin/skiff" serve --addr "127.0.0.1:$skiff_port" --data "$work/skiff-data" --log-level warn >"$work/skiff.log" 2>&1 &
+pids+=($!)
+wait_port "skiff serve" "$skiff_port" "$work/skiff.log"
+
+dist_port="$(free_port)"
+cat >"$work/distribution.yml" <<EOF
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $work/distribution-data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$dist_port
+EOF
+registry serve "$work/distribution.yml" >"$work/distribution.log" 2>&1 &
+pids+=($!)
+wait_port "distribution" "$dist_port" "$work/distribution.log"
+
+# layout N: an OCI layout of an image with one fresh mib MiB layer.
+layout() {
+	local d="$work/layout-$1"
+	mkdir -p "$d.src"
+	head -c $((mib << 20)) /dev/urandom >"$d.src/data.bin"
+	tar -C "$d.src" -cf "$d.tar" data.bin
+	crane append --oci-empty-base -f "$d.tar" -t bench/seed:v1 -o "$d.image.tar" >/dev/null 2>&1
+	skopeo copy -q "docker-archive:$d.image.tar" "oci:$d:v1" >/dev/null
+	rm -rf "$d.src" "$d.tar" "$d.image.tar"
+}
+now() { date +%s.%N; }
+push() { # CLIENT LAYOUT HOST REPO
+	case "$1" in
+	crane) crane push --insecure "$2" "$3/$4:v1" >/dev/null 2>>"$work/errors.log" ;;
+	skopeo) skopeo copy -q --dest-tls-verify=false --preserve-digests "oci:$2:v1" "docker://$3/$4:v1" >/dev/null 2>>"$work/errors.log" ;;
+	esac
+}
+timed() { # CLIENT LAYOUT HOST REPO: seconds for one push
+	local s e
+	s="$(now)"
+	push "$@" || { log "$1 push to $3 failed:"; tail -n 5 "$work/errors.log" >&2; exit 1; }
+	e="$(now)"
+	echo "$e - $s" | bc
+}
+{
+	echo "## Push speed: skiff serve vs CNCF distribution (filesystem), this machine"
+	echo
+	echo "One image with a fresh $mib MiB layer per run, pushed from an OCI layout, best of $runs runs each (interleaved, the order alternating), $(date -u +%Y-%m-%d); distribution $(registry --version 2>/dev/null | awk '{print $NF}' | head -n1)."
+	echo
+	echo "| client | skiff serve (embedded) | distribution (filesystem) | ratio skiff / distribution (<= 1.0) |"
+	echo "|---|---|---|---|"
+	n=0
+	for client in crane skopeo; do
+		s="" d=""
+		for i in $(seq 1 "$runs"); do
+			n=$((n + 1))
+			layout "$n"
+			if ((i % 2)); then
+				x="$(timed "$client" "$work/layout-$n" "127.0.0.1:$skiff_port" "bench/$client-$i")"
+				y="$(timed "$client" "$work/layout-$n" "127.0.0.1:$dist_port" "bench/$client-$i")"
+			else
+				y="$(timed "$client" "$work/layout-$n" "127.0.0.1:$dist_port" "bench/$client-$i")"
+				x="$(timed "$client" "$work/layout-$n" "127.0.0.1:$skiff_port" "bench/$client-$i")"
+			fi
+			rm -rf "$work/layout-$n"
+			log "$client run $i: skiff $x s, distribution $y s"
+			if [[ -z "$s" ]] || (($(echo "$x < $s" | bc))); then s="$x"; fi
+			if [[ -z "$d" ]] || (($(echo "$y < $d" | bc))); then d="$y"; fi
+		done
+		printf '| %s | %.2f s (%.0f MiB/s) | %.2f s (%.0f MiB/s) | %.2f |\n' "$client" "$s" "$(echo "$mib / $s" | bc -l)" \
+			"$d" "$(echo "$mib / $d" | bc -l)" "$(echo "$s / $d" | bc -l)"
+	done
+} | tee "$out_dir/push.md"
