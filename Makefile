@@ -140,8 +140,9 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 		done; \
 	done
 
-bench: $(TOOLS) ## AWS requests and store operations per operation, write amplification, peak heap (both backends); push throughput through the ingest service
+bench: $(TOOLS) ## AWS requests and store operations per operation, write and storage amplification, GC pass costs, peak heap (both backends); push speed vs distribution; push throughput through the ingest service
 	scripts/bench.sh
+	scripts/bench-push.sh
 	scripts/bench-ingest.sh
 
 # The 1 GiB whole-layer client test through the stack with the ingest

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -313,43 +314,83 @@ func (w *writer) append(ctx context.Context, body io.Reader, final bool) error {
 	if body == nil {
 		body = http.NoBody
 	}
-	buf := w.r.getBuffer()
-	defer w.r.putBuffer(buf)
-	for {
-		tail := w.tailSize()
-		n, err := io.ReadFull(body, buf[:w.r.opts.partSize-tail])
-		if err := w.appendRead(ctx, buf[:n], tail, err, final); err != nil {
-			if errors.Is(err, errAppended) {
-				return nil
-			}
+	// Two buffers: while one part is stored (and hashed), the next is read
+	// from the client, so a push takes the time of the slower of the two,
+	// not their sum. At most two parts of memory per request.
+	bufs := [2][]byte{w.r.getBuffer(), w.r.getBuffer()}
+	defer w.r.putBuffer(bufs[1])
+	defer w.r.putBuffer(bufs[0])
+	inFlight := noPart
+	defer func() { _ = inFlight() }() // no goroutine outlives its buffer
+	for i := 0; ; i++ {
+		buf := bufs[i%2]
+		size := w.r.opts.partSize
+		if i == 0 {
+			size -= w.tailSize() // later reads follow a part, which took the tail
+		}
+		n, readErr := io.ReadFull(body, buf[:size])
+		if err := inFlight(); err != nil {
 			return err
 		}
+		inFlight = noPart
+		if readErr == nil {
+			// A whole part, and more may follow: checkpoint the parts
+			// stored so far and store this one, beside the next read.
+			inFlight = w.storePart(ctx, buf[:n])
+			continue
+		}
+		err := w.appendRead(ctx, buf[:n], w.tailSize(), readErr, final)
+		if errors.Is(err, errAppended) {
+			return nil
+		}
+		return err
+	}
+}
+
+func noPart() error { return nil }
+
+// storePart checkpoints the parts stored so far (the session then says a
+// client may resume after them), writes data as the next part and hashes
+// it, beside the caller, which touches neither the session nor data until
+// the function returned, which waits for all of it, has returned.
+func (w *writer) storePart(ctx context.Context, data []byte) func() error {
+	hashed := w.hs.writeAsync(data)
+	done := make(chan error, 1)
+	go func() {
+		if w.saved < len(w.u.Parts) {
+			if err := w.checkpoint(ctx, false); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- w.writePart(ctx, data)
+	}()
+	var (
+		once sync.Once
+		err  error
+	)
+	return func() error {
+		once.Do(func() {
+			err = <-done
+			hashed()
+			if err == nil {
+				err = w.saveHash()
+			}
+		})
+		return err
 	}
 }
 
 // errAppended ends append's loop: the body is all stored.
 var errAppended = errors.New("appended")
 
-// appendRead stores data, what one read of the body gave (readErr its
-// error), while the hashes of data are computed beside it: the digests and
-// the store's write take the time of the slowest, not their sum.
+// appendRead stores data, what the last read of the body gave (readErr
+// its error: the body ended, or failed), while the hashes of data are
+// computed beside it.
 func (w *writer) appendRead(ctx context.Context, data []byte, tail int64, readErr error, final bool) error {
 	hashed := w.hs.writeAsync(data)
 	defer hashed() // data must not be reused before the hashes are done
 	switch {
-	case readErr == nil:
-		// Checkpoint the previous part only now that more data follows:
-		// the request's final save covers the last one.
-		if w.saved < len(w.u.Parts) {
-			if err := w.checkpoint(ctx, false); err != nil {
-				return err
-			}
-		}
-		if err := w.writePart(ctx, data); err != nil {
-			return err
-		}
-		hashed()
-		return w.saveHash()
 	case errors.Is(readErr, io.EOF), errors.Is(readErr, io.ErrUnexpectedEOF):
 		var werr error
 		rest := tail + int64(len(data))
@@ -464,7 +505,7 @@ func (w *writer) saveHash() error {
 // claim), then deletes segments the saved state no longer names.
 func (w *writer) checkpoint(ctx context.Context, done bool) error {
 	r, u := w.r, &w.u
-	prev := u.Version
+	prev, claim, until := u.Version, u.Claim, u.ClaimUntil
 	u.Version++
 	if done {
 		u.Claim, u.ClaimUntil = "", time.Time{}
@@ -472,6 +513,9 @@ func (w *writer) checkpoint(ctx context.Context, done bool) error {
 		u.ClaimUntil = r.opts.now().UTC().Add(r.opts.claimLease)
 	}
 	if err := r.meta.UpdateUpload(ctx, *u, prev); err != nil {
+		// Not saved (as far as this request knows): the release that
+		// follows must name the version stored.
+		u.Version, u.Claim, u.ClaimUntil = prev, claim, until
 		if errors.Is(err, storage.ErrConflict) {
 			return rangeError(*u, "upload session %s was changed by another request", u.ID)
 		}
