@@ -33,6 +33,14 @@ import (
 // server, on the embedded backend or on the AWS stand-ins.
 func ggcrServer(t *testing.T, kind config.Backend) string {
 	t.Helper()
+	host, _ := ggcrServerWith(t, kind, func(*config.Config) {})
+	return host
+}
+
+// ggcrServerWith is ggcrServer with cfg changed by change first; it also
+// returns the stores.
+func ggcrServerWith(t *testing.T, kind config.Backend, change func(*config.Config)) (string, backend.Stores) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Backend, cfg.DataDir = kind, t.TempDir()
 	if kind == config.BackendAWS {
@@ -41,6 +49,7 @@ func ggcrServer(t *testing.T, kind config.Backend) string {
 		_, _ = rand.Read(b)
 		cfg.Bucket, cfg.Table, cfg.CreateResources = "skiff-ggcr-"+hex.EncodeToString(b), "skiff-ggcr-"+hex.EncodeToString(b), true
 	}
+	change(&cfg)
 	stores, err := backend.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +61,7 @@ func ggcrServer(t *testing.T, kind config.Backend) string {
 	}
 	ts := httptest.NewServer(srv.Handler)
 	t.Cleanup(ts.Close)
-	return strings.TrimPrefix(ts.URL, "http://")
+	return strings.TrimPrefix(ts.URL, "http://"), stores
 }
 
 // TestGGCRRemote drives the API with go-containerregistry's remote package

@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,7 +25,6 @@ import (
 
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
-	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/server"
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/internal/testenv"
@@ -71,26 +68,11 @@ const (
 )
 
 func soak(t *testing.T, kind config.Backend, dur time.Duration) {
-	cfg := config.Default()
-	cfg.Backend, cfg.DataDir = kind, t.TempDir()
-	cfg.GCGrace, cfg.LinkWindow = soakGrace, soakWindow
-	if kind == config.BackendAWS {
-		testenv.AWS(t)
-		n := fmt.Sprintf("skiff-soak-%d", time.Now().UnixNano())
-		cfg.Bucket, cfg.Table, cfg.CreateResources = n, n, true
-	}
-	stores, err := backend.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stores.Close() })
-	srv, err := server.New(context.Background(), cfg, stores, httpapi.GroupAll, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler)
-	t.Cleanup(ts.Close)
-	host := strings.TrimPrefix(ts.URL, "http://")
+	var cfg config.Config
+	host, stores := ggcrServerWith(t, kind, func(c *config.Config) {
+		c.GCGrace, c.LinkWindow = soakGrace, soakWindow
+		cfg = *c
+	})
 	collector, err := server.Collector(cfg, stores, slog.New(slog.DiscardHandler), false)
 	if err != nil {
 		t.Fatal(err)

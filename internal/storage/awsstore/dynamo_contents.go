@@ -154,17 +154,12 @@ func (s *MetaStore) ListContents(ctx context.Context, p storage.Page) ([]storage
 		if p.Limit > 0 {
 			limit = p.Limit - len(out)
 		}
-		err := s.query(ctx, fmt.Sprintf("%s%02x", pkContent, shard), "", after, limit, func(av map[string]types.AttributeValue) error {
-			var it contentItem
-			if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-				return err
-			}
-			out = append(out, it.content())
-			return nil
-		})
+		cs, err := queryItems(ctx, s, fmt.Sprintf("%s%02x", pkContent, shard), "", storage.Page{After: after, Limit: limit},
+			func(it contentItem) (storage.Content, error) { return it.content(), nil })
 		if err != nil {
 			return nil, fmt.Errorf("list contents: %w", err)
 		}
+		out = append(out, cs...)
 		if p.Limit > 0 && len(out) >= p.Limit {
 			break
 		}
@@ -173,17 +168,28 @@ func (s *MetaStore) ListContents(ctx context.Context, p storage.Page) ([]storage
 	return out, nil
 }
 
-// ListBlobs lists the links of repo: one Query per page.
-func (s *MetaStore) ListBlobs(ctx context.Context, repo string, p storage.Page) ([]storage.Blob, error) {
-	var out []storage.Blob
-	err := s.query(ctx, repoPK(repo), skBlob, p.After, p.Limit, func(av map[string]types.AttributeValue) error {
-		var it blobItem
+// queryItems runs query and converts each item, decoded as an I, with
+// conv.
+func queryItems[I, T any](ctx context.Context, s *MetaStore, pk, prefix string, p storage.Page, conv func(I) (T, error)) ([]T, error) {
+	var out []T
+	err := s.query(ctx, pk, prefix, p.After, p.Limit, func(av map[string]types.AttributeValue) error {
+		var it I
 		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
 			return err
 		}
-		out = append(out, it.blob())
+		v, err := conv(it)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
 		return nil
 	})
+	return out, err
+}
+
+// ListBlobs lists the links of repo: one Query per page.
+func (s *MetaStore) ListBlobs(ctx context.Context, repo string, p storage.Page) ([]storage.Blob, error) {
+	out, err := queryItems(ctx, s, repoPK(repo), skBlob, p, func(it blobItem) (storage.Blob, error) { return it.blob(), nil })
 	if err != nil {
 		return nil, fmt.Errorf("list blobs of %s: %w", repo, err)
 	}
@@ -193,19 +199,7 @@ func (s *MetaStore) ListBlobs(ctx context.Context, repo string, p storage.Page) 
 // ListManifests lists the manifests of repo: one Query per page (a page
 // stops early at 1 MB of inline bodies, and the next one follows).
 func (s *MetaStore) ListManifests(ctx context.Context, repo string, p storage.Page) ([]storage.Manifest, error) {
-	var out []storage.Manifest
-	err := s.query(ctx, repoPK(repo), skManifest, p.After, p.Limit, func(av map[string]types.AttributeValue) error {
-		var it manifestItem
-		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-			return err
-		}
-		m, err := it.manifest()
-		if err != nil {
-			return err
-		}
-		out = append(out, m)
-		return nil
-	})
+	out, err := queryItems(ctx, s, repoPK(repo), skManifest, p, manifestItem.manifest)
 	if err != nil {
 		return nil, fmt.Errorf("list manifests of %s: %w", repo, err)
 	}

@@ -159,15 +159,7 @@ func (s *MetaStore) DeleteTag(ctx context.Context, repo, name string) error {
 // repository's partition with begins_with(SK, "T#") per page (more only
 // past 1 MB of tags), never a Scan.
 func (s *MetaStore) ListTags(ctx context.Context, repo string, p storage.Page) ([]storage.Tag, error) {
-	var tags []storage.Tag
-	err := s.query(ctx, repoPK(repo), skTag, p.After, p.Limit, func(av map[string]types.AttributeValue) error {
-		var it tagItem
-		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-			return err
-		}
-		tags = append(tags, it.tag())
-		return nil
-	})
+	tags, err := queryItems(ctx, s, repoPK(repo), skTag, p, func(it tagItem) (storage.Tag, error) { return it.tag(), nil })
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", repo, err)
 	}
