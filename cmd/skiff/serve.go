@@ -106,6 +106,9 @@ func serve(ctx context.Context, fs *pflag.FlagSet, cfg config.Config, ingest boo
 	defer stores.Close()
 	srv0, err := server.New(ctx, cfg, stores, groups, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: a shutdown, not a failure
+		}
 		return err
 	}
 	api := srv0.Handler

@@ -1,8 +1,10 @@
 package stacks
 
 import (
+	"cmp"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/jsii-runtime-go"
 
@@ -33,6 +35,7 @@ func TestFunctionEnvironmentsParse(t *testing.T) {
 			AnonymousPull:   []string{"public/"},
 			CustomDomain:    &CustomDomain{DomainName: "registry.example.com", CertificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"},
 			LogLevel:        "debug",
+			GCGrace:         48 * time.Hour,
 		}, "https://registry.example.com" + deploy.TokenPath, 1, []string{"public"}, "DEBUG"},
 		{"ingest", &SkiffStackProps{FunctionsDir: functionsDir(t), Ingest: true, IngestDir: ingestDir(t)}, "", 0, nil, "INFO"},
 	}
@@ -87,6 +90,8 @@ func TestFunctionEnvironmentsParse(t *testing.T) {
 				t.Errorf("%s, %s: auth %v, forwarded %v, client IP header %q", tc.name, fn, c.Auth, c.TrustForwarded, c.ClientIPHeader)
 			case fn != deploy.Ingest && c.Realm != tc.realm:
 				t.Errorf("%s, %s: realm %q, want %q", tc.name, fn, c.Realm, tc.realm)
+			case c.GCGrace != cmp.Or(tc.props.GCGrace, 24*time.Hour):
+				t.Errorf("%s, %s: gc grace %s", tc.name, fn, c.GCGrace)
 			case len(c.DefaultPolicies) != tc.policies || !slices.Equal(c.AnonymousPull, tc.anonymous) || c.LogLevel.String() != tc.logLevelIs:
 				t.Errorf("%s, %s: policies %v, anonymous pull %v, log level %v", tc.name, fn, c.DefaultPolicies, c.AnonymousPull, c.LogLevel)
 			}

@@ -219,6 +219,7 @@ func serverEnv(s settings, st storage, sec secrets) map[string]*string {
 		deploy.EnvAnonymousPull:   jsii.String(s.anonymousPull),
 		deploy.EnvDefaultPolicies: jsii.String(s.defaultPolicies),
 		deploy.EnvLogLevel:        jsii.String(s.LogLevel),
+		deploy.EnvGCGrace:         jsii.String(s.GCGrace.String()),
 	}
 	// The realm in WWW-Authenticate normally comes from the X-Forwarded-Host
 	// the front door's CloudFront Function sets; with a custom domain the

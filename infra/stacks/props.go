@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
@@ -75,6 +76,12 @@ type SkiffStackProps struct {
 	// LogLevel of the functions (LOG_LEVEL): debug, info (default), warn or
 	// error.
 	LogLevel string
+
+	// GCGrace is the garbage collector's grace period (SKIFF_GC_GRACE):
+	// nothing younger is collected, and a HEAD keeps a blob for half of it,
+	// so set it to more than twice the longest push. Default 24h; at least
+	// 10 minutes. Collect with the same grace (skiff gc --grace).
+	GCGrace time.Duration
 
 	// PriceClass of the distribution. Default PRICE_CLASS_100 (North
 	// America and Europe edges: the cheapest).
@@ -209,6 +216,13 @@ func resolve(p *SkiffStackProps) (settings, error) {
 	}
 	if !slices.Contains(logLevels, s.LogLevel) {
 		errs = append(errs, fmt.Errorf("log level %q: want one of %s", s.LogLevel, strings.Join(logLevels, ", ")))
+	}
+
+	switch {
+	case s.GCGrace == 0:
+		s.GCGrace = 24 * time.Hour
+	case s.GCGrace < 10*time.Minute:
+		errs = append(errs, fmt.Errorf("gc grace %s: at least 10m (pushes must finish well within half of it)", s.GCGrace))
 	}
 
 	if s.PriceClass == "" {

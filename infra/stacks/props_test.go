@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
@@ -77,6 +78,7 @@ func TestResolveErrors(t *testing.T) {
 		{"policy with a bad prefix", SkiffStackProps{DefaultPolicies: []oci.Policy{{Prefix: "Mirror/"}}}, []string{"not a repository name"}},
 		{"duplicate prefix", SkiffStackProps{DefaultPolicies: []oci.Policy{{Prefix: "m"}, {Prefix: "m/"}}}, []string{`prefix "m" is given twice`}},
 		{"anonymous prefix", SkiffStackProps{AnonymousPull: []string{"ok", ""}}, []string{"anonymous pull", "empty"}},
+		{"gc grace", SkiffStackProps{GCGrace: time.Minute}, []string{"gc grace 1m0s", "at least 10m"}},
 		{"environment too big", SkiffStackProps{AnonymousPull: big}, []string{"4 KB"}},
 		{"domain", SkiffStackProps{CustomDomain: &CustomDomain{DomainName: "https://x.example.com",
 			CertificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/abc"}}, []string{"not a lowercase DNS name"}},

@@ -159,6 +159,7 @@ func TestSkiffStack(t *testing.T) {
 			"SKIFF_ANONYMOUS_PULL":   "",
 			"SKIFF_DEFAULT_POLICIES": "[]",
 			"LOG_LEVEL":              "info",
+			"SKIFF_GC_GRACE":         "24h0m0s",
 		}
 		refs := map[string]string{
 			"SKIFF_S3_BUCKET":           "bucket",

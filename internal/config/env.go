@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/pkg/oci"
@@ -87,6 +88,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 				continue
 			}
 			c.DefaultPolicies = append(c.DefaultPolicies, vp)
+		}
+	}
+	if v := getenv(deploy.EnvGCGrace); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q is not a positive duration such as 24h", deploy.EnvGCGrace, v))
+		} else {
+			c.GCGrace = d
 		}
 	}
 	if v := getenv(deploy.EnvLogLevel); v != "" {

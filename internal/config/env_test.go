@@ -4,6 +4,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/deploy"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -14,12 +15,13 @@ func TestFromEnv(t *testing.T) {
 		"SKIFF_ANONYMOUS_PULL":   "public, library/",
 		"SKIFF_DEFAULT_POLICIES": `[{"prefix":"mirror/","indexChildren":"none","imageBlobs":"optional"}]`,
 		"LOG_LEVEL":              "debug",
+		"SKIFF_GC_GRACE":         "36h",
 	}
 	c, err := FromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Auth || c.MaxBody != 4<<20 || c.RedirectMin != 1<<20 || len(c.AnonymousPull) != 2 || c.DefaultPolicies[0].Prefix != "mirror" || c.LogLevel.String() != "DEBUG" {
+	if !c.Auth || c.MaxBody != 4<<20 || c.RedirectMin != 1<<20 || len(c.AnonymousPull) != 2 || c.DefaultPolicies[0].Prefix != "mirror" || c.LogLevel.String() != "DEBUG" || c.GCGrace != 36*time.Hour {
 		t.Errorf("config: %+v", c)
 	}
 	// A streamed body over the cap gets the front door's words.
@@ -34,9 +36,9 @@ func TestFromEnv(t *testing.T) {
 	if c, err = FromEnv(func(k string) string { return env[k] }); err != nil || c.ClientIPHeader != "" {
 		t.Errorf("SKIFF_TRUST_FORWARDED=false: client IP header %q, err %v", c.ClientIPHeader, err)
 	}
-	bad := map[string]string{"SKIFF_MAX_BODY": "lots", "SKIFF_DEFAULT_POLICIES": `[{"prefix":"","indexChildren":"x"}]`}
+	bad := map[string]string{"SKIFF_MAX_BODY": "lots", "SKIFF_DEFAULT_POLICIES": `[{"prefix":"","indexChildren":"x"}]`, "SKIFF_GC_GRACE": "a while"}
 	_, err = FromEnv(func(k string) string { return bad[k] })
-	for _, want := range []string{"SKIFF_MAX_BODY", "SKIFF_DEFAULT_POLICIES", "bucket", "table"} {
+	for _, want := range []string{"SKIFF_MAX_BODY", "SKIFF_DEFAULT_POLICIES", "SKIFF_GC_GRACE", "bucket", "table"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
 		}

@@ -149,11 +149,15 @@ const (
 	EnvOriginSecret    = "SKIFF_ORIGIN_SECRET"
 	EnvOriginSecretARN = "SKIFF_ORIGIN_SECRET_ARN"
 	EnvLogLevel        = "LOG_LEVEL"
+	// EnvGCGrace is the garbage collector's grace period (a Go duration):
+	// HEADs refresh links older than half of it, so the servers and the
+	// collector must share it.
+	EnvGCGrace = "SKIFF_GC_GRACE"
 )
 
 // Env returns every variable above, for checks that a deployment sets
 // only variables the server reads.
 func Env() []string {
 	return []string{EnvBucket, EnvTable, EnvMaxBody, EnvRedirectMin, EnvAuth, EnvOperatorAPI, EnvTrustForwarded,
-		EnvAnonymousPull, EnvDefaultPolicies, EnvTokenKeySecret, EnvTokenKeyFile, EnvRealm, EnvOriginSecret, EnvOriginSecretARN, EnvLogLevel}
+		EnvAnonymousPull, EnvDefaultPolicies, EnvTokenKeySecret, EnvTokenKeyFile, EnvRealm, EnvOriginSecret, EnvOriginSecretARN, EnvLogLevel, EnvGCGrace}
 }

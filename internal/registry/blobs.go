@@ -139,7 +139,7 @@ func (r *Registry) Mount(ctx context.Context, repo, from string, d digest.Digest
 	if err != nil {
 		return storage.Blob{}, false, fmt.Errorf("mount %s: %w", d, err)
 	}
-	b, err := r.link(ctx, repo, c, c.Linked)
+	b, err := r.link(ctx, repo, c, now)
 	if err != nil {
 		return b, false, fmt.Errorf("link mounted blob: %w", err)
 	}

@@ -250,10 +250,12 @@ type Blobs interface {
 // tell from Linked alone whether a link may have been made since it began.
 type Contents interface {
 	// UpsertContent records c as the copy of c.Digest unless one is
-	// recorded already, sets Linked to c.Linked either way, and returns
-	// the record: its Key is c.Key if c won, another copy's otherwise.
+	// recorded already, sets Linked to c.Linked either way (never back to
+	// an earlier time), and returns the record: its Key is c.Key if c won,
+	// another copy's otherwise.
 	UpsertContent(ctx context.Context, c Content) (Content, error)
-	// TouchContent sets Linked to now if d is recorded; ErrNotFound if not.
+	// TouchContent sets Linked to now (never back) if d is recorded;
+	// ErrNotFound if not.
 	TouchContent(ctx context.Context, d digest.Digest, now time.Time) (Content, error)
 	// GetContent returns the record of d; ErrNotFound if none.
 	GetContent(ctx context.Context, d digest.Digest) (Content, error)

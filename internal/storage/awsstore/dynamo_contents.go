@@ -60,6 +60,10 @@ func (s *MetaStore) failed(ctx context.Context, pk, sk string, err error) error 
 	return storage.ErrNotFound
 }
 
+// laterLinked keeps a record's linked time from moving back: a write that
+// stalled must not make a record look older than a later push left it.
+const laterLinked = "attribute_not_exists(linked) OR linked < :l"
+
 // UpsertContent records c unless a record exists and sets linked either
 // way: one UpdateItem with if_not_exists, returning the record.
 func (s *MetaStore) UpsertContent(ctx context.Context, c storage.Content) (storage.Content, error) {
@@ -69,9 +73,13 @@ func (s *MetaStore) UpsertContent(ctx context.Context, c storage.Content) (stora
 	}
 	var it contentItem
 	err = s.update(ctx, pk, string(c.Digest), "SET #k = if_not_exists(#k, :k), #s = if_not_exists(#s, :s), linked = :l", writeCond{
+		expr:   laterLinked,
 		names:  map[string]string{"#k": "key", "#s": "size"},
 		values: map[string]types.AttributeValue{":k": strAV(c.Key), ":s": numAV(c.Size), ":l": numAV(unixNano(c.Linked))},
 	}, &it)
+	if conditionFailed(err) {
+		return s.GetContent(ctx, c.Digest) // linked later already: it exists
+	}
 	if err != nil {
 		return storage.Content{}, fmt.Errorf("upsert content %s: %w", c.Digest, err)
 	}
@@ -86,11 +94,11 @@ func (s *MetaStore) TouchContent(ctx context.Context, d digest.Digest, now time.
 	}
 	var it contentItem
 	err = s.update(ctx, pk, string(d), "SET linked = :l", writeCond{
-		expr:   "attribute_exists(PK)",
+		expr:   "attribute_exists(PK) AND (" + laterLinked + ")",
 		values: map[string]types.AttributeValue{":l": numAV(unixNano(now))},
 	}, &it)
 	if conditionFailed(err) {
-		err = storage.ErrNotFound
+		return s.GetContent(ctx, d) // gone (ErrNotFound), or linked later already
 	}
 	if err != nil {
 		return storage.Content{}, fmt.Errorf("touch content %s: %w", d, err)

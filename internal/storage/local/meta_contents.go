@@ -30,7 +30,9 @@ func (s *MetaStore) UpsertContent(ctx context.Context, c storage.Content) (stora
 		case err != nil:
 			return err
 		}
-		out.Linked = c.Linked
+		if c.Linked.After(out.Linked) || out.Linked.IsZero() {
+			out.Linked = c.Linked // never back: see storage.Contents
+		}
 		return putJSON(b, []byte(c.Digest), out)
 	})
 	return out, err
@@ -44,7 +46,9 @@ func (s *MetaStore) TouchContent(ctx context.Context, d digest.Digest, now time.
 		if err := getJSON(b, []byte(d), &out); err != nil {
 			return err
 		}
-		out.Linked = now
+		if now.After(out.Linked) {
+			out.Linked = now
+		}
 		return putJSON(b, []byte(d), out)
 	})
 	return out, err

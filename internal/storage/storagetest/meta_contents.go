@@ -44,6 +44,13 @@ func testMetaContents(t *testing.T, ms storage.MetaStore) {
 	got, err = ms.TouchContent(ctx, d, touched)
 	noErr(t, err)
 	sameContent(t, got, storage.Content{Digest: d, Size: 42, Key: "k1", Linked: touched})
+	// A late write with an earlier time does not move Linked back.
+	got, err = ms.TouchContent(ctx, d, testTime)
+	noErr(t, err)
+	sameContent(t, got, storage.Content{Digest: d, Size: 42, Key: "k1", Linked: touched})
+	got, err = ms.UpsertContent(ctx, storage.Content{Digest: d, Size: 42, Key: "k3", Linked: testTime})
+	noErr(t, err)
+	sameContent(t, got, storage.Content{Digest: d, Size: 42, Key: "k1", Linked: touched})
 	got, err = ms.GetContent(ctx, d)
 	noErr(t, err)
 	sameContent(t, got, storage.Content{Digest: d, Size: 42, Key: "k1", Linked: touched})
