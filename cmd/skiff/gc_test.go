@@ -40,11 +40,11 @@ func TestGCCLI(t *testing.T) {
 		return d
 	}
 	old := push("an old blob nothing names")
-	time.Sleep(1200 * time.Millisecond)
+	time.Sleep(3200 * time.Millisecond)
 	young := push("a young one")
 	stores.Close()
 
-	args := []string{"gc", "--data", dir, "--grace", "1s", "--link-window", "100ms"}
+	args := []string{"gc", "--data", dir, "--grace", "3s", "--link-window", "100ms"}
 	out, _, err := cli(t, env(), append(args, "--dry-run")...)
 	if err != nil {
 		t.Fatal(err)
