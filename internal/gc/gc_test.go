@@ -376,9 +376,14 @@ func TestCollectRaces(t *testing.T) {
 						t.Error(err)
 					}
 					if race == "HEAD then manifest PUT after the pass" {
-						if _, err := f.reg.PutManifest(ctx, "r", oci.Reference{Tag: "after"}, oci.MediaTypeImageManifest, manifest(layer[:0:0], layer), nil); err == nil {
-							t.Log("manifest without its config accepted?")
+						// The client HEADed the layer during the pass: its
+						// manifest PUT, after it, must be accepted.
+						cfg := body("after", 200)
+						f.blob("r", cfg)
+						if _, err := f.reg.PutManifest(ctx, "r", oci.Reference{Tag: "after"}, oci.MediaTypeImageManifest, manifest(cfg, layer), nil); err != nil {
+							t.Errorf("manifest PUT after the HEAD: %v", err)
 						}
+						f.images = append(f.images, "r:after")
 					}
 					f.check()
 				})

@@ -95,21 +95,10 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 	if err := r.recordRepository(ctx, repo); err != nil {
 		return res, err
 	}
-	if r.opts.now().Sub(since) > r.opts.linkWindow/2 {
-		// Slow so far (a large body): look at the references again, so the
-		// manifest is stored well within the window of reading them.
-		if absent, since, err = r.checkReferences(ctx, repo, m); err != nil {
-			return res, err
-		}
-		if rec.Key != "" {
-			if _, err := r.meta.TouchContent(ctx, res.Digest, since); err != nil {
-				return res, fmt.Errorf("touch manifest body %s: %w", res.Digest, err)
-			}
-		}
-	}
 	// The window that opened when the references were read: a manifest
 	// stored later could name blobs a collection has just deleted. A slow
-	// store gets a second window, after a second look.
+	// push (a large body, a slow store) gets a second window, after a
+	// second look at the references (and the body's record).
 	for attempt := 0; ; attempt++ {
 		err := r.putManifestWithin(ctx, repo, rec, since)
 		if err == nil {
