@@ -145,12 +145,33 @@ type Manifest struct {
 	// Refs are the digests the manifest names (config, layers, children).
 	Refs    []digest.Digest `json:"refs,omitempty"`
 	Created time.Time       `json:"created"`
+	// Touched is when it was last pushed or used (a HEAD or GET by
+	// digest, an index naming it): a retention rule never deletes a
+	// manifest touched within the grace period.
+	Touched time.Time `json:"touched,omitzero"`
+	// Doomed names the collection that marked it for deletion (empty:
+	// live); a use removes the mark, and the collection deletes it only
+	// if still marked. Expired says a retention rule decided it goes: a
+	// use does not undo that, a push of it does.
+	Doomed  string `json:"doomed,omitempty"`
+	Expired bool   `json:"expired,omitempty"`
+}
+
+// Age is when m was last pushed or used.
+func (m Manifest) Age() time.Time {
+	if m.Touched.After(m.Created) {
+		return m.Touched
+	}
+	return m.Created
 }
 
 // Tag maps a tag name to a manifest digest.
 type Tag struct {
 	Name   string        `json:"name"`
 	Digest digest.Digest `json:"digest"`
+	// Updated is when the tag was last pointed (zero: before tags had
+	// times); retention ranks tags by it.
+	Updated time.Time `json:"updated,omitzero"`
 }
 
 // Referrer is one manifest whose subject is another: the descriptor the
@@ -278,6 +299,22 @@ type Manifests interface {
 	DeleteManifest(ctx context.Context, repo string, d digest.Digest) error
 	// ListManifests lists the manifests of repo in lexical order of digest.
 	ListManifests(ctx context.Context, repo string, p Page) ([]Manifest, error)
+
+	// The retention rules' marks, each one conditional single-item write
+	// (ErrNotFound if the manifest is gone, ErrConflict if its condition
+	// fails). PutManifest replaces the item, which clears every mark.
+
+	// RefreshManifest records a use: Touched = now, Doomed removed.
+	RefreshManifest(ctx context.Context, repo string, d digest.Digest, now time.Time) (Manifest, error)
+	// DoomManifest marks an unmarked manifest last touched before before
+	// (Doomed = token, Expired set).
+	DoomManifest(ctx context.Context, repo string, d digest.Digest, token string, before time.Time) error
+	// ExpireManifest sets Expired (a manifest too young to doom yet).
+	ExpireManifest(ctx context.Context, repo string, d digest.Digest) error
+	// ReviveManifest removes Doomed and Expired (it is reachable again).
+	ReviveManifest(ctx context.Context, repo string, d digest.Digest) error
+	// DeleteDoomedManifest deletes the manifest if token still marks it.
+	DeleteDoomedManifest(ctx context.Context, repo string, d digest.Digest, token string) error
 }
 
 // Tags name manifests.
@@ -287,6 +324,9 @@ type Tags interface {
 	PutTag(ctx context.Context, repo string, t Tag) error
 	// DeleteTag removes a tag; ErrNotFound if absent.
 	DeleteTag(ctx context.Context, repo, name string) error
+	// DeleteTagIf removes t.Name only if it still names t.Digest with
+	// t.Updated (ErrConflict if it was pointed again, ErrNotFound if gone).
+	DeleteTagIf(ctx context.Context, repo string, t Tag) error
 	// ListTags lists the tags of repo in lexical order of name.
 	ListTags(ctx context.Context, repo string, p Page) ([]Tag, error)
 }

@@ -23,8 +23,10 @@
 //	│   │                                       doomed (a collection's mark)
 //	│   ├── SK "M#<digest>"                     manifest: mediaType, size, body (B, when
 //	│   │                                       inline), key, artifactType, subject,
-//	│   │                                       annotations (M), refs (L, in order), created
-//	│   ├── SK "T#<tag>"                        tag: digest
+//	│   │                                       annotations (M), refs (L, in order), created,
+//	│   │                                       touched (N, Unix ns), doomed, expired (BOOL):
+//	│   │                                       a retention policy's marks
+//	│   ├── SK "T#<tag>"                        tag: digest, updated (N, Unix ns)
 //	│   ├── SK "A#<child>#<index>"              a child the sparse index does not have: platform
 //	│   └── SK "F#<subject>#<digest>"           referrer of subject: mediaType, size,
 //	│                                           artifactType, annotations (M)

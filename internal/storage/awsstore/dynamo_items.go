@@ -149,6 +149,11 @@ type manifestItem struct {
 	Annotations  map[string]string `dynamodbav:"annotations,omitempty"`
 	Refs         []string          `dynamodbav:"refs,omitempty"` // a list: order matters
 	Created      string            `dynamodbav:"created,omitempty"`
+	// Touched is a number (Unix ns), so that a condition can compare it;
+	// a put writes the later of created and touched.
+	Touched int64  `dynamodbav:"touched,omitempty"`
+	Doomed  string `dynamodbav:"doomed,omitempty"`
+	Expired bool   `dynamodbav:"expired,omitempty"`
 }
 
 func newManifestItem(repo string, m storage.Manifest) manifestItem {
@@ -168,6 +173,9 @@ func newManifestItem(repo string, m storage.Manifest) manifestItem {
 		Annotations:  m.Annotations,
 		Refs:         refs,
 		Created:      formatItemTime(m.Created),
+		Touched:      unixNano(m.Age()),
+		Doomed:       m.Doomed,
+		Expired:      m.Expired,
 	}
 }
 
@@ -191,17 +199,30 @@ func (it manifestItem) manifest() (storage.Manifest, error) {
 		Annotations:  it.Annotations,
 		Refs:         refs,
 		Created:      created,
+		Touched:      laterThan(fromUnixNano(it.Touched), created),
+		Doomed:       it.Doomed,
+		Expired:      it.Expired,
 	}, nil
 }
 
+// laterThan returns t if it is after base, else zero: a put stores the
+// later of created and touched, and a manifest never touched reads back so.
+func laterThan(t, base time.Time) time.Time {
+	if t.After(base) {
+		return t
+	}
+	return time.Time{}
+}
+
 type tagItem struct {
-	PK     string `dynamodbav:"PK"`
-	SK     string `dynamodbav:"SK"`
-	Digest string `dynamodbav:"digest"`
+	PK      string `dynamodbav:"PK"`
+	SK      string `dynamodbav:"SK"`
+	Digest  string `dynamodbav:"digest"`
+	Updated int64  `dynamodbav:"updated,omitempty"` // Unix ns
 }
 
 func (it tagItem) tag() storage.Tag {
-	return storage.Tag{Name: strings.TrimPrefix(it.SK, skTag), Digest: digest.Digest(it.Digest)}
+	return storage.Tag{Name: strings.TrimPrefix(it.SK, skTag), Digest: digest.Digest(it.Digest), Updated: fromUnixNano(it.Updated)}
 }
 
 type referrerItem struct {

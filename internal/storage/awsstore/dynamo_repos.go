@@ -143,7 +143,7 @@ func (s *MetaStore) GetTag(ctx context.Context, repo, name string) (storage.Tag,
 // PutTag points a tag at a manifest: one unconditional PutItem (the last
 // writer wins).
 func (s *MetaStore) PutTag(ctx context.Context, repo string, t storage.Tag) error {
-	it := tagItem{PK: repoPK(repo), SK: skTag + t.Name, Digest: string(t.Digest)}
+	it := tagItem{PK: repoPK(repo), SK: skTag + t.Name, Digest: string(t.Digest), Updated: unixNano(t.Updated)}
 	if err := s.putItem(ctx, it, writeCond{}); err != nil {
 		return fmt.Errorf("put tag %s:%s: %w", repo, t.Name, err)
 	}

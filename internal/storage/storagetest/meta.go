@@ -43,6 +43,9 @@ func RunMetaStore(t *testing.T, newStore func(t *testing.T) storage.MetaStore) {
 		{"ContentsConcurrentUpsert", testMetaContentsConcurrent},
 		{"ContentsList", testMetaContentsList},
 		{"BlobLinks", testMetaBlobLinks},
+		{"ManifestMarks", testMetaManifestMarks},
+		{"ManifestDoomRace", testMetaManifestDoomRace},
+		{"TagIf", testMetaTagIf},
 		{"ListBlobsManifests", testMetaListRepo},
 	}
 	for _, tc := range tests {
