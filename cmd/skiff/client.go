@@ -193,3 +193,39 @@ func remoteError(method, url, status string, body []byte) error {
 	}
 	return errors.Join(msgs...)
 }
+
+// retentionClient is the operator API's retention policies, a
+// RetentionStore like policy.RetentionStore.
+type retentionClient struct{ c *operatorClient }
+
+var _ httpapi.RetentionStore = retentionClient{}
+
+func (rc retentionClient) Get(ctx context.Context, prefix string) (policy.RetentionRecord, error) {
+	var rec policy.RetentionRecord
+	return rec, rc.c.do(ctx, http.MethodGet, "/v2/_skiff/retention/"+prefix, "", nil, &rec)
+}
+
+func (rc retentionClient) List(ctx context.Context) ([]policy.RetentionRecord, error) {
+	var out httpapi.RetentionList
+	err := rc.c.do(ctx, http.MethodGet, "/v2/_skiff/retention", "", nil, &out)
+	return out.Policies, err
+}
+
+// Set stores r, its prefix in the path.
+func (rc retentionClient) Set(ctx context.Context, r oci.Retention, who string) (policy.RetentionRecord, error) {
+	prefix := r.Prefix
+	r.Prefix = ""
+	var rec policy.RetentionRecord
+	return rec, rc.c.do(ctx, http.MethodPut, "/v2/_skiff/retention/"+prefix, who, r, &rec)
+}
+
+func (rc retentionClient) Delete(ctx context.Context, prefix, who string) (policy.RetentionRecord, error) {
+	var rec policy.RetentionRecord
+	return rec, rc.c.do(ctx, http.MethodDelete, "/v2/_skiff/retention/"+prefix, who, nil, &rec)
+}
+
+func (rc retentionClient) History(ctx context.Context, prefix string) ([]policy.RetentionChange, error) {
+	var out httpapi.RetentionHistory
+	err := rc.c.do(ctx, http.MethodGet, "/v2/_skiff/retention-history/"+prefix, "", nil, &out)
+	return out.Changes, err
+}

@@ -23,11 +23,20 @@ const stsTimeout = 5 * time.Second
 // ARN from STS GetCallerIdentity when that answers, else user@host marked
 // as AWS credentials. IAM on the table is the authority on this path.
 func openTable(ctx context.Context, table string, getenv func(string) string) (*policy.Store, string, error) {
+	meta, who, err := openTableMeta(ctx, table, getenv)
+	if err != nil {
+		return nil, "", err
+	}
+	return policy.NewStore(meta), who, nil
+}
+
+// openTableMeta is openTable's table, for any kind of rule.
+func openTableMeta(ctx context.Context, table string, getenv func(string) string) (*awsstore.MetaStore, string, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("load AWS configuration: %w", err)
 	}
-	store := policy.NewStore(awsstore.NewMetaStore(dynamodb.NewFromConfig(cfg), table))
+	store := awsstore.NewMetaStore(dynamodb.NewFromConfig(cfg), table)
 	who := localOperator(getenv) + " (aws credentials)"
 	stsCtx, cancel := context.WithTimeout(ctx, stsTimeout)
 	defer cancel()

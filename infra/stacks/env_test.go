@@ -30,12 +30,13 @@ func TestFunctionEnvironmentsParse(t *testing.T) {
 	}{
 		{"defaults", &SkiffStackProps{FunctionsDir: functionsDir(t)}, "", 0, nil, "INFO"},
 		{"options", &SkiffStackProps{
-			FunctionsDir:    functionsDir(t),
-			DefaultPolicies: []oci.Policy{{Prefix: "mirror/", IndexChildren: oci.IndexChildrenNone}},
-			AnonymousPull:   []string{"public/"},
-			CustomDomain:    &CustomDomain{DomainName: "registry.example.com", CertificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"},
-			LogLevel:        "debug",
-			GCGrace:         48 * time.Hour,
+			FunctionsDir:     functionsDir(t),
+			DefaultPolicies:  []oci.Policy{{Prefix: "mirror/", IndexChildren: oci.IndexChildrenNone}},
+			DefaultRetention: []oci.Retention{{Prefix: "ci/", KeepTags: []oci.TagKeep{{Pattern: "pr-.*", Last: 5}}}},
+			AnonymousPull:    []string{"public/"},
+			CustomDomain:     &CustomDomain{DomainName: "registry.example.com", CertificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"},
+			LogLevel:         "debug",
+			GCGrace:          48 * time.Hour,
 		}, "https://registry.example.com" + deploy.TokenPath, 1, []string{"public"}, "DEBUG"},
 		{"ingest", &SkiffStackProps{FunctionsDir: functionsDir(t), Ingest: true, IngestDir: ingestDir(t)}, "", 0, nil, "INFO"},
 	}
@@ -92,6 +93,8 @@ func TestFunctionEnvironmentsParse(t *testing.T) {
 				t.Errorf("%s, %s: realm %q, want %q", tc.name, fn, c.Realm, tc.realm)
 			case c.GCGrace != cmp.Or(tc.props.GCGrace, 24*time.Hour):
 				t.Errorf("%s, %s: gc grace %s", tc.name, fn, c.GCGrace)
+			case len(c.DefaultRetention) != tc.policies || len(c.DefaultRetention) == 1 && c.DefaultRetention[0].Prefix != "ci":
+				t.Errorf("%s, %s: default retention %v", tc.name, fn, c.DefaultRetention)
 			case len(c.DefaultPolicies) != tc.policies || !slices.Equal(c.AnonymousPull, tc.anonymous) || c.LogLevel.String() != tc.logLevelIs:
 				t.Errorf("%s, %s: policies %v, anonymous pull %v, log level %v", tc.name, fn, c.DefaultPolicies, c.AnonymousPull, c.LogLevel)
 			}

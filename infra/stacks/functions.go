@@ -221,6 +221,9 @@ func serverEnv(s settings, st storage, sec secrets) map[string]*string {
 		deploy.EnvLogLevel:        jsii.String(s.LogLevel),
 		deploy.EnvGCGrace:         jsii.String(s.GCGrace.String()),
 	}
+	if s.defaultRetention != "" {
+		env[deploy.EnvDefaultRetention] = jsii.String(s.defaultRetention)
+	}
 	// The realm in WWW-Authenticate normally comes from the X-Forwarded-Host
 	// the front door's CloudFront Function sets; with a custom domain the
 	// public URL is known here, so it is pinned as well (a fixed realm wins

@@ -55,6 +55,12 @@ type SkiffStackProps struct {
 	// its prefix. Each is validated as the server validates it.
 	DefaultPolicies []oci.Policy
 
+	// DefaultRetention are retention policies applied to prefixes that
+	// have no stored one (SKIFF_DEFAULT_RETENTION, JSON), by the
+	// collections the deployment runs. One stored with `skiff retention
+	// set` overrides the default of its prefix.
+	DefaultRetention []oci.Retention
+
 	// AnonymousPull lists repository prefixes anyone may pull from without
 	// a token (SKIFF_ANONYMOUS_PULL, comma-separated). Prefixes follow the
 	// policy rules: "mirror" covers "mirror" and "mirror/...".
@@ -132,12 +138,13 @@ type CustomDomain struct {
 // values rendered.
 type settings struct {
 	SkiffStackProps
-	removal         awscdk.RemovalPolicy
-	zips            map[string]string // function name -> zip path
-	defaultPolicies string            // SKIFF_DEFAULT_POLICIES
-	anonymousPull   string            // SKIFF_ANONYMOUS_PULL
-	ingestDir       string            // with Ingest: the image context
-	ingestMaxTasks  int
+	removal          awscdk.RemovalPolicy
+	zips             map[string]string // function name -> zip path
+	defaultPolicies  string            // SKIFF_DEFAULT_POLICIES
+	defaultRetention string            // SKIFF_DEFAULT_RETENTION
+	anonymousPull    string            // SKIFF_ANONYMOUS_PULL
+	ingestDir        string            // with Ingest: the image context
+	ingestMaxTasks   int
 }
 
 var (
@@ -249,6 +256,28 @@ func resolve(p *SkiffStackProps) (settings, error) {
 	}
 	s.defaultPolicies = string(b)
 
+	retention := make([]oci.Retention, 0, len(s.DefaultRetention))
+	seen = map[string]bool{}
+	for i, dr := range s.DefaultRetention {
+		v, err := dr.Validate()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("default retention policy %d (prefix %q): %w", i, dr.Prefix, err))
+			continue
+		}
+		if seen[v.Prefix] {
+			errs = append(errs, fmt.Errorf("default retention policy %d: prefix %q is given twice", i, v.Prefix))
+		}
+		seen[v.Prefix] = true
+		retention = append(retention, v)
+	}
+	if len(retention) > 0 {
+		b, err := json.Marshal(retention)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("encode default retention policies: %w", err))
+		}
+		s.defaultRetention = string(b)
+	}
+
 	anon := make([]string, 0, len(s.AnonymousPull))
 	for _, prefix := range s.AnonymousPull {
 		n, err := oci.NormalizePrefix(prefix)
@@ -260,8 +289,8 @@ func resolve(p *SkiffStackProps) (settings, error) {
 	}
 	s.anonymousPull = strings.Join(anon, ",")
 
-	if n := len(s.defaultPolicies) + len(s.anonymousPull); n > maxOperatorEnvBytes {
-		errs = append(errs, fmt.Errorf("default policies and anonymous pull prefixes take %d bytes of the functions' environment, more than %d (Lambda allows 4 KB in all): store policies with `skiff policy set` instead",
+	if n := len(s.defaultPolicies) + len(s.defaultRetention) + len(s.anonymousPull); n > maxOperatorEnvBytes {
+		errs = append(errs, fmt.Errorf("default policies, retention policies and anonymous pull prefixes take %d bytes of the functions' environment, more than %d (Lambda allows 4 KB in all): store policies with `skiff policy set` instead",
 			n, maxOperatorEnvBytes))
 	}
 

@@ -76,6 +76,8 @@ func TestResolveErrors(t *testing.T) {
 		{"policy without platforms", SkiffStackProps{DefaultPolicies: []oci.Policy{{Prefix: "m", IndexChildren: oci.IndexChildrenPlatforms}}},
 			[]string{`default policy 0 (prefix "m")`, "needs at least one platform"}},
 		{"policy with a bad prefix", SkiffStackProps{DefaultPolicies: []oci.Policy{{Prefix: "Mirror/"}}}, []string{"not a repository name"}},
+		{"retention without a rule", SkiffStackProps{DefaultRetention: []oci.Retention{{Prefix: "ci"}}}, []string{"default retention policy 0", "needs untaggedAfter"}},
+		{"retention given twice", SkiffStackProps{DefaultRetention: []oci.Retention{{Prefix: "ci", UntaggedAfter: oci.Duration(time.Hour)}, {Prefix: "ci/", UntaggedAfter: oci.Duration(time.Hour)}}}, []string{"given twice"}},
 		{"duplicate prefix", SkiffStackProps{DefaultPolicies: []oci.Policy{{Prefix: "m"}, {Prefix: "m/"}}}, []string{`prefix "m" is given twice`}},
 		{"anonymous prefix", SkiffStackProps{AnonymousPull: []string{"ok", ""}}, []string{"anonymous pull", "empty"}},
 		{"gc grace", SkiffStackProps{GCGrace: time.Minute}, []string{"gc grace 1m0s", "at least 10m"}},

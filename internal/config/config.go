@@ -74,6 +74,9 @@ type Config struct {
 	// DefaultPolicies are index policies of the deployment (stack props);
 	// a stored policy for the same prefix replaces one.
 	DefaultPolicies []oci.Policy
+	// DefaultRetention are retention policies of the deployment (stack
+	// props); a stored one for the same prefix replaces one.
+	DefaultRetention []oci.Retention
 	// OriginSecret, when set, must arrive in OriginSecretHeader on every
 	// request (the front door adds it; direct calls to a function URL
 	// lack it). OriginSecretARN names a Secrets Manager secret holding it.
@@ -108,6 +111,11 @@ func (c Config) Validate() error {
 	for i, p := range c.DefaultPolicies {
 		if _, err := p.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("default policy %d: %w", i, err))
+		}
+	}
+	for i, r := range c.DefaultRetention {
+		if _, err := r.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("default retention policy %d: %w", i, err))
 		}
 	}
 	switch c.Backend {

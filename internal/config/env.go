@@ -90,6 +90,20 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			c.DefaultPolicies = append(c.DefaultPolicies, vp)
 		}
 	}
+	if v := getenv(deploy.EnvDefaultRetention); v != "" {
+		var rs []oci.Retention
+		if err := json.Unmarshal([]byte(v), &rs); err != nil {
+			errs = append(errs, fmt.Errorf("%s is not a JSON list of retention policies: %w", deploy.EnvDefaultRetention, err))
+		}
+		for _, r := range rs {
+			vr, err := r.Validate()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", deploy.EnvDefaultRetention, err))
+				continue
+			}
+			c.DefaultRetention = append(c.DefaultRetention, vr)
+		}
+	}
 	if v := getenv(deploy.EnvGCGrace); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

@@ -153,11 +153,14 @@ const (
 	// HEADs refresh links older than half of it, so the servers and the
 	// collector must share it.
 	EnvGCGrace = "SKIFF_GC_GRACE"
+	// EnvDefaultRetention holds the deployment's retention policies (a
+	// JSON list); a stored one for the same prefix replaces one.
+	EnvDefaultRetention = "SKIFF_DEFAULT_RETENTION"
 )
 
 // Env returns every variable above, for checks that a deployment sets
 // only variables the server reads.
 func Env() []string {
 	return []string{EnvBucket, EnvTable, EnvMaxBody, EnvRedirectMin, EnvAuth, EnvOperatorAPI, EnvTrustForwarded,
-		EnvAnonymousPull, EnvDefaultPolicies, EnvTokenKeySecret, EnvTokenKeyFile, EnvRealm, EnvOriginSecret, EnvOriginSecretARN, EnvLogLevel, EnvGCGrace}
+		EnvAnonymousPull, EnvDefaultPolicies, EnvTokenKeySecret, EnvTokenKeyFile, EnvRealm, EnvOriginSecret, EnvOriginSecretARN, EnvLogLevel, EnvGCGrace, EnvDefaultRetention}
 }

@@ -3,6 +3,10 @@
 // single-item writes of the storage ports and the timing rules the
 // registry keeps (internal/registry/links.go):
 //
+//  0. Retention. In the repositories a retention rule covers, the
+//     manifests and tags it expires are deleted, with the same two-window
+//     marks as links (retention.go). Elsewhere manifests and tags are
+//     never deleted: untagged manifests are kept, and everything they name.
 //  1. Links. For each repository of the catalog: the blobs its manifests
 //     name (config, layers; a large manifest's own body) are live. A link
 //     no manifest names, older than the grace period, is marked (DoomBlob).
@@ -20,9 +24,8 @@
 //     crash or a lost race left. A multipart object is told apart by the
 //     session that assembled it (kept for it, with its digest).
 //
-// Manifests and tags are never deleted here: untagged manifests are kept,
-// and with them everything they name. Every step is idempotent, so a pass
-// that stops anywhere leaves a valid state and the next one finishes.
+// Every step is idempotent, so a pass that stops anywhere leaves a valid
+// state and the next one finishes.
 package gc
 
 import (
@@ -59,6 +62,9 @@ type Options struct {
 	// BeforeWrite, when set, is called before each write with what it is
 	// about to do; an error stops the pass there (crash-point tests).
 	BeforeWrite func(step string) error
+	// Retention returns the retention rules in force (stored and the
+	// deployment's defaults); nil: none, no manifest is deleted.
+	Retention func(ctx context.Context) ([]oci.Retention, error)
 }
 
 // Collector runs collection passes over one registry's stores.
@@ -104,8 +110,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // Deletion is one thing a pass deleted (or, dry, would delete).
 type Deletion struct {
-	Kind   string        `json:"kind"` // "link", "blob" (a digest's stored copy) or "orphan"
+	// Kind is "tag" or "manifest" (a retention rule's), "link", "blob" (a
+	// digest's stored copy) or "orphan".
+	Kind   string        `json:"kind"`
 	Repo   string        `json:"repo,omitempty"`
+	Tag    string        `json:"tag,omitempty"`
 	Digest digest.Digest `json:"digest,omitempty"`
 	Key    string        `json:"key,omitempty"`
 	Size   int64         `json:"size"`
@@ -113,20 +122,24 @@ type Deletion struct {
 
 // Report says what a pass looked at and what it deleted.
 type Report struct {
-	Started        time.Time  `json:"started"`
-	Finished       time.Time  `json:"finished"`
-	DryRun         bool       `json:"dryRun"`
-	Grace          string     `json:"grace"`
-	Repositories   int        `json:"repositories"`
-	Manifests      int        `json:"manifests"`
-	Links          int        `json:"links"`
-	Contents       int        `json:"contents"`
-	Objects        int        `json:"objects"`
-	LinksDeleted   int        `json:"linksDeleted"`
-	BlobsDeleted   int        `json:"blobsDeleted"`
-	OrphansDeleted int        `json:"orphansDeleted"`
-	BytesReclaimed int64      `json:"bytesReclaimed"`
-	Deleted        []Deletion `json:"deleted"`
+	Started      time.Time `json:"started"`
+	Finished     time.Time `json:"finished"`
+	DryRun       bool      `json:"dryRun"`
+	Grace        string    `json:"grace"`
+	Repositories int       `json:"repositories"`
+	Manifests    int       `json:"manifests"`
+	Links        int       `json:"links"`
+	Contents     int       `json:"contents"`
+	Objects      int       `json:"objects"`
+	// Retained counts the repositories a retention rule covers.
+	Retained         int        `json:"retained"`
+	TagsDeleted      int        `json:"tagsDeleted"`
+	ManifestsDeleted int        `json:"manifestsDeleted"`
+	LinksDeleted     int        `json:"linksDeleted"`
+	BlobsDeleted     int        `json:"blobsDeleted"`
+	OrphansDeleted   int        `json:"orphansDeleted"`
+	BytesReclaimed   int64      `json:"bytesReclaimed"`
+	Deleted          []Deletion `json:"deleted"`
 	// Truncated: more was deleted than Deleted lists (maxListed).
 	Truncated bool `json:"truncated,omitempty"`
 }
@@ -141,6 +154,13 @@ func (r *Report) add(d Deletion) {
 		r.Truncated = true
 	}
 	switch d.Kind {
+	case "tag":
+		r.TagsDeleted++
+		return
+	case "manifest":
+		// Metadata; a large body's object goes with the blobs.
+		r.ManifestsDeleted++
+		return
 	case "link":
 		r.LinksDeleted++
 		return
@@ -164,7 +184,9 @@ type pass struct {
 	// records are the keys content records named when listed.
 	records map[string]bool
 	pending []doomed
-	rep     Report
+	// manifests are the manifests marked by retention, per repository.
+	manifests []markedManifests
+	rep       Report
 }
 
 // doomed are the links a pass marked in one repository, and when.
@@ -194,7 +216,7 @@ func (c *Collector) Run(ctx context.Context) (Report, error) {
 		return p.rep, err
 	}
 	c.opts.Log.InfoContext(ctx, "garbage collection", "dryRun", c.opts.DryRun, "repositories", p.rep.Repositories,
-		"linksDeleted", p.rep.LinksDeleted, "blobsDeleted", p.rep.BlobsDeleted, "orphansDeleted", p.rep.OrphansDeleted,
+		"tagsDeleted", p.rep.TagsDeleted, "manifestsDeleted", p.rep.ManifestsDeleted, "linksDeleted", p.rep.LinksDeleted, "blobsDeleted", p.rep.BlobsDeleted, "orphansDeleted", p.rep.OrphansDeleted,
 		"bytesReclaimed", p.rep.BytesReclaimed, "seconds", p.rep.Finished.Sub(p.rep.Started).Seconds())
 	return p.rep, nil
 }
@@ -209,6 +231,9 @@ func (p *pass) run(ctx context.Context) error {
 	}
 	linked, err := listAll(ctx, p.c.meta.ListLinkedRepositories)
 	if err != nil {
+		return err
+	}
+	if err := p.retention(ctx, repos); err != nil {
 		return err
 	}
 	for _, repo := range slices.Compact(slices.Sorted(slices.Values(append(repos, linked...)))) {
@@ -226,6 +251,32 @@ func (p *pass) run(ctx context.Context) error {
 		return err
 	}
 	return p.orphans(ctx)
+}
+
+// retention applies the retention rules to the repositories of the
+// catalog they cover (step 0), so that step 1 frees what they named.
+func (p *pass) retention(ctx context.Context, repos []string) error {
+	if p.c.opts.Retention == nil {
+		return nil
+	}
+	rules, err := p.c.opts.Retention(ctx)
+	if err != nil {
+		return fmt.Errorf("read retention rules: %w", err)
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	for _, repo := range repos {
+		r, ok := oci.ResolveRetention(rules, repo)
+		if !ok {
+			continue
+		}
+		p.rep.Retained++
+		if err := p.retain(ctx, repo, r); err != nil {
+			return err
+		}
+	}
+	return p.settleManifests(ctx)
 }
 
 // listAll reads every page of a repository listing.

@@ -143,7 +143,23 @@ func verifyImage(reg *registry.Registry, img string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", img, err)
 	}
+	return verifyRefs(reg, img, repo, m)
+}
+
+// verifyRefs reads what m names: an index's children and their blobs, an
+// image's blobs.
+func verifyRefs(reg *registry.Registry, img, repo string, m storage.Manifest) error {
 	for _, d := range m.Refs {
+		if m.MediaType == oci.MediaTypeImageIndex {
+			child, err := reg.ResolveManifest(context.Background(), repo, oci.Reference{Digest: d})
+			if err == nil {
+				err = verifyRefs(reg, img, repo, child)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: child %s: %w", img, d, err)
+			}
+			continue
+		}
 		if err := verifyBlob(reg, repo, d); err != nil {
 			return fmt.Errorf("%s: %w", img, err)
 		}

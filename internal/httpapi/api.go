@@ -48,6 +48,7 @@ type options struct {
 	tooLargeMessage string
 	redirectMin     int64
 	operator        PolicyStore
+	retention       RetentionStore
 	collect         Collect
 	auth            *AuthConfig
 	bodyTimeout     time.Duration

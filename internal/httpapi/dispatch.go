@@ -30,11 +30,19 @@ func (a *API) handlers(kind string) map[string]handlerFunc {
 	case routeUpload:
 		return map[string]handlerFunc{"GET": a.uploadStatus, "PATCH": a.patchUpload, "PUT": a.putUpload, "DELETE": a.cancelUpload}
 	case routePolicies:
-		return map[string]handlerFunc{"GET": a.listPolicies}
+		return map[string]handlerFunc{"GET": a.policies().list}
 	case routePolicy:
-		return map[string]handlerFunc{"GET": a.getPolicy, "PUT": a.putPolicy, "DELETE": a.deletePolicy}
+		h := a.policies()
+		return map[string]handlerFunc{"GET": h.get, "PUT": h.put(a), "DELETE": h.del(a)}
 	case routePolicyHistory:
-		return map[string]handlerFunc{"GET": a.policyHistory}
+		return map[string]handlerFunc{"GET": a.policies().history}
+	case routeRetentions:
+		return map[string]handlerFunc{"GET": a.retentions().list}
+	case routeRetention:
+		h := a.retentions()
+		return map[string]handlerFunc{"GET": h.get, "PUT": h.put(a), "DELETE": h.del(a)}
+	case routeRetentionHist:
+		return map[string]handlerFunc{"GET": a.retentions().history}
 	case routeIndexStatus:
 		return map[string]handlerFunc{"GET": a.indexStatus}
 	case routeGC:
@@ -74,6 +82,9 @@ func (a *API) route(w http.ResponseWriter, r *http.Request) {
 			return
 		case rt.kind == routeOperatorNoSuch:
 			a.writeError(w, r, noOperatorEndpoint(r.URL.Path))
+			return
+		case isRetentionRoute(rt.kind) && a.opts.retention == nil:
+			a.writeError(w, r, oci.Errorf(oci.CodeUnsupported, "this server keeps no retention policies").WithStatus(http.StatusNotFound))
 			return
 		case isUserRoute(rt.kind) && a.opts.auth == nil:
 			a.writeError(w, r, usersOff())

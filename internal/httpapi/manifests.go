@@ -19,6 +19,13 @@ func (a *API) getManifest(w http.ResponseWriter, r *http.Request, rt route) erro
 	if err != nil {
 		return err
 	}
+	if ref.IsDigest() {
+		// A client that finds a manifest by digest may name it in an
+		// index next: a use keeps it from a retention rule for a while.
+		if m, err = a.reg.UseManifest(r.Context(), rt.repo, m); err != nil {
+			return err
+		}
+	}
 	h := w.Header()
 	h.Set("Content-Type", m.MediaType)
 	h.Set("Content-Length", strconv.FormatInt(m.Size, 10))

@@ -29,6 +29,9 @@ import (
 //	PUT    /v2/_skiff/policies/<prefix>               Record (body: the policy)
 //	DELETE /v2/_skiff/policies/<prefix>               Record (the tombstone, with previous)
 //	GET    /v2/_skiff/history/<prefix>                {"changes":[Change...]}
+//	GET    /v2/_skiff/retention                       {"policies":[RetentionRecord...]}
+//	GET|PUT|DELETE /v2/_skiff/retention/<prefix>      RetentionRecord (PUT body: the retention policy)
+//	GET    /v2/_skiff/retention-history/<prefix>      {"changes":[RetentionChange...]}
 //	GET    /v2/_skiff/index/<repo>/<reference>        IndexReport
 //	POST   /v2/_skiff/gc[?dryRun=true][&grace=24h]     gc.Report: one collection pass
 //	...    /v2/_skiff/users[/<name>[/password|/grants]]  users (users.go)
@@ -45,6 +48,9 @@ const (
 	routePolicies       = "operator-policies"
 	routePolicy         = "operator-policy"
 	routePolicyHistory  = "operator-history"
+	routeRetentions     = "operator-retentions"
+	routeRetention      = "operator-retention"
+	routeRetentionHist  = "operator-retention-history"
 	routeIndexStatus    = "operator-index"
 	routeGC             = "operator-gc"
 	routeOperatorNoSuch = "operator-unknown"
@@ -71,16 +77,25 @@ const (
 	OperatorHeader = "X-Skiff-Operator"
 )
 
-// PolicyStore is what the operator API needs of internal/policy's Store.
-type PolicyStore interface {
-	Get(ctx context.Context, prefix string) (policy.Record, error)
-	List(ctx context.Context) ([]policy.Record, error)
-	Set(ctx context.Context, p oci.Policy, who string) (policy.Record, error)
-	Delete(ctx context.Context, prefix, who string) (policy.Record, error)
-	History(ctx context.Context, prefix string) ([]policy.Change, error)
+// RuleStore is what the operator API needs of internal/policy's stores.
+type RuleStore[P any] interface {
+	Get(ctx context.Context, prefix string) (policy.RecordOf[P], error)
+	List(ctx context.Context) ([]policy.RecordOf[P], error)
+	Set(ctx context.Context, p P, who string) (policy.RecordOf[P], error)
+	Delete(ctx context.Context, prefix, who string) (policy.RecordOf[P], error)
+	History(ctx context.Context, prefix string) ([]policy.ChangeOf[P], error)
 }
 
-var _ PolicyStore = (*policy.Store)(nil)
+// The stores of index policies and of retention policies.
+type (
+	PolicyStore    = RuleStore[oci.Policy]
+	RetentionStore = RuleStore[oci.Retention]
+)
+
+var (
+	_ PolicyStore    = (*policy.Store)(nil)
+	_ RetentionStore = (*policy.RetentionStore)(nil)
+)
 
 // WithOperator serves the operator API under /v2/_skiff/ over store
 // (default: off, and those paths answer 404 saying how to turn it on).
@@ -88,15 +103,29 @@ var _ PolicyStore = (*policy.Store)(nil)
 // without, anyone who reaches it may use it: a trusted network only.
 func WithOperator(store PolicyStore) Option { return func(o *options) { o.operator = store } }
 
-// PolicyList is the body of GET /v2/_skiff/policies.
-type PolicyList struct {
-	Policies []policy.Record `json:"policies"`
+// WithRetention serves the retention policies under /v2/_skiff/retention
+// over store (with WithOperator; default: 404).
+func WithRetention(store RetentionStore) Option { return func(o *options) { o.retention = store } }
+
+// RuleList is the body of GET /v2/_skiff/policies and /v2/_skiff/retention.
+type RuleList[P any] struct {
+	Policies []policy.RecordOf[P] `json:"policies"`
 }
 
-// PolicyHistory is the body of GET /v2/_skiff/history/<prefix>.
-type PolicyHistory struct {
-	Changes []policy.Change `json:"changes"`
+// RuleHistory is the body of GET /v2/_skiff/history/<prefix> and
+// /v2/_skiff/retention-history/<prefix>.
+type RuleHistory[P any] struct {
+	Changes []policy.ChangeOf[P] `json:"changes"`
 }
+
+// The bodies of the index policies' and the retention policies' lists and
+// histories.
+type (
+	PolicyList       = RuleList[oci.Policy]
+	PolicyHistory    = RuleHistory[oci.Policy]
+	RetentionList    = RuleList[oci.Retention]
+	RetentionHistory = RuleHistory[oci.Retention]
+)
 
 // IndexReport is the body of GET /v2/_skiff/index/<repo>/<reference>.
 type IndexReport struct {
@@ -117,6 +146,18 @@ func parseOperatorRoute(rest string) route {
 	}
 	if p, ok := strings.CutPrefix(rest, "policies/"); ok {
 		rt.kind, rt.arg = routePolicy, p
+		return rt
+	}
+	if rest == "retention" {
+		rt.kind = routeRetentions
+		return rt
+	}
+	if p, ok := strings.CutPrefix(rest, "retention/"); ok {
+		rt.kind, rt.arg = routeRetention, p
+		return rt
+	}
+	if p, ok := strings.CutPrefix(rest, "retention-history/"); ok {
+		rt.kind, rt.arg = routeRetentionHist, p
 		return rt
 	}
 	if rest == "users" {
@@ -154,7 +195,7 @@ func operatorOff() error {
 
 func noOperatorEndpoint(path string) error {
 	return oci.Errorf(oci.CodeUnsupported,
-		"no operator API endpoint at %s; there are /v2/_skiff/policies[/<prefix>], /v2/_skiff/history/<prefix>, /v2/_skiff/index/<repo>/<reference>, "+
+		"no operator API endpoint at %s; there are /v2/_skiff/policies[/<prefix>], /v2/_skiff/history/<prefix>, /v2/_skiff/retention[/<prefix>], /v2/_skiff/retention-history/<prefix>, /v2/_skiff/index/<repo>/<reference>, "+
 			"/v2/_skiff/gc and /v2/_skiff/users[/<name>[/password|/grants]]",
 		path).WithStatus(http.StatusNotFound)
 }
@@ -173,112 +214,134 @@ func policyPrefix(raw string) (string, error) {
 	return p, nil
 }
 
+// ruleAPI serves one kind of rule: index policies or retention policies.
+type ruleAPI[P policy.Rule[P]] struct {
+	store RuleStore[P]
+	what  string // in messages: "policy", "retention policy"
+	// unset says what a prefix without a rule gets.
+	unset   string
+	example string // a body to send
+}
+
+func (a *API) policies() ruleAPI[oci.Policy] {
+	return ruleAPI[oci.Policy]{store: a.opts.operator, what: "policy",
+		unset:   "its repositories get the policy of a shorter prefix or the default (" + oci.DefaultPolicy().String() + ")",
+		example: `{"indexChildren":"platforms","platforms":["linux/amd64"],"imageBlobs":"required"}`}
+}
+
+func (a *API) retentions() ruleAPI[oci.Retention] {
+	return ruleAPI[oci.Retention]{store: a.opts.retention, what: "retention policy",
+		unset:   "its repositories get the retention policy of a shorter prefix, or keep everything",
+		example: `{"untaggedAfter":"30d","keepTags":[{"pattern":"v.*","last":10}]}`}
+}
+
 // storeError maps the store's not-found to POLICY_UNKNOWN; anything else
 // is internal.
-func storeError(prefix string, err error) error {
+func (h ruleAPI[P]) storeError(prefix string, err error) error {
 	if errors.Is(err, policy.ErrNotFound) {
-		return oci.Errorf(CodePolicyUnknown,
-			"no policy is set for prefix %s; its repositories get the policy of a shorter prefix or the default (%s)",
-			prefix, oci.DefaultPolicy()).WithStatus(http.StatusNotFound)
+		return oci.Errorf(CodePolicyUnknown, "no %s is set for prefix %s; %s", h.what, prefix, h.unset).WithStatus(http.StatusNotFound)
 	}
 	return err
 }
 
-// listPolicies answers GET /v2/_skiff/policies.
-func (a *API) listPolicies(w http.ResponseWriter, r *http.Request, _ route) error {
-	recs, err := a.opts.operator.List(r.Context())
+// list answers GET of the collection.
+func (h ruleAPI[P]) list(w http.ResponseWriter, r *http.Request, _ route) error {
+	recs, err := h.store.List(r.Context())
 	if err != nil {
 		return err
 	}
 	if recs == nil {
-		recs = []policy.Record{}
+		recs = []policy.RecordOf[P]{}
 	}
-	writeJSON(w, r, http.StatusOK, "application/json", PolicyList{Policies: recs})
+	writeJSON(w, r, http.StatusOK, "application/json", RuleList[P]{Policies: recs})
 	return nil
 }
 
-// getPolicy answers GET /v2/_skiff/policies/<prefix>.
-func (a *API) getPolicy(w http.ResponseWriter, r *http.Request, rt route) error {
+// get answers GET of one prefix.
+func (h ruleAPI[P]) get(w http.ResponseWriter, r *http.Request, rt route) error {
 	prefix, err := policyPrefix(rt.arg)
 	if err != nil {
 		return err
 	}
-	rec, err := a.opts.operator.Get(r.Context(), prefix)
+	rec, err := h.store.Get(r.Context(), prefix)
 	if err != nil {
-		return storeError(prefix, err)
+		return h.storeError(prefix, err)
 	}
 	writeJSON(w, r, http.StatusOK, "application/json", rec)
 	return nil
 }
 
-// putPolicy answers PUT /v2/_skiff/policies/<prefix>: the body is the
-// policy, its prefix taken from the path.
-func (a *API) putPolicy(w http.ResponseWriter, r *http.Request, rt route) error {
-	prefix, err := policyPrefix(rt.arg)
-	if err != nil {
-		return err
-	}
-	who, err := a.operatorName(r)
-	if err != nil {
-		return err
-	}
-	p, err := decodePolicy(r.Body)
-	if err != nil {
-		return err
-	}
-	if p.Prefix != "" {
-		bodyPrefix, err := oci.NormalizePrefix(p.Prefix)
-		if err != nil || bodyPrefix != prefix {
-			return policyInvalid("the body names prefix %q but the path names %q; leave prefix out of the body or make them agree", p.Prefix, rt.arg)
+// put answers PUT of one prefix: the body is the rule, its prefix taken
+// from the path.
+func (h ruleAPI[P]) put(a *API) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, rt route) error {
+		prefix, err := policyPrefix(rt.arg)
+		if err != nil {
+			return err
 		}
+		who, err := a.operatorName(r)
+		if err != nil {
+			return err
+		}
+		p, err := decodeRule[P](r.Body, h.what, h.example)
+		if err != nil {
+			return err
+		}
+		if bp := p.RulePrefix(); bp != "" {
+			bodyPrefix, err := oci.NormalizePrefix(bp)
+			if err != nil || bodyPrefix != prefix {
+				return policyInvalid("the body names prefix %q but the path names %q; leave prefix out of the body or make them agree", bp, rt.arg)
+			}
+		}
+		p, err = p.WithPrefix(prefix).Validate()
+		if err != nil {
+			return policyInvalid("%s", err.Error())
+		}
+		rec, err := h.store.Set(r.Context(), p, who)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, r, http.StatusOK, "application/json", rec)
+		return nil
 	}
-	p.Prefix = prefix
-	p, err = p.Validate()
-	if err != nil {
-		return policyInvalid("%s", err.Error())
-	}
-	rec, err := a.opts.operator.Set(r.Context(), p, who)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, r, http.StatusOK, "application/json", rec)
-	return nil
 }
 
-// deletePolicy answers DELETE /v2/_skiff/policies/<prefix> with the
-// tombstone, which carries the deleted policy as previous.
-func (a *API) deletePolicy(w http.ResponseWriter, r *http.Request, rt route) error {
+// del answers DELETE of one prefix with the tombstone, which carries the
+// deleted rule as previous.
+func (h ruleAPI[P]) del(a *API) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, rt route) error {
+		prefix, err := policyPrefix(rt.arg)
+		if err != nil {
+			return err
+		}
+		who, err := a.operatorName(r)
+		if err != nil {
+			return err
+		}
+		rec, err := h.store.Delete(r.Context(), prefix, who)
+		if err != nil {
+			return h.storeError(prefix, err)
+		}
+		writeJSON(w, r, http.StatusOK, "application/json", rec)
+		return nil
+	}
+}
+
+// history answers GET of a prefix's changes, oldest first. A prefix that
+// never had a rule has an empty history, not an error.
+func (h ruleAPI[P]) history(w http.ResponseWriter, r *http.Request, rt route) error {
 	prefix, err := policyPrefix(rt.arg)
 	if err != nil {
 		return err
 	}
-	who, err := a.operatorName(r)
-	if err != nil {
-		return err
-	}
-	rec, err := a.opts.operator.Delete(r.Context(), prefix, who)
-	if err != nil {
-		return storeError(prefix, err)
-	}
-	writeJSON(w, r, http.StatusOK, "application/json", rec)
-	return nil
-}
-
-// policyHistory answers GET /v2/_skiff/history/<prefix>, oldest first. A
-// prefix that never had a policy has an empty history, not an error.
-func (a *API) policyHistory(w http.ResponseWriter, r *http.Request, rt route) error {
-	prefix, err := policyPrefix(rt.arg)
-	if err != nil {
-		return err
-	}
-	changes, err := a.opts.operator.History(r.Context(), prefix)
+	changes, err := h.store.History(r.Context(), prefix)
 	if err != nil {
 		return err
 	}
 	if changes == nil {
-		changes = []policy.Change{}
+		changes = []policy.ChangeOf[P]{}
 	}
-	writeJSON(w, r, http.StatusOK, "application/json", PolicyHistory{Changes: changes})
+	writeJSON(w, r, http.StatusOK, "application/json", RuleHistory[P]{Changes: changes})
 	return nil
 }
 
@@ -346,28 +409,27 @@ func (a *API) runGC(w http.ResponseWriter, r *http.Request, rt route) error {
 	return nil
 }
 
-// decodePolicy reads one JSON policy object, refusing unknown fields,
+// decodeRule reads one JSON rule object, refusing unknown fields,
 // trailing data and bodies over maxPolicyBody.
-func decodePolicy(body io.Reader) (oci.Policy, error) {
-	var p oci.Policy
+func decodeRule[P any](body io.Reader, what, example string) (P, error) {
+	var p P
 	b, err := io.ReadAll(io.LimitReader(body, maxPolicyBody+1))
 	if err != nil {
-		return p, fmt.Errorf("read policy body: %w", err)
+		return p, fmt.Errorf("read %s body: %w", what, err)
 	}
 	if len(b) > maxPolicyBody {
-		return p, oci.Errorf(CodePolicyInvalid, "policy body exceeds %d bytes", maxPolicyBody).WithStatus(http.StatusRequestEntityTooLarge)
+		return p, oci.Errorf(CodePolicyInvalid, "%s body exceeds %d bytes", what, maxPolicyBody).WithStatus(http.StatusRequestEntityTooLarge)
 	}
-	const example = `{"indexChildren":"platforms","platforms":["linux/amd64"],"imageBlobs":"required"}`
 	if len(bytes.TrimSpace(b)) == 0 {
-		return p, policyInvalid("the body is empty; send a JSON policy such as %s", example)
+		return p, policyInvalid("the body is empty; send a JSON %s such as %s", what, example)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return p, policyInvalid("the body is not a JSON policy (%s); send one such as %s", jsonProblem(err), example)
+		return p, policyInvalid("the body is not a JSON %s (%s); send one such as %s", what, jsonProblem(err), example)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return p, policyInvalid("the body has data after the JSON policy object; send exactly one object such as %s", example)
+		return p, policyInvalid("the body has data after the JSON %s object; send exactly one object such as %s", what, example)
 	}
 	return p, nil
 }
@@ -414,4 +476,8 @@ func (a *API) operatorName(r *http.Request) (string, error) {
 		}
 	}
 	return name + " via " + addr, nil
+}
+
+func isRetentionRoute(kind string) bool {
+	return kind == routeRetentions || kind == routeRetention || kind == routeRetentionHist
 }

@@ -153,6 +153,29 @@ func (r *Registry) HeadBlob(ctx context.Context, repo string, d digest.Digest) (
 	return nb, nil
 }
 
+// UseManifest records a use of m, found by digest (a HEAD or GET), the
+// way HeadBlob does for links: a client that found it may name it in an
+// index for half the grace period, and a retention rule's mark on it goes.
+func (r *Registry) UseManifest(ctx context.Context, repo string, m storage.Manifest) (storage.Manifest, error) {
+	now := r.opts.now().UTC()
+	if m.Doomed == "" && now.Sub(m.Age()) < r.opts.grace/2 {
+		return m, nil
+	}
+	const kind = "manifest "
+	if m.Doomed == "" && r.refreshed.recent(kind+repo, m.Digest, now, r.opts.grace/4) {
+		return m, nil
+	}
+	nm, err := r.meta.RefreshManifest(ctx, repo, m.Digest, now)
+	if errors.Is(err, storage.ErrNotFound) {
+		return m, r.unknownManifest(ctx, repo, m.Digest) // collected meanwhile
+	}
+	if err != nil {
+		return m, fmt.Errorf("refresh manifest %s in %s: %w", m.Digest, repo, err)
+	}
+	r.refreshed.add(kind+repo, m.Digest, now)
+	return nm, nil
+}
+
 // refreshes remembers the links this process refreshed lately, so a burst
 // of HEADs of one old link writes once.
 type refreshes struct {

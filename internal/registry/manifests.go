@@ -130,7 +130,7 @@ func (r *Registry) PutManifest(ctx context.Context, repo string, ref oci.Referen
 		}
 	}
 	for _, t := range slices.Compact(slices.Sorted(slices.Values(tags))) {
-		if err := r.meta.PutTag(ctx, repo, storage.Tag{Name: t, Digest: res.Digest}); err != nil {
+		if err := r.meta.PutTag(ctx, repo, storage.Tag{Name: t, Digest: res.Digest, Updated: r.opts.now().UTC()}); err != nil {
 			return res, fmt.Errorf("tag %s:%s: %w", repo, t, err)
 		}
 		res.Tags = append(res.Tags, t)
@@ -305,6 +305,17 @@ func (c *refCheck) lookup(ctx context.Context, descs []v1.Descriptor, children b
 			return nil, fmt.Errorf("look up manifests of index: %w", err)
 		}
 		for d, m := range found {
+			if m.Doomed != "" {
+				// A retention rule marked it: a use undoes the mark,
+				// unless the collection deleted it first.
+				_, err := c.r.meta.RefreshManifest(ctx, c.repo, d, c.r.opts.now().UTC())
+				if errors.Is(err, storage.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return nil, fmt.Errorf("refresh manifest %s of index: %w", d, err)
+				}
+			}
 			sizes[d] = m.Size
 		}
 		return sizes, nil

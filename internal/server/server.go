@@ -41,9 +41,34 @@ const (
 )
 
 // Collector returns the garbage collector of stores, with cfg's grace
-// period and link window (the registry's).
+// period and link window (the registry's), and the retention policies
+// stored and cfg's defaults.
 func Collector(cfg config.Config, stores backend.Stores, log *slog.Logger, dryRun bool) (*gc.Collector, error) {
-	return gc.New(stores.Blobs, stores.Meta, gc.Options{Grace: cfg.GCGrace, Window: cfg.LinkWindow, DryRun: dryRun, Log: log})
+	return gc.New(stores.Blobs, stores.Meta, gc.Options{Grace: cfg.GCGrace, Window: cfg.LinkWindow, DryRun: dryRun, Log: log,
+		Retention: RetentionRules(policy.NewRetentionStore(stores.Meta), cfg.DefaultRetention)})
+}
+
+// RetentionRules returns the retention policies in force: those stored,
+// and each default whose prefix has none stored.
+func RetentionRules(store *policy.RetentionStore, defaults []oci.Retention) func(context.Context) ([]oci.Retention, error) {
+	return func(ctx context.Context) ([]oci.Retention, error) {
+		recs, err := store.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]oci.Retention, 0, len(recs)+len(defaults))
+		stored := map[string]bool{}
+		for _, r := range recs {
+			out = append(out, r.Policy)
+			stored[r.Policy.Prefix] = true
+		}
+		for _, d := range defaults {
+			if !stored[d.Prefix] {
+				out = append(out, d)
+			}
+		}
+		return out, nil
+	}
 }
 
 // New wires the registry over stores as cfg says, serving the route
@@ -82,7 +107,7 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 		httpapi.WithRedirectMin(cfg.RedirectMin),
 	}
 	if cfg.OperatorAPI {
-		apiOpts = append(apiOpts, httpapi.WithOperator(policies), httpapi.WithCollector(func(ctx context.Context, dry bool, grace time.Duration) (gc.Report, error) {
+		apiOpts = append(apiOpts, httpapi.WithOperator(policies), httpapi.WithRetention(policy.NewRetentionStore(stores.Meta)), httpapi.WithCollector(func(ctx context.Context, dry bool, grace time.Duration) (gc.Report, error) {
 			c := cfg
 			if grace > 0 {
 				// A shorter grace than the servers' would let a pass take a

@@ -151,6 +151,15 @@ func platformToken(s string) bool {
 	return true
 }
 
+// RulePrefix is the prefix p covers (internal/policy stores it there).
+func (p Policy) RulePrefix() string { return p.Prefix }
+
+// WithPrefix returns p with its prefix replaced.
+func (p Policy) WithPrefix(prefix string) Policy {
+	p.Prefix = prefix
+	return p
+}
+
 // Covers reports whether p's prefix covers repo.
 func (p Policy) Covers(repo string) bool {
 	return repo == p.Prefix || strings.HasPrefix(repo, p.Prefix+"/")

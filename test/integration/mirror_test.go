@@ -68,7 +68,9 @@ func TestPartialMirror(t *testing.T) {
 	tb := newToolbox(t, "regctl", "crane", "oras", "cosign", "skopeo")
 	tb.paths["skiff"] = serverBin
 	up := startUpstream(t)
-	sk := startRegistry(t, "--operator-api")
+	// A short grace and link window, so that the retention policy below
+	// applies within the test.
+	sk := startRegistry(t, "--operator-api", "--gc-grace=3s", "--link-window=1s")
 	sk.clientCredentials(tb, sk.host)
 	tb.regctlPlainHTTP(up.host)
 	tb.regctlPlainHTTP(sk.host)
@@ -114,8 +116,35 @@ func TestPartialMirror(t *testing.T) {
 	t.Logf("skiff policy set:\n%s", policyOut)
 	tb.runEnv(sk.cliEnv(), "skiff", "policy", "set", sk.repo("indexonly/"), "--index-children=none", "--registry="+skiffURL)
 	sk.awaitPolicies(t, sk.repo("mirror/"), sk.repo("indexonly/"))
-	tb.run("regctl", "image", "copy", "--platforms", "linux/amd64", "--referrers", "--digest-tags",
-		up.host+"/app:v1", sk.host+"/"+mirrorApp+":v1")
+	// A retention policy in force on the mirror: keep the last v tag, and
+	// untagged manifests for a second. The index is copied as v0, then as
+	// v1; a collection past the grace period deletes v0 and nothing else:
+	// the index v1 names keeps its child, its cosign signature (a digest
+	// tag) and its OCI 1.1 referrer, and the tests below find it whole.
+	retOut := tb.runEnv(sk.cliEnv(), "skiff", "retention", "set", sk.repo("mirror/"), "--keep-tags=v.*=1", "--untagged-after=1s", "--registry="+skiffURL)
+	t.Logf("skiff retention set:\n%s", retOut)
+	for _, tag := range []string{"v0", "v1"} {
+		tb.run("regctl", "image", "copy", "--platforms", "linux/amd64", "--referrers", "--digest-tags",
+			up.host+"/app:v1", sk.host+"/"+mirrorApp+":"+tag)
+	}
+	if external == nil {
+		time.Sleep(4 * time.Second)
+		var rep struct {
+			Retained, TagsDeleted, ManifestsDeleted int
+			Deleted                                 []struct{ Kind, Repo, Tag string }
+		}
+		gcOut := tb.runEnv(sk.cliEnv(), "skiff", "gc", "--json", "--registry="+skiffURL)
+		if err := json.Unmarshal([]byte(gcOut), &rep); err != nil {
+			t.Fatalf("skiff gc --json: %v:\n%s", err, gcOut)
+		}
+		if rep.Retained == 0 || rep.TagsDeleted != 1 || rep.ManifestsDeleted != 0 {
+			t.Fatalf("skiff gc with the retention policy: %d repositories retained, %d tags and %d manifests deleted, want v0 alone: %+v",
+				rep.Retained, rep.TagsDeleted, rep.ManifestsDeleted, rep.Deleted)
+		}
+		if tags := listTags(t, sk, mirrorApp); slices.Contains(tags, "v0") || !slices.Contains(tags, "v1") || !slices.Contains(tags, sigTag) {
+			t.Fatalf("tags after the collection: %v, want v1 and %s, not v0", tags, sigTag)
+		}
+	}
 
 	t.Run("index digest unchanged", func(t *testing.T) {
 		if got := headDigest(t, sk, mirrorApp, "v1"); got != idx.root.Digest {
