@@ -184,6 +184,10 @@ type pass struct {
 	// records are the keys content records named when listed.
 	records map[string]bool
 	pending []doomed
+	// until is when a Step should be done (zero: no limit); worked says it
+	// has done a unit of work (a repository, a page).
+	until  time.Time
+	worked bool
 	// manifests are the manifests marked by retention, per repository.
 	manifests []markedManifests
 	rep       Report
@@ -199,29 +203,98 @@ type doomed struct {
 // Run makes one pass and reports it. On an error the report says what was
 // done before it.
 func (c *Collector) Run(ctx context.Context) (Report, error) {
+	var cp Checkpoint
+	err := c.Step(ctx, &cp, time.Time{})
+	return cp.Report, err
+}
+
+// Step goes on with the pass cp describes (a zero cp starts one) until
+// it is done (cp.Phase is PhaseDone) or until comes near (zero: no
+// limit), and leaves in cp where it stopped, for a later Step, in this
+// process or another. Marks are always settled before it returns: it
+// stops marking two link windows before until. On an error cp still
+// holds a valid place to go on from.
+func (c *Collector) Step(ctx context.Context, cp *Checkpoint, until time.Time) error {
 	now := c.opts.Now().UTC()
+	if cp.Phase == "" || cp.Phase == PhaseDone {
+		*cp = Checkpoint{
+			Token:   "gc-" + strconv.FormatInt(now.UnixNano(), 10),
+			Started: now,
+			Phase:   PhaseRetention,
+			Report:  Report{Started: now, DryRun: c.opts.DryRun, Grace: c.opts.Grace.String(), Deleted: []Deletion{}},
+		}
+	}
+	if cp.Report.Deleted == nil {
+		cp.Report.Deleted = []Deletion{}
+	}
+	cp.Steps++
 	p := &pass{
 		c:        c,
-		token:    "gc-" + strconv.FormatInt(now.UnixNano(), 10),
-		t0:       now,
+		token:    cp.Token,
+		t0:       cp.Started,
+		until:    until,
 		live:     map[digest.Digest]bool{},
 		liveKeys: map[string]bool{},
 		records:  map[string]bool{},
-		rep:      Report{Started: now, DryRun: c.opts.DryRun, Grace: c.opts.Grace.String(), Deleted: []Deletion{}},
+		rep:      cp.Report,
 	}
-	err := p.run(ctx)
+	err := p.run(ctx, cp)
 	p.rep.Finished = c.opts.Now().UTC()
-	if err != nil {
-		c.opts.Log.WarnContext(ctx, "garbage collection stopped", "error", err.Error(), "bytesReclaimed", p.rep.BytesReclaimed)
-		return p.rep, err
+	cp.Report = p.rep
+	switch {
+	case err != nil:
+		c.opts.Log.WarnContext(ctx, "garbage collection stopped", "error", err.Error(), "phase", cp.Phase, "bytesReclaimed", p.rep.BytesReclaimed)
+		return err
+	case cp.Phase != PhaseDone:
+		c.opts.Log.InfoContext(ctx, "garbage collection goes on later", "phase", cp.Phase, "after", cp.After, "steps", cp.Steps,
+			"bytesReclaimed", p.rep.BytesReclaimed)
+		return nil
 	}
 	c.opts.Log.InfoContext(ctx, "garbage collection", "dryRun", c.opts.DryRun, "repositories", p.rep.Repositories,
 		"tagsDeleted", p.rep.TagsDeleted, "manifestsDeleted", p.rep.ManifestsDeleted, "linksDeleted", p.rep.LinksDeleted, "blobsDeleted", p.rep.BlobsDeleted, "orphansDeleted", p.rep.OrphansDeleted,
-		"bytesReclaimed", p.rep.BytesReclaimed, "seconds", p.rep.Finished.Sub(p.rep.Started).Seconds())
-	return p.rep, nil
+		"bytesReclaimed", p.rep.BytesReclaimed, "seconds", p.rep.Finished.Sub(p.rep.Started).Seconds(), "steps", cp.Steps)
+	return nil
 }
 
-func (p *pass) run(ctx context.Context) error {
+// The phases of a pass, in order.
+const (
+	PhaseRetention = "retention"
+	PhaseLinks     = "links"
+	PhaseContents  = "contents"
+	PhaseOrphans   = "orphans"
+	PhaseDone      = "done"
+)
+
+// Checkpoint is where a pass stands: enough to go on with it in another
+// process (the scheduled function stores it between invocations). The
+// sets a phase needs from the one before are read again when it starts in
+// a later Step: every step is idempotent, and reading them later only
+// makes them more current.
+type Checkpoint struct {
+	Token   string    `json:"token"`
+	Started time.Time `json:"started"`
+	Phase   string    `json:"phase"`
+	// After is the last repository, digest or object key the phase
+	// finished.
+	After  string `json:"after,omitempty"`
+	Steps  int    `json:"steps"`
+	Report Report `json:"report"`
+}
+
+// stopping reports whether a Step should stop before more work; marking
+// needs two windows to settle.
+func (p *pass) stopping(marking bool) bool {
+	if p.until.IsZero() || !p.worked {
+		return false // every step gets something done, however short
+	}
+	left := p.until.Sub(p.c.opts.Now())
+	if marking {
+		left -= 2 * p.c.opts.Window
+	}
+	return left <= 0
+}
+
+func (p *pass) run(ctx context.Context, cp *Checkpoint) error {
 	// The catalog (repositories with manifests) and the repositories with
 	// links: a manifest may name no link (a sparse index), a link may have
 	// no manifest yet.
@@ -233,50 +306,158 @@ func (p *pass) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := p.retention(ctx, repos); err != nil {
-		return err
-	}
-	for _, repo := range slices.Compact(slices.Sorted(slices.Values(append(repos, linked...)))) {
-		if err := p.repository(ctx, repo); err != nil {
+	if cp.Phase == PhaseRetention {
+		done, err := p.retention(ctx, repos, cp)
+		if err != nil || !done {
 			return err
 		}
-		if err := p.settle(ctx, false); err != nil {
+		cp.Phase, cp.After = PhaseLinks, ""
+	}
+	// The live set is complete if this step visited every repository.
+	complete := cp.Phase == PhaseLinks && cp.After == ""
+	if cp.Phase == PhaseLinks {
+		for _, repo := range slices.Compact(slices.Sorted(slices.Values(append(repos, linked...)))) {
+			if repo <= cp.After {
+				continue
+			}
+			if p.stopping(true) {
+				return p.settle(ctx, true)
+			}
+			if err := p.repository(ctx, repo); err != nil {
+				return err
+			}
+			if err := p.settle(ctx, false); err != nil {
+				return err
+			}
+			// A stop from here leaves the marks of the repositories since
+			// the last settled one; the next pass adopts them.
+			cp.After, p.worked = repo, true
+		}
+		if err := p.settle(ctx, true); err != nil {
+			return err
+		}
+		cp.Phase, cp.After = PhaseContents, ""
+	}
+	if !complete {
+		if err := p.readLive(ctx, append(repos, linked...)); err != nil {
 			return err
 		}
 	}
-	if err := p.settle(ctx, true); err != nil {
-		return err
+	if cp.Phase == PhaseContents {
+		// The records an orphans phase skips are complete if this step
+		// listed them all.
+		complete = complete && cp.After == ""
+		done, err := p.contents(ctx, cp)
+		if err != nil || !done {
+			return err
+		}
+		cp.Phase, cp.After = PhaseOrphans, ""
+	} else {
+		complete = false
 	}
-	if err := p.contents(ctx); err != nil {
-		return err
+	if cp.Phase == PhaseOrphans {
+		if !complete {
+			if err := p.readRecords(ctx); err != nil {
+				return err
+			}
+		}
+		done, err := p.orphans(ctx, cp)
+		if err != nil || !done {
+			return err
+		}
+		cp.Phase, cp.After = PhaseDone, ""
 	}
-	return p.orphans(ctx)
+	return nil
+}
+
+// readLive reads the live set a step did not build itself: every link and
+// every large manifest's body is live (the links phase has deleted what it
+// will).
+func (p *pass) readLive(ctx context.Context, repos []string) error {
+	for _, repo := range slices.Compact(slices.Sorted(slices.Values(repos))) {
+		page := storage.Page{Limit: 500}
+		for {
+			ms, err := p.c.meta.ListManifests(ctx, repo, page)
+			if err != nil {
+				return fmt.Errorf("list manifests of %s: %w", repo, err)
+			}
+			for _, m := range ms {
+				if m.Key != "" {
+					p.keep(storage.Blob{Digest: m.Digest, Key: m.Key})
+				}
+			}
+			if len(ms) < page.Limit {
+				break
+			}
+			page.After = string(ms[len(ms)-1].Digest)
+		}
+		page = storage.Page{Limit: 1000}
+		for {
+			links, err := p.c.meta.ListBlobs(ctx, repo, page)
+			if err != nil {
+				return fmt.Errorf("list blobs of %s: %w", repo, err)
+			}
+			for _, b := range links {
+				p.keep(b)
+			}
+			if len(links) < page.Limit {
+				break
+			}
+			page.After = string(links[len(links)-1].Digest)
+		}
+	}
+	return nil
+}
+
+// readRecords reads the keys the content records name, for an orphans
+// phase whose step did not list them.
+func (p *pass) readRecords(ctx context.Context) error {
+	page := storage.Page{Limit: 1000}
+	for {
+		cs, err := p.c.meta.ListContents(ctx, page)
+		if err != nil {
+			return fmt.Errorf("list contents: %w", err)
+		}
+		for _, c := range cs {
+			p.records[c.Key] = true
+		}
+		if len(cs) < page.Limit {
+			return nil
+		}
+		page.After = string(cs[len(cs)-1].Digest)
+	}
 }
 
 // retention applies the retention rules to the repositories of the
-// catalog they cover (step 0), so that step 1 frees what they named.
-func (p *pass) retention(ctx context.Context, repos []string) error {
+// catalog they cover (step 0), so that step 1 frees what they named. It
+// reports whether it got through them all.
+func (p *pass) retention(ctx context.Context, repos []string, cp *Checkpoint) (bool, error) {
 	if p.c.opts.Retention == nil {
-		return nil
+		return true, nil
 	}
 	rules, err := p.c.opts.Retention(ctx)
 	if err != nil {
-		return fmt.Errorf("read retention rules: %w", err)
+		return false, fmt.Errorf("read retention rules: %w", err)
 	}
 	if len(rules) == 0 {
-		return nil
+		return true, nil
 	}
-	for _, repo := range repos {
-		r, ok := oci.ResolveRetention(rules, repo)
-		if !ok {
+	for _, repo := range slices.Sorted(slices.Values(repos)) {
+		if repo <= cp.After {
 			continue
 		}
-		p.rep.Retained++
-		if err := p.retain(ctx, repo, r); err != nil {
-			return err
+		if p.stopping(true) {
+			return false, p.settleManifests(ctx)
 		}
+		if r, ok := oci.ResolveRetention(rules, repo); ok {
+			p.rep.Retained++
+			if err := p.retain(ctx, repo, r); err != nil {
+				return false, err
+			}
+		}
+		cp.After, p.worked = repo, true
 	}
-	return p.settleManifests(ctx)
+	return true, p.settleManifests(ctx)
 }
 
 // listAll reads every page of a repository listing.
@@ -356,23 +537,32 @@ var errUnknownRefs = errors.New("a manifest's references are unknown")
 // bodyRefs adds what a manifest stored as an object names (its item keeps
 // no list of references).
 func (p *pass) bodyRefs(ctx context.Context, m storage.Manifest, refs map[digest.Digest]bool) error {
-	rc, err := p.c.blobs.Open(ctx, m.Key, 0, -1)
+	parsed, err := p.parseBody(ctx, m)
 	if err != nil {
-		return fmt.Errorf("open manifest %s: %w", m.Digest, err)
-	}
-	defer rc.Close()
-	body, err := readAll(rc, oci.MaxManifestSize)
-	if err != nil {
-		return fmt.Errorf("read manifest %s: %w", m.Digest, err)
-	}
-	parsed, err := oci.ParseManifest(m.MediaType, body)
-	if err != nil {
-		return fmt.Errorf("parse stored manifest %s: %w", m.Digest, err)
+		return err
 	}
 	for _, d := range parsed.References() {
 		refs[d.Digest] = true
 	}
 	return nil
+}
+
+// parseBody reads and parses the body of a manifest stored as an object.
+func (p *pass) parseBody(ctx context.Context, m storage.Manifest) (*oci.Manifest, error) {
+	rc, err := p.c.blobs.Open(ctx, m.Key, 0, -1)
+	if err != nil {
+		return nil, fmt.Errorf("open manifest %s: %w", m.Digest, err)
+	}
+	defer rc.Close()
+	body, err := readAll(rc, oci.MaxManifestSize)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", m.Digest, err)
+	}
+	parsed, err := oci.ParseManifest(m.MediaType, body)
+	if err != nil {
+		return nil, fmt.Errorf("parse stored manifest %s: %w", m.Digest, err)
+	}
+	return parsed, nil
 }
 
 // repository marks the unreferenced links of repo past grace.
@@ -500,16 +690,20 @@ func (p *pass) finish(ctx context.Context, e doomed) error {
 	return nil
 }
 
-// contents deletes the records (and copies) of digests nothing links.
-func (p *pass) contents(ctx context.Context) error {
+// contents deletes the records (and copies) of digests nothing links,
+// from cp.After on; it reports whether it got to the end.
+func (p *pass) contents(ctx context.Context, cp *Checkpoint) (bool, error) {
 	// A push links within one window of touching the record, and a link
 	// made before the pass began is one a repository visit saw.
 	cutoff := p.t0.Add(-max(p.c.opts.Grace, 2*p.c.opts.Window))
-	page := storage.Page{Limit: 1000}
+	page := storage.Page{Limit: 1000, After: cp.After}
 	for {
+		if p.stopping(false) {
+			return false, nil
+		}
 		cs, err := p.c.meta.ListContents(ctx, page)
 		if err != nil {
-			return fmt.Errorf("list contents: %w", err)
+			return false, fmt.Errorf("list contents: %w", err)
 		}
 		for _, c := range cs {
 			p.rep.Contents++
@@ -522,7 +716,7 @@ func (p *pass) contents(ctx context.Context) error {
 				continue
 			}
 			if err := p.write("delete content " + string(c.Digest)); err != nil {
-				return err
+				return false, err
 			}
 			err := p.c.meta.DeleteContent(ctx, c.Digest, c.Key, cutoff)
 			switch {
@@ -532,22 +726,25 @@ func (p *pass) contents(ctx context.Context) error {
 			case errors.Is(err, storage.ErrNotFound):
 				continue
 			case err != nil:
-				return err
+				return false, err
 			}
 			// From here the copy is an orphan: if the pass stops before
 			// the delete, the next one finds it in step 3. A copy in the
 			// layout from before content records stays (see orphan).
 			if !legacyKey(c.Key) {
 				if err := p.deleteObject(ctx, c.Key); err != nil {
-					return err
+					return false, err
 				}
 			}
 			p.rep.add(Deletion{Kind: "blob", Digest: c.Digest, Key: c.Key, Size: c.Size})
 		}
-		if len(cs) < page.Limit {
-			return nil
+		if len(cs) > 0 {
+			cp.After, p.worked = string(cs[len(cs)-1].Digest), true
 		}
-		page.After = string(cs[len(cs)-1].Digest)
+		if len(cs) < page.Limit {
+			return true, nil
+		}
+		page.After = cp.After
 	}
 }
 
@@ -565,14 +762,18 @@ func (p *pass) deleteObject(ctx context.Context, key string) error {
 // key layout).
 const uploadedPrefix = "blobs/uploaded/"
 
-// orphans deletes the objects under blobs/ nothing names.
-func (p *pass) orphans(ctx context.Context) error {
+// orphans deletes the objects under blobs/ nothing names, from cp.After
+// on; it reports whether it got to the end.
+func (p *pass) orphans(ctx context.Context, cp *Checkpoint) (bool, error) {
 	cutoff := p.t0.Add(-p.c.opts.Grace)
-	page := storage.Page{Limit: 1000}
+	page := storage.Page{Limit: 1000, After: cp.After}
 	for {
+		if p.stopping(false) {
+			return false, nil
+		}
 		objs, err := p.c.blobs.List(ctx, "blobs/", page)
 		if err != nil {
-			return fmt.Errorf("list objects: %w", err)
+			return false, fmt.Errorf("list objects: %w", err)
 		}
 		for _, o := range objs {
 			p.rep.Objects++
@@ -581,22 +782,25 @@ func (p *pass) orphans(ctx context.Context) error {
 			}
 			orphan, err := p.orphan(ctx, o)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if !orphan {
 				continue
 			}
 			if !p.c.opts.DryRun {
 				if err := p.deleteObject(ctx, o.Key); err != nil {
-					return err
+					return false, err
 				}
 			}
 			p.rep.add(Deletion{Kind: "orphan", Key: o.Key, Size: o.Size})
 		}
-		if len(objs) < page.Limit {
-			return nil
+		if len(objs) > 0 {
+			cp.After, p.worked = objs[len(objs)-1].Key, true
 		}
-		page.After = objs[len(objs)-1].Key
+		if len(objs) < page.Limit {
+			return true, nil
+		}
+		page.After = cp.After
 	}
 }
 

@@ -47,8 +47,12 @@ type verdict struct {
 	// the tags (digest tags, expired tags) that still name each.
 	doom   []digest.Digest
 	tagsOf map[digest.Digest][]storage.Tag
-	// revive are kept manifests that carry a mark.
+	// revive are manifests kept by a tag, an index, a subject or the
+	// untagged rule (not merely young) that carry a mark.
 	revive []digest.Digest
+	// edges are what keeps what: an index its children, a subject its
+	// referrers and digest-tag targets.
+	edges map[digest.Digest][]digest.Digest
 }
 
 // tagTime is when a tag was pointed: its own time, or, for a tag from
@@ -62,7 +66,7 @@ func tagTime(t storage.Tag, v repoView) time.Time {
 
 // decide applies rule r to the repository v at now.
 func decide(r oci.Retention, v repoView, now time.Time, grace time.Duration) verdict {
-	young := func(m storage.Manifest) bool { return m.Age().After(now.Add(-grace)) }
+	isYoung := func(m storage.Manifest) bool { return m.Age().After(now.Add(-grace)) }
 
 	// Tags: cosign's digest tags follow their subject; the others are
 	// ranked by the keep-tags rules.
@@ -123,46 +127,51 @@ func decide(r oci.Retention, v repoView, now time.Time, grace time.Duration) ver
 			named[ref] = true
 		}
 	}
-	keep := map[digest.Digest]bool{}
-	var queue []digest.Digest
+	vd.edges = map[digest.Digest][]digest.Digest{}
 	for d, m := range v.manifests {
 		if m.Subject != "" {
 			referrers[m.Subject] = append(referrers[m.Subject], d)
 		}
-		root := hasTag[d] || young(m)
-		if !root && !anyTag[d] && !named[d] && m.Subject == "" && !isDigestTarget[d] && !m.Expired && m.Doomed == "" {
-			// Untagged, and nothing else's part: kept unless the rule ages
-			// it out. A child, a referrer, a signature follow what names
-			// them.
-			root = r.UntaggedAfter == 0 || !m.Age().Before(now.Add(-time.Duration(r.UntaggedAfter)))
-		}
-		if root {
-			keep[d] = true
-			queue = append(queue, d)
-		}
 	}
-	for len(queue) > 0 {
-		d := queue[0]
-		queue = queue[1:]
-		next := slices.Clone(v.manifests[d].Refs)
-		next = append(next, referrers[d]...)
+	for d, m := range v.manifests {
+		var next []digest.Digest
+		for _, n := range slices.Concat(m.Refs, referrers[d]) {
+			if _, ok := v.manifests[n]; ok {
+				next = append(next, n)
+			}
+		}
 		for _, t := range digestTags[d] {
 			next = append(next, t.Digest)
 		}
-		for _, n := range next {
-			if _, ok := v.manifests[n]; ok && !keep[n] {
-				keep[n] = true
-				queue = append(queue, n)
-			}
+		slices.Sort(next)
+		vd.edges[d] = slices.Compact(next)
+	}
+	// Roots: what a tag or the untagged rule keeps (strong), and what is
+	// young. Only the strong ones lose a mark: a use within grace keeps a
+	// manifest this pass, and the expired mark is for a later one.
+	var strong, young []digest.Digest
+	for d, m := range v.manifests {
+		untagged := !anyTag[d] && !named[d] && m.Subject == "" && !isDigestTarget[d] && !m.Expired && m.Doomed == "" &&
+			// Untagged, and nothing else's part: kept unless the rule
+			// ages it out. A child, a referrer, a signature follow what
+			// names them.
+			(r.UntaggedAfter == 0 || !m.Age().Before(now.Add(-time.Duration(r.UntaggedAfter))))
+		switch {
+		case hasTag[d] || untagged:
+			strong = append(strong, d)
+		case isYoung(m):
+			young = append(young, d)
 		}
 	}
+	keepStrong := closure(vd.edges, strong)
+	keep := closure(vd.edges, append(strong, young...))
 
 	vd.tagsOf = map[digest.Digest][]storage.Tag{}
 	for d, m := range v.manifests {
 		switch {
 		case !keep[d]:
 			vd.doom = append(vd.doom, d)
-		case m.Doomed != "" || m.Expired:
+		case keepStrong[d] && (m.Doomed != "" || m.Expired):
 			vd.revive = append(vd.revive, d)
 		}
 	}
@@ -174,6 +183,26 @@ func decide(r oci.Retention, v repoView, now time.Time, grace time.Duration) ver
 	slices.Sort(vd.doom)
 	slices.Sort(vd.revive)
 	return vd
+}
+
+// closure returns what roots keep, through edges.
+func closure(edges map[digest.Digest][]digest.Digest, roots []digest.Digest) map[digest.Digest]bool {
+	keep := map[digest.Digest]bool{}
+	queue := slices.Clone(roots)
+	for _, d := range roots {
+		keep[d] = true
+	}
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		for _, n := range edges[d] {
+			if !keep[n] {
+				keep[n] = true
+				queue = append(queue, n)
+			}
+		}
+	}
+	return keep
 }
 
 // markedManifests are the manifests a pass marked in one repository (by
@@ -285,8 +314,9 @@ func (p *pass) retain(ctx context.Context, repo string, r oci.Retention) error {
 			if err := p.write("expire manifest " + repo + "@" + string(d)); err != nil {
 				return err
 			}
-			if err := p.c.meta.ExpireManifest(ctx, repo, d); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return err
+			err := p.c.meta.ExpireManifest(ctx, repo, d, v.manifests[d].Created)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrConflict) {
+				return err // ErrConflict: pushed again since, which clears the mark
 			}
 		case !errors.Is(err, storage.ErrNotFound):
 			return err
@@ -349,61 +379,108 @@ func (p *pass) finishManifests(ctx context.Context, mm markedManifests) error {
 		return err
 	}
 	vd := decide(mm.rule, v, p.c.opts.Now().UTC(), p.c.opts.Grace)
+	// What names goes before what it names (an index before its children,
+	// a subject before its referrers and signatures): a use of the one
+	// that unmarks it, or a pass that stops between the two, never leaves
+	// a kept manifest without what it names. What a manifest that stays
+	// names stays too.
+	doomed := map[digest.Digest]bool{}
 	for _, d := range vd.doom {
-		tok, ok := mm.tokens[d]
-		m := v.manifests[d]
-		if !ok || m.Doomed != tok {
-			continue // not marked by this pass, or used since
+		doomed[d] = true
+	}
+	parents := map[digest.Digest]int{}
+	for _, d := range vd.doom {
+		for _, n := range vd.edges[d] {
+			if doomed[n] {
+				parents[n]++
+			}
 		}
-		tagsLeft := false
-		for _, t := range vd.tagsOf[d] {
-			if err := p.deleteTag(ctx, mm.repo, t); err != nil {
+	}
+	spared := map[digest.Digest]bool{}
+	var ready []digest.Digest
+	for _, d := range vd.doom {
+		if parents[d] == 0 {
+			ready = append(ready, d)
+		}
+	}
+	for len(ready) > 0 {
+		d := ready[0]
+		ready = ready[1:]
+		if !spared[d] {
+			deleted, err := p.finishManifest(ctx, mm, v.manifests[d], vd.tagsOf[d])
+			if err != nil {
 				return err
 			}
-			if _, err := p.c.meta.GetTag(ctx, mm.repo, t.Name); err == nil {
-				tagsLeft = true // pointed again meanwhile
+			if !deleted {
+				for n := range closure(vd.edges, []digest.Digest{d}) {
+					spared[n] = true
+				}
 			}
 		}
-		if tagsLeft {
-			continue
-		}
-		if err := p.deleteManifest(ctx, mm.repo, m, tok); err != nil {
-			return err
+		for _, n := range vd.edges[d] {
+			if doomed[n] {
+				if parents[n]--; parents[n] == 0 {
+					ready = append(ready, n)
+				}
+			}
 		}
 	}
 	return nil
 }
 
-// deleteManifest deletes m if tok still marks it. A referrer's entry goes
-// first, so the referrers API never lists a deleted manifest, and comes
-// back if the manifest stays (a use or a push unmarked it; a push after
-// the delete writes its own entry after its manifest).
-func (p *pass) deleteManifest(ctx context.Context, repo string, m storage.Manifest, tok string) error {
+// finishManifest deletes m, with the tags left naming it, if this pass
+// marked it and it is still marked; it reports whether m is gone.
+func (p *pass) finishManifest(ctx context.Context, mm markedManifests, m storage.Manifest, tags []storage.Tag) (bool, error) {
+	tok, ok := mm.tokens[m.Digest]
+	if !ok || m.Doomed != tok {
+		return false, nil // not marked by this pass, or used since
+	}
+	for _, t := range tags {
+		if err := p.deleteTag(ctx, mm.repo, t); err != nil {
+			return false, err
+		}
+		_, err := p.c.meta.GetTag(ctx, mm.repo, t.Name)
+		switch {
+		case err == nil:
+			return false, nil // pointed again meanwhile
+		case !errors.Is(err, storage.ErrNotFound):
+			return false, fmt.Errorf("get tag %s:%s: %w", mm.repo, t.Name, err)
+		}
+	}
+	return p.deleteManifest(ctx, mm.repo, m, tok)
+}
+
+// deleteManifest deletes m if tok still marks it, and reports whether m
+// is gone. A referrer's entry goes first, so the referrers API never
+// lists a deleted manifest, and comes back if the manifest stays (a use or
+// a push unmarked it; a push after the delete writes its own entry after
+// its manifest).
+func (p *pass) deleteManifest(ctx context.Context, repo string, m storage.Manifest, tok string) (bool, error) {
 	if m.Subject != "" {
 		if err := p.write("delete referrer " + repo + "@" + string(m.Digest)); err != nil {
-			return err
+			return false, err
 		}
 		if err := p.c.meta.DeleteReferrer(ctx, repo, m.Subject, m.Digest); err != nil {
-			return fmt.Errorf("delete referrer %s of %s: %w", m.Digest, m.Subject, err)
+			return false, fmt.Errorf("delete referrer %s of %s: %w", m.Digest, m.Subject, err)
 		}
 	}
 	if err := p.write("delete manifest " + repo + "@" + string(m.Digest)); err != nil {
-		return err
+		return false, err
 	}
 	err := p.c.meta.DeleteDoomedManifest(ctx, repo, m.Digest, tok)
 	switch {
 	case err == nil:
 		p.rep.add(Deletion{Kind: "manifest", Repo: repo, Digest: m.Digest, Size: m.Size})
-		return nil
+		return true, nil
 	case errors.Is(err, storage.ErrNotFound):
-		return nil
+		return true, nil
 	case !errors.Is(err, storage.ErrConflict):
-		return err
+		return false, err
 	}
 	if m.Subject == "" {
-		return nil
+		return false, nil
 	}
-	return p.restoreReferrer(ctx, repo, m.Digest)
+	return false, p.restoreReferrer(ctx, repo, m.Digest)
 }
 
 // restoreReferrer writes the referrer entry of the manifest d if it is
@@ -418,10 +495,19 @@ func (p *pass) restoreReferrer(ctx context.Context, repo string, d digest.Digest
 	case m.Subject == "":
 		return nil
 	}
+	annotations := m.Annotations
+	if m.Key != "" {
+		// A large manifest's item keeps no annotations: its body has them.
+		parsed, err := p.parseBody(ctx, m)
+		if err != nil {
+			return err
+		}
+		annotations = parsed.Annotations
+	}
 	if err := p.write("restore referrer " + repo + "@" + string(d)); err != nil {
 		return err
 	}
-	ent := storage.Referrer{Digest: m.Digest, MediaType: m.MediaType, Size: m.Size, ArtifactType: m.ArtifactType, Annotations: m.Annotations}
+	ent := storage.Referrer{Digest: m.Digest, MediaType: m.MediaType, Size: m.Size, ArtifactType: m.ArtifactType, Annotations: annotations}
 	if err := p.c.meta.PutReferrer(ctx, repo, m.Subject, ent); err != nil {
 		return fmt.Errorf("restore referrer %s of %s: %w", m.Digest, m.Subject, err)
 	}

@@ -241,6 +241,7 @@ func TestRetentionRaces(t *testing.T) {
 			}
 			return err
 		},
+		"HEAD just before its delete": nil, // see below
 		"index PUT naming it": func(f *fixture, sc retScene) error {
 			m, err := f.s.Meta.GetManifest(ctx, retRepo, sc.one)
 			if err != nil {
@@ -257,8 +258,8 @@ func TestRetentionRaces(t *testing.T) {
 				f := newFixture(t, open(t))
 				sc := f.retScene()
 				var raced bool
-				rep, err := f.collector(gc.Options{Retention: rules(keepTwoV), Sleep: func(ctx context.Context, d time.Duration) error {
-					if !raced {
+				o := gc.Options{Retention: rules(keepTwoV), Sleep: func(ctx context.Context, d time.Duration) error {
+					if !raced && during != nil {
 						raced = true
 						if err := during(f, sc); err != nil {
 							t.Errorf("%s during the pass: %v", race, err)
@@ -266,7 +267,21 @@ func TestRetentionRaces(t *testing.T) {
 					}
 					time.Sleep(d)
 					return nil
-				}}).Run(ctx)
+				}}
+				if during == nil {
+					// After the second look has read the repository, just
+					// before the subject's delete: the subject stays, and
+					// with it what it names (its referrer and signature),
+					// though they are still marked.
+					o.BeforeWrite = func(step string) error {
+						if !raced && step == "delete manifest "+retRepo+"@"+sc.one.String() {
+							raced = true
+							return races["HEAD by digest"](f, sc)
+						}
+						return nil
+					}
+				}
+				rep, err := f.collector(o).Run(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -283,7 +298,7 @@ func TestRetentionRaces(t *testing.T) {
 				if err := verifyBlob(f.reg, retRepo, sc.layerOne); err != nil {
 					t.Error(err)
 				}
-				if race == "HEAD by digest" {
+				if race != "index PUT naming it" {
 					// Named by nothing but the rule's mark: it goes once the
 					// use is past grace.
 					time.Sleep(grace)

@@ -170,7 +170,10 @@ func (r *Registry) UseManifest(ctx context.Context, repo string, m storage.Manif
 		return m, r.unknownManifest(ctx, repo, m.Digest) // collected meanwhile
 	}
 	if err != nil {
-		return m, fmt.Errorf("refresh manifest %s in %s: %w", m.Digest, repo, err)
+		// Best effort: a pull must not fail for it. At worst a rule deletes
+		// the manifest, and an index naming it later is refused (a 4xx).
+		r.opts.log.WarnContext(ctx, "could not record a use of a manifest", "repository", repo, "digest", m.Digest.String(), "error", err.Error())
+		return m, nil
 	}
 	r.refreshed.add(kind+repo, m.Digest, now)
 	return nm, nil

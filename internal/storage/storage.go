@@ -309,8 +309,10 @@ type Manifests interface {
 	// DoomManifest marks an unmarked manifest last touched before before
 	// (Doomed = token, Expired set).
 	DoomManifest(ctx context.Context, repo string, d digest.Digest, token string, before time.Time) error
-	// ExpireManifest sets Expired (a manifest too young to doom yet).
-	ExpireManifest(ctx context.Context, repo string, d digest.Digest) error
+	// ExpireManifest sets Expired on a manifest too young to doom yet, if
+	// it is still the push created names (a push after clears the mark;
+	// a use does not).
+	ExpireManifest(ctx context.Context, repo string, d digest.Digest, created time.Time) error
 	// ReviveManifest removes Doomed and Expired (it is reachable again).
 	ReviveManifest(ctx context.Context, repo string, d digest.Digest) error
 	// DeleteDoomedManifest deletes the manifest if token still marks it.

@@ -419,3 +419,33 @@ func checkCounted() []string {
 	probe("Meta.", reflect.TypeFor[storage.MetaStore](), countingMeta{c: c}, c)
 	return missing
 }
+
+func (m countingMeta) RefreshManifest(ctx context.Context, repo string, d digest.Digest, now time.Time) (storage.Manifest, error) {
+	m.c.count("Meta.RefreshManifest")
+	return m.MetaStore.RefreshManifest(ctx, repo, d, now)
+}
+
+func (m countingMeta) DoomManifest(ctx context.Context, repo string, d digest.Digest, token string, before time.Time) error {
+	m.c.count("Meta.DoomManifest")
+	return m.MetaStore.DoomManifest(ctx, repo, d, token, before)
+}
+
+func (m countingMeta) ExpireManifest(ctx context.Context, repo string, d digest.Digest, created time.Time) error {
+	m.c.count("Meta.ExpireManifest")
+	return m.MetaStore.ExpireManifest(ctx, repo, d, created)
+}
+
+func (m countingMeta) ReviveManifest(ctx context.Context, repo string, d digest.Digest) error {
+	m.c.count("Meta.ReviveManifest")
+	return m.MetaStore.ReviveManifest(ctx, repo, d)
+}
+
+func (m countingMeta) DeleteDoomedManifest(ctx context.Context, repo string, d digest.Digest, token string) error {
+	m.c.count("Meta.DeleteDoomedManifest")
+	return m.MetaStore.DeleteDoomedManifest(ctx, repo, d, token)
+}
+
+func (m countingMeta) DeleteTagIf(ctx context.Context, repo string, t storage.Tag) error {
+	m.c.count("Meta.DeleteTagIf")
+	return m.MetaStore.DeleteTagIf(ctx, repo, t)
+}

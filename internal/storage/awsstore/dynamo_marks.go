@@ -43,11 +43,12 @@ func (s *MetaStore) DoomManifest(ctx context.Context, repo string, d digest.Dige
 	return err
 }
 
-// ExpireManifest sets expired: one UpdateItem.
-func (s *MetaStore) ExpireManifest(ctx context.Context, repo string, d digest.Digest) error {
+// ExpireManifest sets expired if created is still the item's: one
+// UpdateItem.
+func (s *MetaStore) ExpireManifest(ctx context.Context, repo string, d digest.Digest, created time.Time) error {
 	_, err := s.markManifest(ctx, "expire manifest", repo, d, "SET expired = :x", writeCond{
-		expr:   "attribute_exists(PK)",
-		values: map[string]types.AttributeValue{":x": &types.AttributeValueMemberBOOL{Value: true}},
+		expr:   "created = :c",
+		values: map[string]types.AttributeValue{":x": &types.AttributeValueMemberBOOL{Value: true}, ":c": strAV(formatItemTime(created))},
 	})
 	return err
 }

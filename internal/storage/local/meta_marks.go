@@ -60,8 +60,11 @@ func (s *MetaStore) DoomManifest(ctx context.Context, repo string, d digest.Dige
 }
 
 // ExpireManifest implements storage.Manifests.
-func (s *MetaStore) ExpireManifest(ctx context.Context, repo string, d digest.Digest) error {
+func (s *MetaStore) ExpireManifest(ctx context.Context, repo string, d digest.Digest, created time.Time) error {
 	_, err := s.updateManifest(ctx, "expire manifest", repo, d, func(m *storage.Manifest) (bool, error) {
+		if !m.Created.Equal(created) {
+			return false, storage.ErrConflict
+		}
 		m.Expired = true
 		return false, nil
 	})

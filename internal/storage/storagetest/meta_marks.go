@@ -57,7 +57,9 @@ func testMetaManifestMarks(t *testing.T, ms storage.MetaStore) {
 	if got.Doomed != "" || got.Expired {
 		t.Fatalf("revived manifest = %+v", got)
 	}
-	noErr(t, ms.ExpireManifest(ctx, repo, m.Digest))
+	// Only the push it names: a manifest pushed again since is not expired.
+	wantErr(t, ms.ExpireManifest(ctx, repo, m.Digest, testTime.Add(time.Second)), storage.ErrConflict)
+	noErr(t, ms.ExpireManifest(ctx, repo, m.Digest, m.Created))
 	got, err = ms.GetManifest(ctx, repo, m.Digest)
 	noErr(t, err)
 	if !got.Expired || got.Doomed != "" {
@@ -77,7 +79,7 @@ func testMetaManifestMarks(t *testing.T, ms storage.MetaStore) {
 	_, err = ms.RefreshManifest(ctx, repo, m.Digest, now)
 	wantErr(t, err, storage.ErrNotFound)
 	wantErr(t, ms.DoomManifest(ctx, repo, m.Digest, "pass-5", now.Add(time.Hour)), storage.ErrNotFound)
-	wantErr(t, ms.ExpireManifest(ctx, repo, m.Digest), storage.ErrNotFound)
+	wantErr(t, ms.ExpireManifest(ctx, repo, m.Digest, m.Created), storage.ErrNotFound)
 	wantErr(t, ms.ReviveManifest(ctx, repo, m.Digest), storage.ErrNotFound)
 	wantErr(t, ms.DeleteDoomedManifest(ctx, repo, m.Digest, "pass-5"), storage.ErrNotFound)
 }
