@@ -150,7 +150,7 @@ bench: $(TOOLS) ## AWS requests and store operations per operation, write and st
 test-large: tools ## skopeo, podman, crane, oras, regctl push and pull a 1 GiB layer through `make stack`
 	SKIFF_REQUIRE_TOOLS=1 $(WITH_STANDINS) $(GO) test -tags e2e -count=1 -v -timeout 45m -run '^TestLargeLayers$$' ./test/lambda/
 
-functions: ## the three Lambda zips (provided.al2023, arm64) in build/functions/
+functions: ## the Lambda zips (provided.al2023, arm64) in build/functions/: the three route groups and the scheduled collector
 	scripts/functions.sh
 
 # The functions under the Lambda runtime interface emulator behind

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds Skiff's three Lambda functions (functions/manifest, functions/blob,
-# functions/catalog) as `bootstrap` binaries for the provided.al2023 runtime.
+# Builds Skiff's Lambda functions (functions/manifest, functions/blob,
+# functions/catalog, and the scheduled collector functions/gc) as `bootstrap` binaries for the provided.al2023 runtime.
 #
 #   scripts/functions.sh                        arm64 (the stack's architecture):
 #                                               build/functions/<fn>.zip, each with
@@ -52,7 +52,7 @@ fi
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
-fns=(manifest blob catalog)
+fns=(manifest blob catalog gc)
 work="$(mktemp -d "${TMPDIR:-/tmp}/skiff-functions.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 

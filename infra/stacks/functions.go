@@ -37,6 +37,10 @@ type fnSpec struct {
 	// so that a timed-out function answers, not CloudFront.
 	timeout, readTimeout float64
 	tableActions         []string
+	// updateKeys are the partition key prefixes (besides the counters')
+	// whose items UpdateItem may change: links and manifests ("R#"),
+	// content records ("D#").
+	updateKeys []string
 	// objectActions are the S3 actions on objectPrefixes of the bucket.
 	objectActions  []string
 	objectPrefixes []string
@@ -44,6 +48,9 @@ type fnSpec struct {
 	// GET of a missing key with 403 AccessDenied, not 404, to a caller
 	// without it, and the blob store maps only 404 to "not found".
 	listBucket bool
+	// noSecrets: the function reads neither the origin secret nor the
+	// token key (the collector checks no request).
+	noSecrets bool
 }
 
 var fnSpecs = []fnSpec{
@@ -54,9 +61,13 @@ var fnSpecs = []fnSpec{
 		// the cheapest size that still gets a useful CPU share.
 		memory: 256, timeout: 20, readTimeout: 30,
 		tableActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
+		// A use of a manifest (a GET by digest), a marked link an image
+		// names, a large body's content record.
+		updateKeys: []string{repoKeyPrefix, contentKeyPrefix},
 		// Manifest bodies too large to keep inline in their item are
-		// stored (and read) as blobs/<alg>/<hex>.
-		objectActions:  []string{"s3:GetObject", "s3:PutObject"},
+		// stored (and read) as blobs/<alg>/<hex>/<nonce>; a copy that
+		// loses to one stored at once is deleted.
+		objectActions:  []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
 		objectPrefixes: []string{blobsPrefix},
 	},
 	{
@@ -69,6 +80,8 @@ var fnSpecs = []fnSpec{
 		// upload request.
 		memory: 512, timeout: 55, readTimeout: 60,
 		tableActions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
+		// A HEAD refreshing a link, the content record of a push.
+		updateKeys: []string{repoKeyPrefix, contentKeyPrefix},
 		// s3:PutObject also authorizes CreateMultipartUpload, UploadPart and
 		// CompleteMultipartUpload. GetObject also signs the presigned GETs.
 		objectActions:  []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
@@ -179,13 +192,17 @@ func grantStorage(role awsiam.Role, spec fnSpec, st storage, sec secrets) {
 	st.table.Grant(role, *jsii.Strings(spec.tableActions...)...)
 	// Every function checks Basic credentials, so every one counts failed
 	// logins (awsstore.Reserve and Release: UpdateItem ADD). UpdateItem is allowed
-	// on the counter partitions ("C#<key>") only: no other item of the
-	// table can be changed that way.
+	// on the counter partitions ("C#<key>") and those of spec.updateKeys
+	// only: no other item of the table can be changed that way.
+	keys := []string{counterKeyPrefix + "*"}
+	for _, k := range spec.updateKeys {
+		keys = append(keys, k+"*")
+	}
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("dynamodb:UpdateItem"),
 		Resources: jsii.Strings(*st.table.TableArn()),
 		Conditions: &map[string]any{
-			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{counterKeyPrefix + "*"}},
+			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": keys},
 		},
 	}))
 	if len(spec.objectActions) > 0 {
@@ -204,8 +221,10 @@ func grantStorage(role awsiam.Role, spec fnSpec, st storage, sec secrets) {
 			Resources: jsii.Strings(*st.bucket.BucketArn()),
 		}))
 	}
-	sec.origin.GrantRead(role, nil)
-	sec.authKey.GrantRead(role, nil)
+	if !spec.noSecrets {
+		sec.origin.GrantRead(role, nil)
+		sec.authKey.GrantRead(role, nil)
+	}
 }
 
 // serverEnv is the environment the functions and the ingest service share

@@ -26,7 +26,7 @@ import (
 func functionsDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := placeholder.WriteZips(dir, FunctionNames...); err != nil {
+	if err := placeholder.WriteZips(dir, Zips...); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -162,6 +162,19 @@ func (tj *tmpl) namer(t *testing.T) namer {
 		lc, _ := tj.Resources[id].Properties["LoggingConfig"].(map[string]any)
 		n[refID(lc["LogGroup"], "")] = "logs:" + fn
 		n[refID(tj.Resources[id].Properties["Role"], "Arn")] = "role:" + fn
+	}
+	gc := tj.only(t, "AWS::Lambda::Function", func(r resource) bool {
+		d, _ := r.Properties["Description"].(string)
+		return strings.HasPrefix(d, "Skiff garbage collector")
+	})
+	n[gc] = "function:gc"
+	lc, _ := tj.Resources[gc].Properties["LoggingConfig"].(map[string]any)
+	n[refID(lc["LogGroup"], "")] = "logs:gc"
+	n[refID(tj.Resources[gc].Properties["Role"], "Arn")] = "role:gc"
+	for _, id := range tj.ofType("AWS::Scheduler::Schedule") {
+		n[id] = "schedule:gc"
+		target, _ := tj.Resources[id].Properties["Target"].(map[string]any)
+		n[refID(target["RoleArn"], "Arn")] = "role:gc-schedule"
 	}
 	for _, id := range tj.ofType("AWS::DynamoDB::Table") {
 		n[id] = "table"

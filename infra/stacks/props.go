@@ -36,6 +36,10 @@ const (
 // internal/httpapi; each is deployed from <FunctionsDir>/<name>.zip.
 var FunctionNames = deploy.Functions()
 
+// Zips are the function zips a deployment needs: the route groups' and
+// the scheduled collector's.
+var Zips = append(slices.Clone(FunctionNames), deploy.FunctionGC)
+
 // Lambda's whole environment (keys and values) must fit in 4 KB. The
 // values Skiff controls (ARNs and names are ~100 bytes each) get this
 // budget for the operator-supplied ones: policies and anonymous prefixes.
@@ -70,7 +74,7 @@ type SkiffStackProps struct {
 	// distribution with its ACM certificate (which must be in us-east-1).
 	CustomDomain *CustomDomain
 
-	// FunctionsDir holds manifest.zip, blob.zip and catalog.zip, each with a
+	// FunctionsDir holds manifest.zip, blob.zip, catalog.zip and gc.zip, each with a
 	// `bootstrap` at its root. Default DefaultFunctionsDir.
 	FunctionsDir string
 
@@ -88,6 +92,11 @@ type SkiffStackProps struct {
 	// so set it to more than twice the longest push. Default 24h; at least
 	// 10 minutes. Collect with the same grace (skiff gc --grace).
 	GCGrace time.Duration
+
+	// GCInterval is the time from one collection's end to the next one's
+	// start (SKIFF_GC_INTERVAL, default 24h, at least 1h). The gc function
+	// runs every 15 minutes, going on with the pass in progress.
+	GCInterval time.Duration
 
 	// PriceClass of the distribution. Default PRICE_CLASS_100 (North
 	// America and Europe edges: the cheapest).
@@ -170,7 +179,7 @@ func resolve(p *SkiffStackProps) (settings, error) {
 	}
 	s.zips = map[string]string{}
 	var missing []string
-	for _, name := range FunctionNames {
+	for _, name := range Zips {
 		path := filepath.Join(s.FunctionsDir, name+".zip")
 		if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
 			missing = append(missing, name+".zip")
@@ -230,6 +239,13 @@ func resolve(p *SkiffStackProps) (settings, error) {
 		s.GCGrace = 24 * time.Hour
 	case s.GCGrace < 10*time.Minute:
 		errs = append(errs, fmt.Errorf("gc grace %s: at least 10m (pushes must finish well within half of it)", s.GCGrace))
+	}
+
+	switch {
+	case s.GCInterval == 0:
+		s.GCInterval = 24 * time.Hour
+	case s.GCInterval < time.Hour:
+		errs = append(errs, fmt.Errorf("gc interval %s: at least 1h", s.GCInterval))
 	}
 
 	if s.PriceClass == "" {

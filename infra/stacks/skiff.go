@@ -27,6 +27,7 @@ func NewSkiffStack(scope constructs.Construct, id string, props *SkiffStackProps
 	st := newStorage(stack, s)
 	sec := newSecrets(stack, s)
 	fns := newFunctions(stack, s, st, sec)
+	newCollector(stack, s, st, sec)
 	var ing *ingest
 	if s.Ingest {
 		ing = newIngest(stack, s, st, sec)

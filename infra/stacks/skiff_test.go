@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -38,10 +39,11 @@ func TestSkiffStack(t *testing.T) {
 	// THEN
 	t.Run("resource counts", func(t *testing.T) {
 		for typ, want := range map[string]int{
-			"AWS::Lambda::Function":         3,
+			"AWS::Lambda::Function":         4, // the route groups' and the collector
 			"AWS::Lambda::Url":              3,
-			"AWS::Logs::LogGroup":           3,
-			"AWS::IAM::Role":                3,
+			"AWS::Logs::LogGroup":           4,
+			"AWS::IAM::Role":                5, // the functions' and the schedule's
+			"AWS::Scheduler::Schedule":      1,
 			"AWS::DynamoDB::Table":          1,
 			"AWS::S3::Bucket":               2, // blobs + access logs
 			"AWS::S3::BucketPolicy":         2,
@@ -216,19 +218,22 @@ func TestSkiffStack(t *testing.T) {
 	t.Run("IAM is least privilege per function", func(t *testing.T) {
 		logs := []string{"logs:CreateLogStream", "logs:PutLogEvents"}
 		secrets := []string{"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"}
-		// Failed-login counters only: UpdateItem on no other partition.
+		// Failed-login counters only: UpdateItem on no other partition; the
+		// manifest and blob functions also refresh links and manifests
+		// and record contents.
 		counters := []string{`dynamodb:UpdateItem on table if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["C#*"]}}`}
+		marks := []string{`dynamodb:UpdateItem on table if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["C#*","R#*","D#*"]}}`}
 		want := map[string][]string{
 			"manifest": slices.Concat(
 				pairs(logs, "logs:manifest"),
-				counters,
+				marks,
 				pairs([]string{"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, "table"),
-				pairs([]string{"s3:GetObject", "s3:PutObject"}, "bucket/blobs/*"),
+				pairs([]string{"s3:DeleteObject", "s3:GetObject", "s3:PutObject"}, "bucket/blobs/*"),
 				pairs(secrets, "secret:authkey", "secret:origin"),
 			),
 			"blob": slices.Concat(
 				pairs(logs, "logs:blob"),
-				counters,
+				marks,
 				pairs([]string{"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}, "table"),
 				pairs([]string{"s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"},
 					"bucket/blobs/*", "bucket/uploads/*"),
@@ -262,14 +267,20 @@ func TestSkiffStack(t *testing.T) {
 				}
 			}
 		}
-		// Each role is assumable by Lambda only.
-		check(t, func() {
-			template.AllResourcesProperties(str("AWS::IAM::Role"), map[string]any{
-				"AssumeRolePolicyDocument": map[string]any{"Statement": []any{
-					map[string]any{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": map[string]any{"Service": "lambda.amazonaws.com"}},
-				}},
-			})
-		})
+		// Each role is assumable by Lambda only, but the schedule's, by
+		// EventBridge Scheduler only.
+		for _, id := range tj.ofType("AWS::IAM::Role") {
+			service := "lambda.amazonaws.com"
+			if n[id] == "role:gc-schedule" {
+				service = "scheduler.amazonaws.com"
+			}
+			want := map[string]any{"Statement": []any{
+				map[string]any{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": map[string]any{"Service": service}},
+			}, "Version": "2012-10-17"}
+			if diff := cmp.Diff(want, tj.Resources[id].Properties["AssumeRolePolicyDocument"]); diff != "" {
+				t.Errorf("role %s (%s) trust (-want +got):\n%s", id, n[id], diff)
+			}
+		}
 	})
 
 	t.Run("secrets are generated, not in the template", func(t *testing.T) {
@@ -659,4 +670,55 @@ func TestNewSkiffStackPanicsOnInvalidProps(t *testing.T) {
 	// No app: validation comes first, so jsii (seconds to start) isn't needed.
 	NewSkiffStack(nil, "Skiff", &SkiffStackProps{FunctionsDir: t.TempDir(), LogLevel: "loud"})
 	t.Error("NewSkiffStack returned with invalid props")
+}
+
+// TestCollectorFunction: the scheduled garbage collector is a function
+// without a URL, one at a time, 15 minutes at most, invoked every 15
+// minutes by a schedule of its own, with the grants a pass needs and no
+// secret.
+func TestCollectorFunction(t *testing.T) {
+	_, _, tj := synth(t, &SkiffStackProps{FunctionsDir: functionsDir(t), GCInterval: 6 * time.Hour})
+	n := tj.namer(t)
+	var gc, schedule string
+	for id, name := range n {
+		switch name {
+		case "function:gc":
+			gc = id
+		case "schedule:gc":
+			schedule = id
+		}
+	}
+	p := tj.Resources[gc].Properties
+	if p["Timeout"] != 900.0 || p["ReservedConcurrentExecutions"] != 1.0 || p["MemorySize"] != 1024.0 {
+		t.Errorf("gc function: timeout %v, reserved concurrency %v, memory %v; want 900, 1, 1024", p["Timeout"], p["ReservedConcurrentExecutions"], p["MemorySize"])
+	}
+	env, _ := p["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	if vars["SKIFF_GC_INTERVAL"] != "6h0m0s" || vars["SKIFF_GC_GRACE"] != "24h0m0s" {
+		t.Errorf("gc function environment: %v", vars)
+	}
+	for _, id := range tj.ofType("AWS::Lambda::Url") {
+		if refID(tj.Resources[id].Properties["TargetFunctionArn"], "Arn") == gc {
+			t.Error("the gc function has a URL")
+		}
+	}
+	want := []string{
+		`dynamodb:UpdateItem on table if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["C#*","R#*","D#*"]}}`,
+		"dynamodb:BatchGetItem on table", "dynamodb:DeleteItem on table", "dynamodb:GetItem on table", "dynamodb:PutItem on table", "dynamodb:Query on table",
+		"logs:CreateLogStream on logs:gc", "logs:PutLogEvents on logs:gc",
+		"s3:DeleteObject on bucket/blobs/*", "s3:GetObject on bucket/blobs/*", "s3:ListBucket on bucket",
+	}
+	sort.Strings(want)
+	if diff := cmp.Diff(want, tj.grants(t, n, key(n, "role:gc"))); diff != "" {
+		t.Errorf("gc function grants (-want +got):\n%s", diff)
+	}
+	sp := tj.Resources[schedule].Properties
+	target, _ := sp["Target"].(map[string]any)
+	retry, _ := target["RetryPolicy"].(map[string]any)
+	if sp["ScheduleExpression"] != "rate(15 minutes)" || refID(target["Arn"], "Arn") != gc || retry["MaximumRetryAttempts"] != 0.0 {
+		t.Errorf("schedule: %v", sp)
+	}
+	if g := tj.grants(t, n, key(n, "role:gc-schedule")); len(g) != 2 || !strings.HasPrefix(g[0], "lambda:InvokeFunction on function:gc") {
+		t.Errorf("schedule role grants: %v, want lambda:InvokeFunction on the gc function (and its versions) only", g)
+	}
 }

@@ -23,6 +23,14 @@ const (
 // logins; internal/storage/awsstore/doc.go: "C#<key>").
 const counterKeyPrefix = "C#"
 
+// repoKeyPrefix and contentKeyPrefix start the partition keys of a
+// repository's items (links, manifests, tags) and of the content records
+// (internal/storage/awsstore/doc.go: "R#<repo>", "D#<2 hex>").
+const (
+	repoKeyPrefix    = "R#"
+	contentKeyPrefix = "D#"
+)
+
 // ttlAttribute is the DynamoDB TTL attribute of upload sessions and
 // counters (internal/storage/awsstore/doc.go: expiresAt, epoch seconds).
 const ttlAttribute = "expiresAt"

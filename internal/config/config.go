@@ -89,6 +89,9 @@ type Config struct {
 	// start). LinkWindow is the registry's link window (0: its default),
 	// which collector and functions must share.
 	GCGrace, GCInterval, LinkWindow time.Duration
+	// ScheduledGC says a scheduled function collects (the AWS deployment):
+	// the operator API runs no pass on request.
+	ScheduledGC bool
 }
 
 // DefaultBodyTimeout is how long `skiff serve` waits for a request body to

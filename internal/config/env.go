@@ -104,6 +104,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			c.DefaultRetention = append(c.DefaultRetention, vr)
 		}
 	}
+	if v := getenv(deploy.EnvGCInterval); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q is not a positive duration such as 24h", deploy.EnvGCInterval, v))
+		} else {
+			c.GCInterval = d
+		}
+	}
 	if v := getenv(deploy.EnvGCGrace); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

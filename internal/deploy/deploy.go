@@ -23,6 +23,10 @@ const (
 	FunctionCatalog  = "catalog"  // /v2/, _catalog, tags/list, /v2/_skiff/ (operator API, tokens)
 )
 
+// FunctionGC is the garbage collector EventBridge Scheduler invokes: no
+// route group, no URL.
+const FunctionGC = "gc"
+
 // Functions returns the function names, in the order they are started.
 func Functions() []string { return []string{FunctionManifest, FunctionBlob, FunctionCatalog} }
 
@@ -156,11 +160,14 @@ const (
 	// EnvDefaultRetention holds the deployment's retention policies (a
 	// JSON list); a stored one for the same prefix replaces one.
 	EnvDefaultRetention = "SKIFF_DEFAULT_RETENTION"
+	// EnvGCInterval is the time from one collection's end to the next
+	// one's start (a Go duration; the scheduled collector reads it).
+	EnvGCInterval = "SKIFF_GC_INTERVAL"
 )
 
 // Env returns every variable above, for checks that a deployment sets
 // only variables the server reads.
 func Env() []string {
 	return []string{EnvBucket, EnvTable, EnvMaxBody, EnvRedirectMin, EnvAuth, EnvOperatorAPI, EnvTrustForwarded,
-		EnvAnonymousPull, EnvDefaultPolicies, EnvTokenKeySecret, EnvTokenKeyFile, EnvRealm, EnvOriginSecret, EnvOriginSecretARN, EnvLogLevel, EnvGCGrace, EnvDefaultRetention}
+		EnvAnonymousPull, EnvDefaultPolicies, EnvTokenKeySecret, EnvTokenKeyFile, EnvRealm, EnvOriginSecret, EnvOriginSecretARN, EnvLogLevel, EnvGCGrace, EnvDefaultRetention, EnvGCInterval}
 }

@@ -382,7 +382,7 @@ func WithCollector(collect Collect) Option { return func(o *options) { o.collect
 // the request lasts; pushes go on meanwhile.
 func (a *API) runGC(w http.ResponseWriter, r *http.Request, rt route) error {
 	if a.opts.collect == nil {
-		return oci.Errorf(oci.CodeUnsupported, "this server does not collect garbage on request; run skiff gc against its stores").WithStatus(http.StatusNotFound)
+		return oci.Errorf(oci.CodeUnsupported, "this server does not collect garbage on request: a scheduled function does (or run skiff gc against its stores)").WithStatus(http.StatusNotFound)
 	}
 	q := r.URL.Query()
 	var dry bool

@@ -30,6 +30,9 @@ func Main(group httpapi.Group) {
 		}
 	}
 	must("configuration", err)
+	// The scheduled gc function collects; these functions may not delete
+	// what a pass deletes.
+	cfg.ScheduledGC = true
 	stores, err := backend.Open(ctx, cfg)
 	must("open stores", err)
 	srv, err := server.New(ctx, cfg, stores, group, log)

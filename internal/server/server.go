@@ -107,7 +107,10 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 		httpapi.WithRedirectMin(cfg.RedirectMin),
 	}
 	if cfg.OperatorAPI {
-		apiOpts = append(apiOpts, httpapi.WithOperator(policies), httpapi.WithRetention(policy.NewRetentionStore(stores.Meta)), httpapi.WithCollector(func(ctx context.Context, dry bool, grace time.Duration) (gc.Report, error) {
+		apiOpts = append(apiOpts, httpapi.WithOperator(policies), httpapi.WithRetention(policy.NewRetentionStore(stores.Meta)))
+	}
+	if cfg.OperatorAPI && !cfg.ScheduledGC {
+		apiOpts = append(apiOpts, httpapi.WithCollector(func(ctx context.Context, dry bool, grace time.Duration) (gc.Report, error) {
 			c := cfg
 			if grace > 0 {
 				// A shorter grace than the servers' would let a pass take a

@@ -1,0 +1,93 @@
+package stacks
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsschedulertargets"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/skiff-registry/skiff/internal/deploy"
+)
+
+// collectorEvery is how often EventBridge Scheduler invokes the gc
+// function: each invocation goes on with the pass in progress for up to
+// collectorTimeout, or finds nothing to do until GCInterval has passed
+// since the last pass (one GetItem).
+const (
+	collectorEvery   = 15 // minutes
+	collectorTimeout = 900
+)
+
+// collectorSpec is what the scheduled collector may do: read every item,
+// mark, refresh and delete links, manifests, tags and content records,
+// store its checkpoint (a settings item), list the bucket and delete the
+// objects under blobs/. No secrets, no URL.
+func collectorSpec() fnSpec {
+	return fnSpec{
+		name:        deploy.FunctionGC,
+		description: "Skiff garbage collector: retention policies, links, copies, orphans; resumable, invoked by EventBridge Scheduler",
+		// A pass holds the digests every link names: about 100 bytes
+		// each, a few hundred MB at tens of millions of links.
+		memory: 1024, timeout: collectorTimeout,
+		tableActions:   []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchGetItem"},
+		updateKeys:     []string{repoKeyPrefix, contentKeyPrefix},
+		objectActions:  []string{"s3:GetObject", "s3:DeleteObject"},
+		objectPrefixes: []string{blobsPrefix},
+		listBucket:     true,
+		noSecrets:      true,
+	}
+}
+
+// newCollector adds the gc function and its schedule.
+func newCollector(scope constructs.Construct, s settings, st storage, sec secrets) awslambda.Function {
+	spec := collectorSpec()
+	logGroup := awslogs.NewLogGroup(scope, jsii.String("GcLogs"), &awslogs.LogGroupProps{
+		Retention:     awslogs.RetentionDays_ONE_MONTH,
+		RemovalPolicy: s.removal,
+	})
+	role := awsiam.NewRole(scope, jsii.String("GcRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Skiff gc function: its log group, the metadata table, the bucket's blobs/"),
+	})
+	logGroup.GrantWrite(role)
+	grantStorage(role, spec, st, sec)
+	env := serverEnv(s, st, sec)
+	env[deploy.EnvGCInterval] = jsii.String(s.GCInterval.String())
+	fn := awslambda.NewFunction(scope, jsii.String("GcFunction"), &awslambda.FunctionProps{
+		Description:  jsii.String(spec.description),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         awslambda.Code_FromAsset(jsii.String(s.zips[spec.name]), nil),
+		MemorySize:   jsii.Number(spec.memory),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(spec.timeout)),
+		Role:         role,
+		LogGroup:     logGroup,
+		Environment:  &env,
+		// One at a time: the checkpoint's claim already says so; this
+		// keeps a backlog of invocations from costing anything.
+		ReservedConcurrentExecutions: jsii.Number(1),
+	})
+	// A role of its own rather than the stack-wide one CDK would make: it
+	// may invoke this function only.
+	invoker := awsiam.NewRole(scope, jsii.String("GcScheduleRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
+		Description: jsii.String("Skiff gc schedule: invokes the gc function"),
+	})
+	awsscheduler.NewSchedule(scope, jsii.String("GcSchedule"), &awsscheduler.ScheduleProps{
+		Description: jsii.String("Skiff garbage collection: goes on with the pass in progress, or starts one every GCInterval"),
+		Schedule:    awsscheduler.ScheduleExpression_Rate(awscdk.Duration_Minutes(jsii.Number(collectorEvery))),
+		Target: awsschedulertargets.NewLambdaInvoke(fn, &awsschedulertargets.ScheduleTargetBaseProps{
+			Input: awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"source": "skiff-gc-schedule"}),
+			// The next tick retries: a failed invocation left a valid
+			// checkpoint.
+			RetryAttempts: jsii.Number(0),
+			Role:          invoker,
+		}),
+	})
+	return fn
+}

@@ -1,0 +1,79 @@
+// Package lambdagc is the scheduled garbage collector's Lambda function:
+// EventBridge Scheduler invokes it every few minutes, and each invocation
+// goes on with the collection pass in progress, or starts one when the
+// last finished an interval ago, until its deadline (internal/gc's
+// Scheduled, with the checkpoint in the table). A pass of any length so
+// runs across invocations of 15 minutes at most.
+package lambdagc
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/skiff-registry/skiff/internal/backend"
+	"github.com/skiff-registry/skiff/internal/config"
+	"github.com/skiff-registry/skiff/internal/gc"
+	"github.com/skiff-registry/skiff/internal/lambdaweb"
+	"github.com/skiff-registry/skiff/internal/server"
+)
+
+// DefaultInterval is the time from one pass's end to the next one's start
+// without SKIFF_GC_INTERVAL.
+const DefaultInterval = 24 * time.Hour
+
+// Main is the whole of the function's main: configuration from the
+// environment, stores and the collector once per cold start, then
+// lambda.Start.
+func Main() {
+	start, ctx := time.Now(), context.Background()
+	cfg, err := config.FromEnv(os.Getenv)
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	must := func(what string, err error) {
+		if err != nil {
+			log.Error("init failed: "+what, "error", err)
+			os.Exit(1)
+		}
+	}
+	must("configuration", err)
+	stores, err := backend.Open(ctx, cfg)
+	must("open stores", err)
+	collector, err := server.Collector(cfg, stores, log, false)
+	must("collector", err)
+	lambdaweb.LogInit(ctx, log, start)
+	s := &gc.Scheduled{Collector: collector, Settings: stores.Meta, Interval: cmp.Or(cfg.GCInterval, DefaultInterval)}
+	lambda.Start(Handler(s, log))
+}
+
+// Handler returns the function's handler: the event (the schedule's
+// input) is ignored, the invocation's deadline and request id are the
+// context's.
+func Handler(s *gc.Scheduled, log *slog.Logger) func(ctx context.Context, event json.RawMessage) (gc.Invocation, error) {
+	return func(ctx context.Context, _ json.RawMessage) (gc.Invocation, error) {
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			return gc.Invocation{}, errors.New("the invocation has no deadline: run this under Lambda")
+		}
+		holder := "unknown"
+		if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+			holder = lc.AwsRequestID
+		}
+		inv, err := s.Invoke(ctx, deadline, holder)
+		attrs := []any{"outcome", inv.Outcome, "phase", inv.Phase, "steps", inv.Steps, "bytesReclaimed", inv.Report.BytesReclaimed,
+			"manifestsDeleted", inv.Report.ManifestsDeleted, "linksDeleted", inv.Report.LinksDeleted, "blobsDeleted", inv.Report.BlobsDeleted}
+		if err != nil {
+			log.ErrorContext(ctx, "scheduled garbage collection", append(attrs, "error", err.Error())...)
+			return inv, err
+		}
+		log.InfoContext(ctx, "scheduled garbage collection", attrs...)
+		inv.Report.Deleted = nil // the log and the checkpoint have the counts; the answer stays small
+		return inv, nil
+	}
+}
