@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/pkg/oci"
@@ -44,8 +47,9 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) erro
 			blobCreated(w, rt.repo, b)
 			return nil
 		}
-		// Unknown length: stream through a session, in parts.
-		u, err := a.reg.StartUpload(r.Context(), rt.repo)
+		// Unknown length: stream through a session, in parts, hashed with
+		// the digest's algorithm.
+		u, err := a.reg.StartUploadFor(r.Context(), rt.repo, d.Algorithm())
 		if err != nil {
 			return err
 		}
@@ -56,7 +60,15 @@ func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) erro
 		blobCreated(w, rt.repo, b)
 		return nil
 	}
-	u, err := a.reg.StartUpload(r.Context(), rt.repo)
+	start := a.reg.StartUpload
+	if alg := q.Get("digest-algorithm"); alg != "" {
+		// distribution-spec end-4c: the algorithm the client will commit
+		// with, when it is not sha256.
+		start = func(ctx context.Context, repo string) (storage.Upload, error) {
+			return a.reg.StartUploadFor(ctx, repo, digest.Algorithm(alg))
+		}
+	}
+	u, err := start(r.Context(), rt.repo)
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func (r *Registry) PutBlob(ctx context.Context, repo string, d digest.Digest, si
 	if size > r.opts.maxSinglePut {
 		// Larger than one object write takes (S3: 5 GiB): stream it in
 		// parts through a session of its own, as an unknown length is.
-		return r.CommitUpload(ctx, repo, r.newSession(repo).ID, d, -1, size, body)
+		return r.CommitUpload(ctx, repo, r.newSession(repo, d.Algorithm()).ID, d, -1, size, body)
 	}
 	key := ownKey(d, newID()[:16])
 	if err := r.blobs.Put(ctx, key, size, d, body); err != nil {

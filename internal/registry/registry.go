@@ -38,6 +38,7 @@ type Registry struct {
 
 type options struct {
 	log               *slog.Logger
+	speculativeMax    int64
 	partSize          int64
 	minPartSize       int64
 	maxSegments       int
@@ -119,6 +120,12 @@ func WithPolicies(src PolicySource) Option {
 	return func(o *options) error { o.policies = src; return nil }
 }
 
+// WithSpeculativeMax sets how far an upload that named no digest
+// algorithm is also hashed with sha512 (default 16 MiB); tests shorten it.
+func WithSpeculativeMax(n int64) Option {
+	return func(o *options) error { o.speculativeMax = n; return nil }
+}
+
 // WithClock sets the time source (default time.Now); tests use it.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error { o.now = now; return nil }
@@ -158,6 +165,7 @@ func New(blobs storage.BlobStore, meta storage.MetaStore, opts ...Option) (*Regi
 		now:               time.Now,
 		linkWindow:        DefaultLinkWindow,
 		grace:             DefaultGrace,
+		speculativeMax:    defaultSpeculativeMax,
 	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {

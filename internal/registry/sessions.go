@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/skiff-registry/skiff/internal/storage"
 )
 
@@ -59,18 +61,24 @@ func LoadUploadKey(ctx context.Context, settings storage.Settings) ([]byte, erro
 	return nil, errors.New("load upload key: lost the race twice")
 }
 
-func (r *Registry) signSession(repo, nonce string, started int64) string {
+func (r *Registry) signSession(repo, nonce string, started int64, alg digest.Algorithm) string {
 	m := hmac.New(sha256.New, r.uploadKey)
 	fmt.Fprintf(m, "%s\n%s\n%d", repo, nonce, started)
+	if alg != "" {
+		// The algorithm the client named is signed into the id, so the
+		// session needs no write to remember it.
+		fmt.Fprintf(m, "\n%s", alg)
+	}
 	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
-// newSession returns a fresh lazy session of repo.
-func (r *Registry) newSession(repo string) storage.Upload {
+// newSession returns a fresh lazy session of repo, for a client that
+// named alg (empty: none).
+func (r *Registry) newSession(repo string, alg digest.Algorithm) storage.Upload {
 	now := r.opts.now().UTC().Truncate(time.Second)
 	nonce := newID()
-	id := fmt.Sprintf("%s.%d.%s", nonce, now.Unix(), r.signSession(repo, nonce, now.Unix()))
-	return storage.Upload{ID: id, Repo: repo, Key: uploadedKey(id), Started: now, Expires: now.Add(r.opts.uploadTTL)}
+	id := fmt.Sprintf("%s.%d.%s", nonce, now.Unix(), r.signSession(repo, nonce, now.Unix(), alg))
+	return storage.Upload{ID: id, Repo: repo, Key: uploadedKey(id), Started: now, Expires: now.Add(r.opts.uploadTTL), DigestAlgorithm: alg}
 }
 
 // parseSession checks that id was issued by this registry for repo and
@@ -84,10 +92,12 @@ func (r *Registry) parseSession(repo, id string) (storage.Upload, bool) {
 	if err != nil {
 		return storage.Upload{}, false
 	}
-	want := r.signSession(repo, parts[0], started)
-	if !hmac.Equal([]byte(want), []byte(parts[2])) {
-		return storage.Upload{}, false
+	for _, alg := range []digest.Algorithm{"", digest.SHA256, digest.SHA512} {
+		want := r.signSession(repo, parts[0], started, alg)
+		if hmac.Equal([]byte(want), []byte(parts[2])) {
+			t := time.Unix(started, 0).UTC()
+			return storage.Upload{ID: id, Repo: repo, Key: uploadedKey(id), Started: t, Expires: t.Add(r.opts.uploadTTL), DigestAlgorithm: alg}, true
+		}
 	}
-	t := time.Unix(started, 0).UTC()
-	return storage.Upload{ID: id, Repo: repo, Key: uploadedKey(id), Started: t, Expires: t.Add(r.opts.uploadTTL)}, true
+	return storage.Upload{}, false
 }

@@ -62,8 +62,20 @@ func unknownUpload(id, why string) error {
 // StartUpload opens an upload session in repo. It writes nothing: see
 // sessions.go.
 func (r *Registry) StartUpload(ctx context.Context, repo string) (storage.Upload, error) {
-	return r.newSession(repo), nil
+	return r.newSession(repo, ""), nil
 }
+
+// StartUploadFor opens an upload session of repo whose client will commit
+// it with a digest of alg (POST ?digest-algorithm=): it hashes that and
+// sha256 only, however long it gets.
+func (r *Registry) StartUploadFor(ctx context.Context, repo string, alg digest.Algorithm) (storage.Upload, error) {
+	if !SupportedAlgorithm(alg) {
+		return storage.Upload{}, oci.Errorf(oci.CodeDigestInvalid, "digest-algorithm %s is not supported; use sha256 or sha512", quoteAlg(alg))
+	}
+	return r.newSession(repo, alg), nil
+}
+
+func quoteAlg(alg digest.Algorithm) string { return fmt.Sprintf("%q", alg) }
 
 // UploadStatus returns session id of repo. An id issued for another
 // repository is unknown here: no request reaches outside its repository.
@@ -83,6 +95,7 @@ func (r *Registry) UploadStatus(ctx context.Context, repo, id string) (storage.U
 	case u.Repo != repo:
 		return storage.Upload{}, unknownUpload(id, "does not belong to repository "+repo)
 	}
+	u.DigestAlgorithm = lazy.DigestAlgorithm // from the id
 	if r.opts.now().After(u.Expires) {
 		return storage.Upload{}, unknownUpload(id, "has expired")
 	}
@@ -274,7 +287,7 @@ func (r *Registry) claim(ctx context.Context, repo, id string, start int64) (*wr
 	if r.claimLive(u) {
 		return nil, rangeError(u, "another request is writing to upload session %s", id)
 	}
-	hs, err := restoreHashers(u.HashState)
+	hs, err := restoreHashers(u.HashState, u.DigestAlgorithm)
 	if err != nil {
 		return nil, err
 	}
@@ -354,6 +367,7 @@ func noPart() error { return nil }
 // it, beside the caller, which touches neither the session nor data until
 // the function returned, which waits for all of it, has returned.
 func (w *writer) storePart(ctx context.Context, data []byte) func() error {
+	w.prune(len(data))
 	hashed := w.hs.writeAsync(data)
 	done := make(chan error, 1)
 	go func() {
@@ -381,6 +395,14 @@ func (w *writer) storePart(ctx context.Context, data []byte) func() error {
 	}
 }
 
+// prune stops the speculative sha512 hash of a session whose client named
+// no algorithm once n more bytes take it past speculativeMax.
+func (w *writer) prune(n int) {
+	if w.u.DigestAlgorithm == "" && w.u.Offset+int64(n) > w.r.opts.speculativeMax {
+		delete(w.hs, digest.SHA512)
+	}
+}
+
 // errAppended ends append's loop: the body is all stored.
 var errAppended = errors.New("appended")
 
@@ -388,6 +410,7 @@ var errAppended = errors.New("appended")
 // its error: the body ended, or failed), while the hashes of data are
 // computed beside it.
 func (w *writer) appendRead(ctx context.Context, data []byte, tail int64, readErr error, final bool) error {
+	w.prune(len(data))
 	hashed := w.hs.writeAsync(data)
 	defer hashed() // data must not be reused before the hashes are done
 	switch {
@@ -570,6 +593,11 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 	got, ok := w.hs.digest(d.Algorithm())
 	if !ok {
 		w.abandon(ctx)
+		if SupportedAlgorithm(d.Algorithm()) {
+			return storage.Blob{}, oci.Errorf(oci.CodeDigestInvalid,
+				"the upload was hashed with sha256 only: it grew past %d bytes without digest-algorithm=%s on its POST; push it again from POST /v2/%s/blobs/uploads/?digest-algorithm=%s",
+				w.r.opts.speculativeMax, d.Algorithm(), u.Repo, d.Algorithm())
+		}
 		return storage.Blob{}, oci.Errorf(oci.CodeDigestInvalid, "digest algorithm %s is not supported", d.Algorithm())
 	}
 	if got != d {

@@ -208,6 +208,10 @@ type Upload struct {
 	// HashState holds the serialized hash states (encoding.BinaryMarshaler)
 	// by algorithm, so no request ever re-reads bytes to hash them.
 	HashState map[string][]byte `json:"hashState,omitempty"`
+	// DigestAlgorithm is the algorithm the client said it will commit
+	// with (POST ?digest-algorithm=), empty if it did not; the registry
+	// derives it from the session id, so adapters need not store it.
+	DigestAlgorithm digest.Algorithm `json:"digestAlgorithm,omitempty"`
 	// Key and MultipartID locate the multipart object once a part exists.
 	Key         string    `json:"key"`
 	MultipartID string    `json:"multipartId,omitempty"`
