@@ -190,27 +190,32 @@ func runPolicy(cmd *cobra.Command, pa policyArgs, getenv func(string) string) er
 // Record, a PolicyList or a PolicyHistory, the operator API's shapes
 // whichever path the command took.
 func (pa policyArgs) do(ctx context.Context, store httpapi.PolicyStore, who string) (any, error) {
-	switch pa.action {
+	return ruleDo(ctx, store, pa.action, pa.prefix, pa.policy, who)
+}
+
+// ruleDo runs a rule command (policy, retention) against store.
+func ruleDo[P any](ctx context.Context, store httpapi.RuleStore[P], action, prefix string, rule P, who string) (any, error) {
+	switch action {
 	case "set":
-		return store.Set(ctx, pa.policy, who)
+		return store.Set(ctx, rule, who)
 	case "delete":
-		return store.Delete(ctx, pa.prefix, who)
+		return store.Delete(ctx, prefix, who)
 	case "get":
-		return store.Get(ctx, pa.prefix)
+		return store.Get(ctx, prefix)
 	case "list":
 		recs, err := store.List(ctx)
 		if recs == nil {
-			recs = []policy.Record{}
+			recs = []policy.RecordOf[P]{}
 		}
-		return httpapi.PolicyList{Policies: recs}, err
+		return httpapi.RuleList[P]{Policies: recs}, err
 	case "history":
-		changes, err := store.History(ctx, pa.prefix)
+		changes, err := store.History(ctx, prefix)
 		if changes == nil {
-			changes = []policy.Change{}
+			changes = []policy.ChangeOf[P]{}
 		}
-		return httpapi.PolicyHistory{Changes: changes}, err
+		return httpapi.RuleHistory[P]{Changes: changes}, err
 	}
-	return nil, fmt.Errorf("unknown policy command %q", pa.action)
+	return nil, fmt.Errorf("unknown command %q", action)
 }
 
 func printRecord(w io.Writer, rec policy.Record) {

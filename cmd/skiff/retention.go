@@ -193,27 +193,7 @@ func runRetention(cmd *cobra.Command, ra retentionArgs, getenv func(string) stri
 // do runs the command against store and returns what --json prints, the
 // operator API's shapes whichever path the command took.
 func (ra retentionArgs) do(ctx context.Context, store httpapi.RetentionStore, who string) (any, error) {
-	switch ra.action {
-	case "set":
-		return store.Set(ctx, ra.rule, who)
-	case "delete":
-		return store.Delete(ctx, ra.prefix, who)
-	case "get":
-		return store.Get(ctx, ra.prefix)
-	case "list":
-		recs, err := store.List(ctx)
-		if recs == nil {
-			recs = []policy.RetentionRecord{}
-		}
-		return httpapi.RetentionList{Policies: recs}, err
-	case "history":
-		changes, err := store.History(ctx, ra.prefix)
-		if changes == nil {
-			changes = []policy.RetentionChange{}
-		}
-		return httpapi.RetentionHistory{Changes: changes}, err
-	}
-	return nil, fmt.Errorf("unknown retention command %q", ra.action)
+	return ruleDo(ctx, store, ra.action, ra.prefix, ra.rule, who)
 }
 
 func printRetention(w io.Writer, rec policy.RetentionRecord) {

@@ -4,7 +4,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsschedulertargets"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -45,33 +44,11 @@ func collectorSpec() fnSpec {
 // newCollector adds the gc function and its schedule.
 func newCollector(scope constructs.Construct, s settings, st storage, sec secrets) awslambda.Function {
 	spec := collectorSpec()
-	logGroup := awslogs.NewLogGroup(scope, jsii.String("GcLogs"), &awslogs.LogGroupProps{
-		Retention:     awslogs.RetentionDays_ONE_MONTH,
-		RemovalPolicy: s.removal,
-	})
-	role := awsiam.NewRole(scope, jsii.String("GcRole"), &awsiam.RoleProps{
-		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
-		Description: jsii.String("Skiff gc function: its log group, the metadata table, the bucket's blobs/"),
-	})
-	logGroup.GrantWrite(role)
-	grantStorage(role, spec, st, sec)
 	env := serverEnv(s, st, sec)
 	env[deploy.EnvGCInterval] = jsii.String(s.GCInterval.String())
-	fn := awslambda.NewFunction(scope, jsii.String("GcFunction"), &awslambda.FunctionProps{
-		Description:  jsii.String(spec.description),
-		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture: awslambda.Architecture_ARM_64(),
-		Handler:      jsii.String("bootstrap"),
-		Code:         awslambda.Code_FromAsset(jsii.String(s.zips[spec.name]), nil),
-		MemorySize:   jsii.Number(spec.memory),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(spec.timeout)),
-		Role:         role,
-		LogGroup:     logGroup,
-		Environment:  &env,
-		// One at a time: the checkpoint's claim already says so; this
-		// keeps a backlog of invocations from costing anything.
-		ReservedConcurrentExecutions: jsii.Number(1),
-	})
+	// One at a time: the checkpoint's claim already says so; this keeps a
+	// backlog of invocations from costing anything.
+	fn := newLambda(scope, s, st, sec, spec, env, jsii.Number(1))
 	// A role of its own rather than the stack-wide one CDK would make: it
 	// may invoke this function only.
 	invoker := awsiam.NewRole(scope, jsii.String("GcScheduleRole"), &awsiam.RoleProps{

@@ -131,6 +131,25 @@ func newFunctions(scope constructs.Construct, s settings, st storage, sec secret
 }
 
 func newFunction(scope constructs.Construct, s settings, st storage, sec secrets, spec fnSpec) function {
+	env := serverEnv(s, st, sec)
+	env[deploy.EnvMaxBody] = jsii.String(strconv.Itoa(maxBody))
+	env[deploy.EnvRedirectMin] = jsii.String(strconv.Itoa(redirectMin))
+	fn := newLambda(scope, s, st, sec, spec, env, nil)
+	// AuthType NONE: IAM auth (or CloudFront OAC, which signs with SigV4)
+	// would need the payload hash of PUT and PATCH bodies from the
+	// client, and registry clients don't send one. The origin secret
+	// header, checked by every function, keeps direct calls out.
+	url := fn.AddFunctionUrl(&awslambda.FunctionUrlOptions{
+		AuthType:   awslambda.FunctionUrlAuthType_NONE,
+		InvokeMode: awslambda.InvokeMode_BUFFERED,
+	})
+	return function{spec: spec, fn: fn, url: url}
+}
+
+// newLambda adds spec's function with env, its own log group and its own
+// role granted exactly what spec says; reserved, if set, caps its
+// concurrency.
+func newLambda(scope constructs.Construct, s settings, st storage, sec secrets, spec fnSpec, env map[string]*string, reserved *float64) awslambda.Function {
 	id := func(suffix string) *string { return jsii.String(titleCase(spec.name) + suffix) }
 
 	// Created here rather than left to Lambda so it has a retention and a
@@ -142,38 +161,30 @@ func newFunction(scope constructs.Construct, s settings, st storage, sec secrets
 
 	// An explicit role instead of Lambda's default: the default attaches
 	// AWSLambdaBasicExecutionRole, which may write to every log group.
+	what := "its log group, the metadata table, its bucket prefixes, the two secrets"
+	if spec.noSecrets {
+		what = "its log group, the metadata table, its bucket prefixes"
+	}
 	role := awsiam.NewRole(scope, id("Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
-		Description: jsii.String("Skiff " + spec.name + " function: its log group, the metadata table, its bucket prefixes, the two secrets"),
+		Description: jsii.String("Skiff " + spec.name + " function: " + what),
 	})
 	logGroup.GrantWrite(role)
 	grantStorage(role, spec, st, sec)
 
-	env := serverEnv(s, st, sec)
-	env[deploy.EnvMaxBody] = jsii.String(strconv.Itoa(maxBody))
-	env[deploy.EnvRedirectMin] = jsii.String(strconv.Itoa(redirectMin))
-
-	fn := awslambda.NewFunction(scope, id("Function"), &awslambda.FunctionProps{
-		Description:  jsii.String(spec.description),
-		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
-		Architecture: awslambda.Architecture_ARM_64(),
-		Handler:      jsii.String("bootstrap"),
-		Code:         awslambda.Code_FromAsset(jsii.String(s.zips[spec.name]), nil),
-		MemorySize:   jsii.Number(spec.memory),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(spec.timeout)),
-		Role:         role,
-		LogGroup:     logGroup,
-		Environment:  &env,
+	return awslambda.NewFunction(scope, id("Function"), &awslambda.FunctionProps{
+		Description:                  jsii.String(spec.description),
+		Runtime:                      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:                 awslambda.Architecture_ARM_64(),
+		Handler:                      jsii.String("bootstrap"),
+		Code:                         awslambda.Code_FromAsset(jsii.String(s.zips[spec.name]), nil),
+		MemorySize:                   jsii.Number(spec.memory),
+		Timeout:                      awscdk.Duration_Seconds(jsii.Number(spec.timeout)),
+		Role:                         role,
+		LogGroup:                     logGroup,
+		Environment:                  &env,
+		ReservedConcurrentExecutions: reserved,
 	})
-	// AuthType NONE: IAM auth (or CloudFront OAC, which signs with SigV4)
-	// would need the payload hash of PUT and PATCH bodies from the
-	// client, and registry clients don't send one. The origin secret
-	// header, checked by every function, keeps direct calls out.
-	url := fn.AddFunctionUrl(&awslambda.FunctionUrlOptions{
-		AuthType:   awslambda.FunctionUrlAuthType_NONE,
-		InvokeMode: awslambda.InvokeMode_BUFFERED,
-	})
-	return function{spec: spec, fn: fn, url: url}
 }
 
 func titleCase(s string) string {

@@ -252,46 +252,9 @@ func resolve(p *SkiffStackProps) (settings, error) {
 		s.PriceClass = awscloudfront.PriceClass_PRICE_CLASS_100
 	}
 
-	policies := make([]oci.Policy, 0, len(s.DefaultPolicies))
-	seen := map[string]bool{}
-	for i, dp := range s.DefaultPolicies {
-		v, err := dp.Validate()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("default policy %d (prefix %q): %w", i, dp.Prefix, err))
-			continue
-		}
-		if seen[v.Prefix] {
-			errs = append(errs, fmt.Errorf("default policy %d: prefix %q is given twice", i, v.Prefix))
-		}
-		seen[v.Prefix] = true
-		policies = append(policies, v)
-	}
-	b, err := json.Marshal(policies)
-	if err != nil { // cannot happen for these types; kept so a future field can't fail silently
-		errs = append(errs, fmt.Errorf("encode default policies: %w", err))
-	}
-	s.defaultPolicies = string(b)
-
-	retention := make([]oci.Retention, 0, len(s.DefaultRetention))
-	seen = map[string]bool{}
-	for i, dr := range s.DefaultRetention {
-		v, err := dr.Validate()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("default retention policy %d (prefix %q): %w", i, dr.Prefix, err))
-			continue
-		}
-		if seen[v.Prefix] {
-			errs = append(errs, fmt.Errorf("default retention policy %d: prefix %q is given twice", i, v.Prefix))
-		}
-		seen[v.Prefix] = true
-		retention = append(retention, v)
-	}
-	if len(retention) > 0 {
-		b, err := json.Marshal(retention)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("encode default retention policies: %w", err))
-		}
-		s.defaultRetention = string(b)
+	s.defaultPolicies = encodeDefaults(s.DefaultPolicies, "default policy", &errs)
+	if len(s.DefaultRetention) > 0 {
+		s.defaultRetention = encodeDefaults(s.DefaultRetention, "default retention policy", &errs)
 	}
 
 	anon := make([]string, 0, len(s.AnonymousPull))
@@ -335,4 +298,32 @@ func resolve(p *SkiffStackProps) (settings, error) {
 		return settings{}, fmt.Errorf("invalid SkiffStackProps:\n%w", err)
 	}
 	return s, nil
+}
+
+// encodeDefaults validates rules (index or retention policies), each
+// prefix once, as the server validates them, and returns their JSON for
+// the functions' environment; problems go to errs, named what.
+func encodeDefaults[P interface {
+	Validate() (P, error)
+	RulePrefix() string
+}](rules []P, what string, errs *[]error) string {
+	out := make([]P, 0, len(rules))
+	seen := map[string]bool{}
+	for i, r := range rules {
+		v, err := r.Validate()
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s %d (prefix %q): %w", what, i, r.RulePrefix(), err))
+			continue
+		}
+		if seen[v.RulePrefix()] {
+			*errs = append(*errs, fmt.Errorf("%s %d: prefix %q is given twice", what, i, v.RulePrefix()))
+		}
+		seen[v.RulePrefix()] = true
+		out = append(out, v)
+	}
+	b, err := json.Marshal(out)
+	if err != nil { // cannot happen for these types; kept so a future field can't fail silently
+		*errs = append(*errs, fmt.Errorf("encode %ss: %w", what, err))
+	}
+	return string(b)
 }

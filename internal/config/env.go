@@ -76,34 +76,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			c.AnonymousPull = append(c.AnonymousPull, p)
 		}
 	}
-	if v := getenv(deploy.EnvDefaultPolicies); v != "" {
-		var ps []oci.Policy
-		if err := json.Unmarshal([]byte(v), &ps); err != nil {
-			errs = append(errs, fmt.Errorf("%s is not a JSON list of policies: %w", deploy.EnvDefaultPolicies, err))
-		}
-		for _, p := range ps {
-			vp, err := p.Validate()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", deploy.EnvDefaultPolicies, err))
-				continue
-			}
-			c.DefaultPolicies = append(c.DefaultPolicies, vp)
-		}
-	}
-	if v := getenv(deploy.EnvDefaultRetention); v != "" {
-		var rs []oci.Retention
-		if err := json.Unmarshal([]byte(v), &rs); err != nil {
-			errs = append(errs, fmt.Errorf("%s is not a JSON list of retention policies: %w", deploy.EnvDefaultRetention, err))
-		}
-		for _, r := range rs {
-			vr, err := r.Validate()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", deploy.EnvDefaultRetention, err))
-				continue
-			}
-			c.DefaultRetention = append(c.DefaultRetention, vr)
-		}
-	}
+	c.DefaultPolicies = rulesFromEnv[oci.Policy](getenv, deploy.EnvDefaultPolicies, "policies", &errs)
+	c.DefaultRetention = rulesFromEnv[oci.Retention](getenv, deploy.EnvDefaultRetention, "retention policies", &errs)
 	if v := getenv(deploy.EnvGCInterval); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -126,4 +100,26 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, errors.Join(append(errs, c.Validate())...)
+}
+
+// rulesFromEnv decodes the JSON list of rules in variable name, each
+// validated; problems go to errs.
+func rulesFromEnv[P interface{ Validate() (P, error) }](getenv func(string) string, name, what string, errs *[]error) []P {
+	v := getenv(name)
+	if v == "" {
+		return nil
+	}
+	var in, out []P
+	if err := json.Unmarshal([]byte(v), &in); err != nil {
+		*errs = append(*errs, fmt.Errorf("%s is not a JSON list of %s: %w", name, what, err))
+	}
+	for _, r := range in {
+		vr, err := r.Validate()
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		out = append(out, vr)
+	}
+	return out
 }

@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"crypto/sha512"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/registry"
-	"github.com/skiff-registry/skiff/internal/storage/local"
 )
 
 // TestDigestAlgorithmParam: POST ?digest-algorithm= (distribution-spec
@@ -22,22 +19,7 @@ import (
 // algorithm the registry does not hash is refused at the POST.
 func TestDigestAlgorithmParam(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	blobs, err := local.NewBlobStore(dir+"/blobs", local.WithMinPartSize(testPart/2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	meta, err := local.OpenMetaStore(dir + "/meta.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { meta.Close() })
-	reg, err := registry.New(blobs, meta, registry.WithPartSize(testPart, testPart/2), registry.WithSpeculativeMax(256<<10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(httpapi.New(reg))
-	t.Cleanup(srv.Close)
+	srv := newServerWith(t, t.TempDir(), []registry.Option{registry.WithSpeculativeMax(256 << 10)})
 
 	body := bytes.Repeat([]byte("sha512 past the limit "), 20000) // ~430 KiB
 	sum := sha512.Sum512(body)

@@ -29,6 +29,12 @@ func newServer(t *testing.T, opts ...httpapi.Option) *httptest.Server {
 // newServerAt is newServer with the store's files in dir.
 func newServerAt(t *testing.T, dir string, opts ...httpapi.Option) *httptest.Server {
 	t.Helper()
+	return newServerWith(t, dir, nil, opts...)
+}
+
+// newServerWith is newServerAt with more registry options.
+func newServerWith(t *testing.T, dir string, regOpts []registry.Option, opts ...httpapi.Option) *httptest.Server {
+	t.Helper()
 	blobs, err := local.NewBlobStore(dir+"/blobs", local.WithMinPartSize(testPart/2))
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +44,7 @@ func newServerAt(t *testing.T, dir string, opts ...httpapi.Option) *httptest.Ser
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { meta.Close() })
-	reg, err := registry.New(blobs, meta, registry.WithPartSize(testPart, testPart/2))
+	reg, err := registry.New(blobs, meta, append([]registry.Option{registry.WithPartSize(testPart, testPart/2)}, regOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,14 +12,11 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/skiff-registry/skiff/internal/backend"
-	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/gc"
 	"github.com/skiff-registry/skiff/internal/lambdaweb"
 	"github.com/skiff-registry/skiff/internal/server"
@@ -34,17 +31,7 @@ const DefaultInterval = 24 * time.Hour
 // lambda.Start.
 func Main() {
 	start, ctx := time.Now(), context.Background()
-	cfg, err := config.FromEnv(os.Getenv)
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	must := func(what string, err error) {
-		if err != nil {
-			log.Error("init failed: "+what, "error", err)
-			os.Exit(1)
-		}
-	}
-	must("configuration", err)
-	stores, err := backend.Open(ctx, cfg)
-	must("open stores", err)
+	cfg, log, stores, must := lambdaweb.Setup(ctx)
 	collector, err := server.Collector(cfg, stores, log, false)
 	must("collector", err)
 	lambdaweb.LogInit(ctx, log, start)

@@ -21,24 +21,32 @@ import (
 // their route group.
 func Main(group httpapi.Group) {
 	start, ctx := time.Now(), context.Background()
-	cfg, err := config.FromEnv(os.Getenv)
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	must := func(what string, err error) {
-		if err != nil {
-			log.Error("init failed: "+what, "error", err)
-			os.Exit(1)
-		}
-	}
-	must("configuration", err)
+	cfg, log, stores, must := Setup(ctx)
 	// The scheduled gc function collects; these functions may not delete
 	// what a pass deletes.
 	cfg.ScheduledGC = true
-	stores, err := backend.Open(ctx, cfg)
-	must("open stores", err)
 	srv, err := server.New(ctx, cfg, stores, group, log)
 	must("assemble server", err)
 	secret, err := origin.FromConfig(ctx, cfg)
 	must("origin secret", err)
 	LogInit(ctx, log, start)
 	lambda.Start(Handler(srv.Handler, WithLogger(log), WithOrigin(secret)))
+}
+
+// Setup is what every function does first, once per cold start: the
+// configuration from the environment, a JSON logger on stdout at its
+// level, the stores. must logs a failed step and ends the process.
+func Setup(ctx context.Context) (cfg config.Config, log *slog.Logger, stores backend.Stores, must func(what string, err error)) {
+	cfg, err := config.FromEnv(os.Getenv)
+	log = slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	must = func(what string, err error) {
+		if err != nil {
+			log.Error("init failed: "+what, "error", err)
+			os.Exit(1)
+		}
+	}
+	must("configuration", err)
+	stores, err = backend.Open(ctx, cfg)
+	must("open stores", err)
+	return cfg, log, stores, must
 }

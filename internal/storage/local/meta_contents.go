@@ -120,26 +120,32 @@ func (s *MetaStore) ListManifests(ctx context.Context, repo string, p storage.Pa
 // updateBlob applies fn to the link of d in repo and stores the result,
 // or deletes the link if fn says so, in one transaction.
 func (s *MetaStore) updateBlob(ctx context.Context, op, repo string, d digest.Digest, fn func(b *storage.Blob) (del bool, err error)) (storage.Blob, error) {
-	var link storage.Blob
+	return updateItem(ctx, s, op, bucketBlobs, repo, d, fn)
+}
+
+// updateItem applies fn to the item of d in repo in bucket and stores the
+// result, or deletes the item if fn says so, in one transaction.
+func updateItem[T any](ctx context.Context, s *MetaStore, op string, bucket []byte, repo string, d digest.Digest, fn func(*T) (del bool, err error)) (T, error) {
+	var v T
 	err := s.update(ctx, fmt.Sprintf("%s %s in %s", op, d, repo), func(tx *bbolt.Tx) error {
 		if err := checkRepoDigests(repo, d); err != nil {
 			return err
 		}
-		b := tx.Bucket(bucketBlobs)
+		b := tx.Bucket(bucket)
 		k := key(repo, d.String())
-		if err := getJSON(b, k, &link); err != nil {
+		if err := getJSON(b, k, &v); err != nil {
 			return err
 		}
-		del, err := fn(&link)
+		del, err := fn(&v)
 		switch {
 		case err != nil:
 			return err
 		case del:
 			return b.Delete(k)
 		}
-		return putJSON(b, k, link)
+		return putJSON(b, k, v)
 	})
-	return link, err
+	return v, err
 }
 
 // RefreshBlob implements storage.Blobs.

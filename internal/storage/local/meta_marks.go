@@ -17,26 +17,7 @@ import (
 // updateManifest applies fn to the manifest d of repo and stores the
 // result, or deletes it if fn says so, in one transaction.
 func (s *MetaStore) updateManifest(ctx context.Context, op, repo string, d digest.Digest, fn func(m *storage.Manifest) (del bool, err error)) (storage.Manifest, error) {
-	var m storage.Manifest
-	err := s.update(ctx, fmt.Sprintf("%s %s in %s", op, d, repo), func(tx *bbolt.Tx) error {
-		if err := checkRepoDigests(repo, d); err != nil {
-			return err
-		}
-		b := tx.Bucket(bucketManifests)
-		k := key(repo, d.String())
-		if err := getJSON(b, k, &m); err != nil {
-			return err
-		}
-		del, err := fn(&m)
-		switch {
-		case err != nil:
-			return err
-		case del:
-			return b.Delete(k)
-		}
-		return putJSON(b, k, m)
-	})
-	return m, err
+	return updateItem(ctx, s, op, bucketManifests, repo, d, fn)
 }
 
 // RefreshManifest implements storage.Manifests.
