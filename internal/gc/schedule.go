@@ -91,7 +91,12 @@ func (s *Scheduled) Invoke(ctx context.Context, deadline time.Time, holder strin
 	} else if err != nil {
 		return inv, err
 	}
-	stepErr := s.Collector.Step(ctx, &st.Checkpoint, deadline.Add(-margin))
+	// The step stops between units at deadline - margin; one that runs
+	// long is cut at deadline - margin/2 (its store calls fail), which
+	// leaves the checkpoint at the last unit done and time to store it.
+	stepCtx, cancelStep := context.WithDeadline(ctx, deadline.Add(-margin/2))
+	stepErr := s.Collector.Step(stepCtx, &st.Checkpoint, deadline.Add(-margin))
+	cancelStep()
 	st.Holder, st.Until = "", time.Time{}
 	// Stored even after an error: the checkpoint is a valid place to go
 	// on from. A context already ended gets a short one of its own.

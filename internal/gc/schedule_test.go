@@ -38,7 +38,7 @@ func TestScheduledSteps(t *testing.T) {
 				f.image("many/r"+string(rune('a'+i)), "1", body("cfg many", 300+i), body("layer many", 1000+i))
 			}
 			time.Sleep(grace)
-			s := &gc.Scheduled{Collector: f.collector(gc.Options{Retention: rules(keepTwoV)}), Settings: f.s.Meta, Interval: time.Hour, Margin: time.Millisecond}
+			s := &gc.Scheduled{Collector: f.collector(gc.Options{Retention: rules(keepTwoV)}), Settings: f.s.Meta, Interval: time.Hour, Margin: 10 * time.Second}
 			var last gc.Invocation
 			phases := map[string]bool{}
 			for i := 0; ; i++ {
@@ -47,7 +47,7 @@ func TestScheduledSteps(t *testing.T) {
 				}
 				// Each invocation has room for its marks to settle and for
 				// a little more.
-				inv, err := s.Invoke(ctx, time.Now().Add(2*window+time.Millisecond), "inv-"+string(rune('a'+i%26)))
+				inv, err := s.Invoke(ctx, time.Now().Add(2*window+10*time.Second+time.Millisecond), "inv-"+string(rune('a'+i%26)))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -126,4 +126,33 @@ func TestScheduledClaim(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestScheduledOverrun: a step still at work when its invocation's time
+// is nearly up is cut (its store calls fail), stores its checkpoint and
+// releases its claim, and the next invocation finishes the pass.
+func TestScheduledOverrun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, teststores.Local(t, minPart))
+	sc := f.scene()
+	slow := true
+	c := f.collector(gc.Options{BeforeWrite: func(string) error {
+		if slow {
+			slow = false
+			time.Sleep(600 * time.Millisecond) // past the step's cut
+		}
+		return nil
+	}})
+	s := &gc.Scheduled{Collector: c, Settings: f.s.Meta, Interval: time.Hour, Margin: time.Second}
+	inv, err := s.Invoke(ctx, time.Now().Add(800*time.Millisecond), "cut")
+	if err == nil || inv.Outcome != "progress" {
+		t.Fatalf("the cut invocation: %+v, %v; want progress and the step's error", inv, err)
+	}
+	inv, err = s.Invoke(ctx, time.Now().Add(time.Minute), "next")
+	if err != nil || inv.Outcome != "finished" {
+		t.Fatalf("the next invocation: %+v, %v; want it to hold the pass and finish it", inv, err)
+	}
+	f.check()
+	f.gone("a/x", sc.junk)
 }

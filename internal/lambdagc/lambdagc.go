@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -26,12 +27,19 @@ import (
 // without SKIFF_GC_INTERVAL.
 const DefaultInterval = 24 * time.Hour
 
+// maxMarking bounds the two link windows a step waits for its marks to
+// settle, in an invocation of at most 15 minutes.
+const maxMarking = 10 * time.Minute
+
 // Main is the whole of the function's main: configuration from the
 // environment, stores and the collector once per cold start, then
 // lambda.Start.
 func Main() {
 	start, ctx := time.Now(), context.Background()
 	cfg, log, stores, must := lambdaweb.Setup(ctx)
+	if 2*cfg.LinkWindow > maxMarking {
+		must("configuration", fmt.Errorf("a link window of %s leaves an invocation no time to mark: a step waits two of them", cfg.LinkWindow))
+	}
 	collector, err := server.Collector(cfg, stores, log, false)
 	must("collector", err)
 	lambdaweb.LogInit(ctx, log, start)

@@ -53,7 +53,7 @@ func TestHandler(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := lambdagc.Handler(&gc.Scheduled{Collector: c, Settings: s.Meta, Interval: time.Hour, Margin: 2 * time.Second}, slog.New(slog.DiscardHandler))
+			h := lambdagc.Handler(&gc.Scheduled{Collector: c, Settings: s.Meta, Interval: time.Hour, Margin: 10 * time.Second}, slog.New(slog.DiscardHandler))
 			invoke := func(id string, budget time.Duration) gc.Invocation {
 				t.Helper()
 				ictx, cancel := context.WithTimeout(lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: id}), budget)
@@ -69,7 +69,7 @@ func TestHandler(t *testing.T) {
 				if i == 100 {
 					t.Fatalf("no end after %d invocations: %+v", i, inv)
 				}
-				inv = invoke("req-"+string(rune('a'+i%26))+string(rune('a'+i/26)), 2*window+2*time.Second)
+				inv = invoke("req-"+string(rune('a'+i%26))+string(rune('a'+i/26)), 2*window+10*time.Second)
 				if inv.Outcome != "progress" && inv.Outcome != "finished" {
 					t.Fatalf("invocation %d: %+v", i, inv)
 				}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha512"
+	"encoding"
 	"errors"
 	"strings"
 	"testing"
@@ -44,7 +45,7 @@ func TestDigestAlgorithms(t *testing.T) {
 			{name: "nothing named, under in chunks, sha512", size: limit - 7, chunks: 3, commit: digest.SHA512},
 			{name: "sha512 named, far over in chunks", named: digest.SHA512, size: 4 * limit, chunks: 6, commit: digest.SHA512},
 			{name: "sha512 named, committed as sha256", named: digest.SHA512, size: 2 * limit, chunks: 2, commit: digest.SHA256},
-			{name: "sha256 named, committed as sha512", named: digest.SHA256, size: 1000, chunks: 1, commit: digest.SHA512, want: "hashed with sha256 only"},
+			{name: "sha256 named, committed as sha512", named: digest.SHA256, size: 1000, chunks: 1, commit: digest.SHA512, want: "opened with digest-algorithm=sha256"},
 		} {
 			t.Run(name+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -97,5 +98,46 @@ func TestDigestAlgorithms(t *testing.T) {
 		if _, err := reg.StartUploadFor(ctx, "r", alg); !errors.As(err, &oe) || oe.Code != oci.CodeDigestInvalid {
 			t.Errorf("StartUploadFor(%q): %v, want DIGEST_INVALID", alg, err)
 		}
+	}
+}
+
+// TestDigestStateMismatch: a saved hash state that does not cover the
+// session's bytes (a server that knew no pruning restarted the hash
+// mid-stream) does not verify a commit: a digest of the bytes it covers
+// is refused.
+func TestDigestStateMismatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := teststores.Local(t, 40<<10)
+	reg, err := registry.New(s.Blobs, s.Meta, registry.WithPartSize(64<<10, 40<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := bytes.Repeat([]byte("a"), 1000), bytes.Repeat([]byte("b"), 1000)
+	u, err := reg.StartUpload(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, chunk := range [][]byte{first, second} {
+		if _, err := reg.WriteUpload(ctx, "r", u.ID, int64(i*1000), bytes.NewReader(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored, err := s.Meta.GetUpload(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha512.New()
+	h.Write(second)
+	st, _ := h.(encoding.BinaryMarshaler).MarshalBinary()
+	stored.HashState["sha512"] = st
+	if err := s.Meta.UpdateUpload(ctx, stored, stored.Version); err != nil {
+		t.Fatal(err)
+	}
+	stored.Version++
+	suffix := digest.NewDigestFromBytes(digest.SHA512, h.Sum(nil))
+	var oe *oci.Error
+	if _, err := reg.CommitUpload(ctx, "r", u.ID, suffix, -1, 0, nil); !errors.As(err, &oe) || oe.Code != oci.CodeDigestInvalid {
+		t.Fatalf("commit with the digest of the bytes a stray state covers: %v, want DIGEST_INVALID", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding"
+	"encoding/binary"
 	"fmt"
 	"hash"
 	"sync"
@@ -39,7 +40,10 @@ func sessionAlgorithms(named digest.Algorithm) []digest.Algorithm {
 	return uploadAlgorithms
 }
 
-// hashers is the running hash of an upload by algorithm.
+// hashers is the running hash of an upload by algorithm; a nil hash is
+// one the session stopped (prune), saved as an empty state so that a
+// server that does not know of pruning fails to restore it rather than
+// starting it afresh mid-stream.
 type hashers map[digest.Algorithm]hash.Hash
 
 func newHash(alg digest.Algorithm) hash.Hash {
@@ -52,7 +56,12 @@ func newHash(alg digest.Algorithm) hash.Hash {
 // restoreHashers rebuilds the running hashes from their saved states (Go's
 // sha256/sha512 implement encoding.BinaryUnmarshaler): those saved, or,
 // for a session without bytes yet, fresh ones of what it hashes.
-func restoreHashers(states map[string][]byte, named digest.Algorithm) (hashers, error) {
+//
+// A state must cover exactly offset bytes (Go's states end with the count
+// of bytes hashed, big-endian): one that does not (written by a server
+// that restarted a hash mid-stream) counts as not hashed, so a commit with
+// its algorithm is refused rather than verified against part of the blob.
+func restoreHashers(states map[string][]byte, named digest.Algorithm, offset int64) (hashers, error) {
 	hs := hashers{}
 	if len(states) == 0 {
 		for _, alg := range sessionAlgorithms(named) {
@@ -65,18 +74,27 @@ func restoreHashers(states map[string][]byte, named digest.Algorithm) (hashers, 
 		if !SupportedAlgorithm(alg) {
 			return nil, fmt.Errorf("restore hash state: unknown algorithm %q", name)
 		}
+		if len(st) < 8 || int64(binary.BigEndian.Uint64(st[len(st)-8:])) != offset {
+			hs[alg] = nil // pruned, or not this session's bytes
+			continue
+		}
 		h := newHash(alg)
 		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st); err != nil {
 			return nil, fmt.Errorf("restore %s hash state: %w", alg, err)
 		}
 		hs[alg] = h
 	}
+	if hs[digest.SHA256] == nil {
+		return nil, fmt.Errorf("restore hash state: the sha256 state does not cover the session's %d bytes", offset)
+	}
 	return hs, nil
 }
 
 func (hs hashers) Write(p []byte) (int, error) {
 	for _, h := range hs {
-		h.Write(p) // hash.Hash.Write never fails
+		if h != nil {
+			h.Write(p) // hash.Hash.Write never fails
+		}
 	}
 	return len(p), nil
 }
@@ -95,7 +113,9 @@ func (hs hashers) writeAsync(p []byte) (wait func()) {
 	}
 	var wg sync.WaitGroup
 	for _, h := range hs {
-		wg.Go(func() { h.Write(p) })
+		if h != nil {
+			wg.Go(func() { h.Write(p) })
+		}
 	}
 	return wg.Wait
 }
@@ -103,6 +123,10 @@ func (hs hashers) writeAsync(p []byte) (wait func()) {
 func (hs hashers) save() (map[string][]byte, error) {
 	out := make(map[string][]byte, len(hs))
 	for alg, h := range hs {
+		if h == nil {
+			out[string(alg)] = []byte{}
+			continue
+		}
 		st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("save %s hash state: %w", alg, err)
@@ -115,7 +139,7 @@ func (hs hashers) save() (map[string][]byte, error) {
 // digest returns the running digest for alg, false when alg is not hashed.
 func (hs hashers) digest(alg digest.Algorithm) (digest.Digest, bool) {
 	h, ok := hs[alg]
-	if !ok {
+	if !ok || h == nil {
 		return "", false
 	}
 	return digest.NewDigest(alg, h), true

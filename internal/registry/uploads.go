@@ -287,7 +287,7 @@ func (r *Registry) claim(ctx context.Context, repo, id string, start int64) (*wr
 	if r.claimLive(u) {
 		return nil, rangeError(u, "another request is writing to upload session %s", id)
 	}
-	hs, err := restoreHashers(u.HashState, u.DigestAlgorithm)
+	hs, err := restoreHashers(u.HashState, u.DigestAlgorithm, u.Offset)
 	if err != nil {
 		return nil, err
 	}
@@ -398,8 +398,8 @@ func (w *writer) storePart(ctx context.Context, data []byte) func() error {
 // prune stops the speculative sha512 hash of a session whose client named
 // no algorithm once n more bytes take it past speculativeMax.
 func (w *writer) prune(n int) {
-	if w.u.DigestAlgorithm == "" && w.u.Offset+int64(n) > w.r.opts.speculativeMax {
-		delete(w.hs, digest.SHA512)
+	if _, ok := w.hs[digest.SHA512]; ok && w.u.DigestAlgorithm == "" && w.u.Offset+int64(n) > w.r.opts.speculativeMax {
+		w.hs[digest.SHA512] = nil
 	}
 }
 
@@ -593,6 +593,11 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 	got, ok := w.hs.digest(d.Algorithm())
 	if !ok {
 		w.abandon(ctx)
+		if u.DigestAlgorithm != "" && SupportedAlgorithm(d.Algorithm()) {
+			return storage.Blob{}, oci.Errorf(oci.CodeDigestInvalid,
+				"the upload session was opened with digest-algorithm=%s, so it was not hashed with %s; push it again from POST /v2/%s/blobs/uploads/?digest-algorithm=%s",
+				u.DigestAlgorithm, d.Algorithm(), u.Repo, d.Algorithm())
+		}
 		if SupportedAlgorithm(d.Algorithm()) {
 			return storage.Blob{}, oci.Errorf(oci.CodeDigestInvalid,
 				"the upload was hashed with sha256 only: it grew past %d bytes without digest-algorithm=%s on its POST; push it again from POST /v2/%s/blobs/uploads/?digest-algorithm=%s",
