@@ -28,6 +28,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/server"
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/internal/testenv"
+	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
 // soakDuration is how long TestSoak pushes: SKIFF_SOAK_DURATION (make
@@ -45,10 +46,12 @@ func soakDuration(t *testing.T) time.Duration {
 
 // TestSoak pushes, pulls, moves tags, deletes and copies images with
 // go-containerregistry (crane's library) while the collector runs pass
-// after pass with a grace period of seconds, on both backends. No client
-// may see a failure; at the end every tag reads back whole, and once the
-// grace period is over a last pass leaves exactly the blobs manifests
-// name, one copy each.
+// after pass with a grace period of seconds, on both backends, with a
+// retention policy in force on one repository (the last copy tag kept,
+// untagged manifests deleted once past grace). No client may see a
+// failure; at the end every tag reads back whole, and once the grace
+// period is over a last pass leaves exactly the blobs manifests name, one
+// copy each.
 func TestSoak(t *testing.T) {
 	kinds := []config.Backend{config.BackendLocal}
 	if testenv.HaveAWS(t) {
@@ -67,10 +70,16 @@ const (
 	soakWindow = time.Second
 )
 
+// soakRetention is in force on soak/c: its stable tags move, leaving
+// untagged manifests, and copies land on copy-0..2.
+var soakRetention = oci.Retention{Prefix: "soak/c", UntaggedAfter: oci.Duration(soakGrace),
+	KeepTags: []oci.TagKeep{{Pattern: `copy-\d+`, Last: 1}}}
+
 func soak(t *testing.T, kind config.Backend, dur time.Duration) {
 	var cfg config.Config
 	host, stores := ggcrServerWith(t, kind, func(c *config.Config) {
 		c.GCGrace, c.LinkWindow = soakGrace, soakWindow
+		c.DefaultRetention = []oci.Retention{soakRetention}
 		cfg = *c
 	})
 	collector, err := server.Collector(cfg, stores, slog.New(slog.DiscardHandler), false)
@@ -95,7 +104,7 @@ func soak(t *testing.T, kind config.Backend, dur time.Duration) {
 	}
 	repos := []string{"soak/a", "soak/b", "soak/c", "soak/d", "soak/revive-0", "soak/revive-1"}
 	var (
-		stats    struct{ pushes, pulls, deletes, copies, passes, revivals atomic.Int64 }
+		stats    struct{ pushes, pulls, deletes, copies, passes, revivals, tagsExpired, manifestsExpired atomic.Int64 }
 		reclaim  atomic.Int64
 		failures atomic.Int64
 	)
@@ -233,6 +242,8 @@ func soak(t *testing.T, kind config.Backend, dur time.Duration) {
 			}
 			reclaim.Add(rep.BytesReclaimed)
 			stats.passes.Add(1)
+			stats.tagsExpired.Add(int64(rep.TagsDeleted))
+			stats.manifestsExpired.Add(int64(rep.ManifestsDeleted))
 			time.Sleep(300 * time.Millisecond)
 		}
 	})
@@ -263,15 +274,17 @@ func soak(t *testing.T, kind config.Backend, dur time.Duration) {
 	}
 	want := namedBytes(t, stores)
 	got := storedObjects(t, stores.Blobs)
-	t.Logf("%s, %s: %d pushes, %d pulls, %d deletes, %d copies, %d pushes of an old unnamed layer again, %d collections (%d bytes reclaimed); %d tags read back; %d bytes stored, %d named by manifests; %d failures",
-		kind, dur, stats.pushes.Load(), stats.pulls.Load(), stats.deletes.Load(), stats.copies.Load(), stats.revivals.Load(), stats.passes.Load(), reclaim.Load(), tags, got, want, failures.Load())
+	t.Logf("%s, %s: %d pushes, %d pulls, %d deletes, %d copies, %d pushes of an old unnamed layer again, %d collections (%d bytes reclaimed; the retention policy deleted %d tags and %d manifests); %d tags read back; %d bytes stored, %d named by manifests; %d failures",
+		kind, dur, stats.pushes.Load(), stats.pulls.Load(), stats.deletes.Load(), stats.copies.Load(), stats.revivals.Load(), stats.passes.Load(), reclaim.Load(),
+		stats.tagsExpired.Load(), stats.manifestsExpired.Load(), tags, got, want, failures.Load())
 	if got != want {
 		t.Errorf("%d bytes stored after the last pass, but manifests name %d (amplification %.3f)", got, want, float64(got)/float64(want))
 	}
 	// The unit step's short run under -race does little; the soak step's
 	// two minutes must do something worth counting.
-	if dur >= time.Minute && (stats.passes.Load() < 5 || stats.pushes.Load() < 20 || reclaim.Load() == 0) {
-		t.Errorf("too little happened to count: %d passes, %d pushes, %d bytes reclaimed", stats.passes.Load(), stats.pushes.Load(), reclaim.Load())
+	if dur >= time.Minute && (stats.passes.Load() < 5 || stats.pushes.Load() < 20 || reclaim.Load() == 0 || stats.manifestsExpired.Load() == 0) {
+		t.Errorf("too little happened to count: %d passes, %d pushes, %d bytes reclaimed, %d manifests a retention policy deleted",
+			stats.passes.Load(), stats.pushes.Load(), reclaim.Load(), stats.manifestsExpired.Load())
 	}
 }
 
