@@ -271,15 +271,20 @@ func (h ruleAPI[P]) get(w http.ResponseWriter, r *http.Request, rt route) error 
 	return nil
 }
 
+// change validates the prefix of a changing request and says who makes it.
+func (a *API) change(r *http.Request, rt route) (prefix, who string, err error) {
+	if prefix, err = policyPrefix(rt.arg); err != nil {
+		return "", "", err
+	}
+	who, err = a.operatorName(r)
+	return prefix, who, err
+}
+
 // put answers PUT of one prefix: the body is the rule, its prefix taken
 // from the path.
 func (h ruleAPI[P]) put(a *API) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, rt route) error {
-		prefix, err := policyPrefix(rt.arg)
-		if err != nil {
-			return err
-		}
-		who, err := a.operatorName(r)
+		prefix, who, err := a.change(r, rt)
 		if err != nil {
 			return err
 		}
@@ -310,11 +315,7 @@ func (h ruleAPI[P]) put(a *API) handlerFunc {
 // deleted rule as previous.
 func (h ruleAPI[P]) del(a *API) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, rt route) error {
-		prefix, err := policyPrefix(rt.arg)
-		if err != nil {
-			return err
-		}
-		who, err := a.operatorName(r)
+		prefix, who, err := a.change(r, rt)
 		if err != nil {
 			return err
 		}
