@@ -381,6 +381,89 @@ func TestInterruptedPatchResumes(t *testing.T) {
 	})
 }
 
+// lostReplies stores every UpdateUpload but reports the first n of them
+// as failed, as a write whose reply the request's cancellation cut off:
+// the store has it, the request does not know.
+type lostReplies struct {
+	storage.MetaStore
+	n *atomic.Int64
+}
+
+func (l lostReplies) UpdateUpload(ctx context.Context, u storage.Upload, prev int64) error {
+	if err := l.MetaStore.UpdateUpload(ctx, u, prev); err != nil {
+		return err
+	}
+	if l.n.Add(-1) >= 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// A session write that was stored though its request saw it fail (the
+// client dropped the connection while DynamoDB wrote it) does not leave
+// the claim behind, whether it was the claim itself or a checkpoint after
+// a part: the request ends its own claim, so the client's resume right
+// after is taken, from the bytes stored.
+func TestLostSessionWriteReply(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		first   int // bytes a PATCH stored before the one whose write is lost
+		lost    int // bytes the PATCH with the lost write sends
+		resumed int64
+	}{
+		// The claim is written; the checkpoint after the first part is lost.
+		{"checkpoint", 0, 2*part + minPart/2, part},
+		// The second PATCH's claim is the write whose reply is lost.
+		{"claim", part, part, part},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			onEachBackend(t, func(t *testing.T, s stores) {
+				lost := &atomic.Int64{}
+				s.meta = lostReplies{s.meta, lost}
+				reg := newRegistryOn(t, s)
+				ctx := context.Background()
+				const repo = "lost/app"
+				data := randomBytes(t, 3*part)
+				u, err := reg.StartUpload(ctx, repo)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.first > 0 {
+					if _, err := reg.WriteUpload(ctx, repo, u.ID, 0, bytes.NewReader(data[:tc.first])); err != nil {
+						t.Fatal(err)
+					}
+				}
+				lost.Store(1)
+				if _, err := reg.WriteUpload(ctx, repo, u.ID, int64(tc.first), bytes.NewReader(data[tc.first:tc.first+tc.lost])); err == nil {
+					t.Fatal("the PATCH whose session write failed succeeded")
+				}
+				if n := lost.Load(); n >= 1 {
+					t.Fatalf("no reply was lost (%d left)", n)
+				}
+				st, err := reg.UploadStatus(ctx, repo, u.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Offset != tc.resumed {
+					t.Errorf("offset %d after the lost write, want %d", st.Offset, tc.resumed)
+				}
+				if _, err := reg.WriteUpload(ctx, repo, u.ID, st.Offset, bytes.NewReader(data[st.Offset:])); err != nil {
+					t.Fatalf("the resume from %d right after: %v", st.Offset, err)
+				}
+				d := digest.FromBytes(data)
+				if _, err := reg.CommitUpload(ctx, repo, u.ID, d, -1, 0, nil); err != nil {
+					t.Fatalf("commit: %v", err)
+				}
+				if got := readBlob(t, reg, repo, d); !bytes.Equal(got, data) {
+					t.Error("the blob differs")
+				}
+			})
+		})
+	}
+}
+
 // A monolithic push larger than one object write (S3 takes at most 5 GiB
 // in one PUT) is written in parts instead, with the right bytes, on both
 // backends (the limit shrunk to 1 KiB here).

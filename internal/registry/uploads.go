@@ -307,6 +307,11 @@ func (r *Registry) claim(ctx context.Context, repo, id string, start int64) (*wr
 		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrExists) {
 			return nil, rangeError(u, "another request wrote to upload session %s first", id)
 		}
+		// The claim may be stored all the same (a write cut off by the
+		// client's cancellation): end it, or the client's retry would wait
+		// out the lease.
+		u.Version = prev
+		(&writer{r: r, u: u}).abandon(ctx)
 		return nil, fmt.Errorf("claim upload session %s: %w", id, err)
 	}
 	return &writer{r: r, u: u, hs: hs, saved: len(u.Parts)}, nil
@@ -535,7 +540,11 @@ func (w *writer) checkpoint(ctx context.Context, done bool) error {
 	} else {
 		u.ClaimUntil = r.opts.now().UTC().Add(r.opts.claimLease)
 	}
-	if err := r.meta.UpdateUpload(ctx, *u, prev); err != nil {
+	err := r.meta.UpdateUpload(ctx, *u, prev)
+	if errors.Is(err, storage.ErrConflict) {
+		err = w.overOwnSave(ctx, prev, claim)
+	}
+	if err != nil {
 		// Not saved (as far as this request knows): the release that
 		// follows must name the version stored.
 		u.Version, u.Claim, u.ClaimUntil = prev, claim, until
@@ -548,6 +557,23 @@ func (w *writer) checkpoint(ctx context.Context, done bool) error {
 	w.garbage = nil
 	w.saved = len(u.Parts)
 	return nil
+}
+
+// overOwnSave retries a save that lost its version check to an earlier
+// save of this same claim: one whose request failed after the store had it
+// (a client that drops its connection cancels the write mid-flight, and
+// DynamoDB may still apply it). Claims are unique and only their holder
+// writes under them, so a stored session naming this claim holds a state
+// this writer had, never ahead of w.u; w.u goes over it. claim is the
+// one the writer held before this save (a release clears w.u's). Anything else is
+// another request's write and stays a conflict.
+func (w *writer) overOwnSave(ctx context.Context, prev int64, claim string) error {
+	cur, err := w.r.meta.GetUpload(ctx, w.u.ID)
+	if err != nil || cur.Claim == "" || cur.Claim != claim || cur.Version <= prev {
+		return storage.ErrConflict
+	}
+	w.u.Version = cur.Version + 1
+	return w.r.meta.UpdateUpload(ctx, w.u, cur.Version)
 }
 
 // cleanupTimeout bounds the writes that end a request's claim on a
