@@ -44,7 +44,8 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 		Use:   "skiff",
 		Short: "Skiff, an OCI registry, and its operator's tools",
 		Long: `Skiff is an OCI registry. skiff serve runs it (embedded storage by default,
-or S3 and DynamoDB); gc, policy, retention, index and user are the operator's tools.`,
+or S3 and DynamoDB); copy brings images in (chosen platforms of an index, with
+their signatures); gc, policy, retention, index and user are the operator's tools.`,
 		Args:               cobra.ArbitraryArgs,
 		RunE:               needCommand,
 		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
@@ -54,6 +55,7 @@ or S3 and DynamoDB); gc, policy, retention, index and user are the operator's to
 	root.AddCommand(
 		newServeCommand(getenv),
 		newGCCommand(getenv),
+		newCopyCommand(),
 		newPolicyCommand(getenv, func(cmd *cobra.Command, pa policyArgs) error { return runPolicy(cmd, pa, getenv) }),
 		newRetentionCommand(getenv, func(cmd *cobra.Command, ra retentionArgs) error { return runRetention(cmd, ra, getenv) }),
 		newIndexCommand(getenv, func(cmd *cobra.Command, ia indexArgs) error { return runIndex(cmd, ia, getenv) }),

@@ -177,7 +177,7 @@ func (p Policy) RequiresChild(platform *v1.Platform) bool {
 		}
 		for _, s := range p.Platforms {
 			want, err := ParsePlatform(s)
-			if err == nil && platformMatches(want, *platform) {
+			if err == nil && PlatformMatches(want, *platform) {
 				return true
 			}
 		}
@@ -186,9 +186,9 @@ func (p Policy) RequiresChild(platform *v1.Platform) bool {
 	return true
 }
 
-// platformMatches: os and architecture must be equal; a variant or
+// PlatformMatches: os and architecture must be equal; a variant or
 // os.version in want must be equal too. arm64 without a variant is v8.
-func platformMatches(want, got v1.Platform) bool {
+func PlatformMatches(want, got v1.Platform) bool {
 	if want.OS != got.OS || want.Architecture != got.Architecture {
 		return false
 	}
@@ -224,4 +224,28 @@ func ResolvePolicy(ps []Policy, repo string) Policy {
 		}
 	}
 	return best
+}
+
+// The operating systems and architectures of Go's GOOS and GOARCH, which
+// the image spec's platform fields take their values from.
+var (
+	knownOS   = []string{"aix", "android", "darwin", "dragonfly", "freebsd", "illumos", "ios", "js", "linux", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows"}
+	knownArch = []string{"386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle", "ppc64", "ppc64le", "riscv64", "s390x", "sparc64", "wasm"}
+)
+
+// ParseKnownPlatform is ParsePlatform for a platform someone asks for by
+// name: its os and architecture must be ones the image spec knows, so a
+// typo (linux/amd46) is an error rather than a selection of nothing.
+func ParseKnownPlatform(s string) (v1.Platform, error) {
+	p, err := ParsePlatform(s)
+	if err != nil {
+		return p, err
+	}
+	if !slices.Contains(knownOS, p.OS) {
+		return p, fmt.Errorf("platform %s: unknown operating system %s (known: %s)", quote(s), quote(p.OS), strings.Join(knownOS, ", "))
+	}
+	if !slices.Contains(knownArch, p.Architecture) {
+		return p, fmt.Errorf("platform %s: unknown architecture %s (known: %s)", quote(s), quote(p.Architecture), strings.Join(knownArch, ", "))
+	}
+	return p, nil
 }

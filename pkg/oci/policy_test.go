@@ -106,3 +106,28 @@ func TestRequiresChild(t *testing.T) {
 		t.Error("none must require nothing and all must require everything")
 	}
 }
+
+// TestParseKnownPlatform: a platform asked for by name must have an os and
+// an architecture the image spec knows, and says which part is unknown.
+func TestParseKnownPlatform(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in, want string // want: the error's text, or "" for none
+	}{
+		{"linux/amd64", ""},
+		{"linux/arm64/v8", ""},
+		{"windows/amd64:10.0.17763", ""},
+		{"linux/amd46", `unknown architecture "amd46"`},
+		{"linus/amd64", `unknown operating system "linus"`},
+		{"linux", "is not os/arch"},
+		{"Linux/amd64", "invalid component"},
+	} {
+		_, err := ParseKnownPlatform(tc.in)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.in, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want one saying %s", tc.in, err, tc.want)
+		}
+	}
+}
