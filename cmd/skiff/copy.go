@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"regexp"
 	"runtime/debug"
 	"strings"
 
@@ -73,7 +72,7 @@ naming each image that failed and why.`,
 
 // options checks the flags and turns them into the copier's options.
 func (ca copyArgs) options() (copier.Options, error) {
-	opts := copier.Options{Referrers: ca.referrers, DigestTags: ca.digestTags, Insecure: ca.insecure, Jobs: ca.jobs, UserAgent: userAgent()}
+	opts := copier.Options{Selection: copier.Selection{Referrers: ca.referrers, DigestTags: ca.digestTags}, Insecure: ca.insecure, Jobs: ca.jobs, UserAgent: userAgent()}
 	if ca.jobs < 1 || ca.jobs > 64 {
 		return opts, fmt.Errorf("--jobs %d: want 1 to 64", ca.jobs)
 	}
@@ -83,7 +82,7 @@ func (ca copyArgs) options() (copier.Options, error) {
 	}
 	opts.Platforms = ps
 	if ca.tags != "" {
-		re, err := compileTagPattern(ca.tags)
+		re, err := copier.CompileTagPattern(ca.tags)
 		if err != nil {
 			return opts, fmt.Errorf("--tags: %w", err)
 		}
@@ -104,15 +103,6 @@ func parsePlatforms(ss []string) ([]ocispec.Platform, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// compileTagPattern compiles a tag pattern that must match a whole tag.
-func compileTagPattern(s string) (*regexp.Regexp, error) {
-	re, err := regexp.Compile(`^(?:` + s + `)$`)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a regular expression: %w", s, err)
-	}
-	return re, nil
 }
 
 func userAgent() string {

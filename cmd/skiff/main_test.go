@@ -71,9 +71,9 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"user", "add", "alice", "--password=hunter2hunter2"}, "unknown flag: --password"},
 		{[]string{"index", "status"}, "skiff index status takes one REPO@DIGEST or REPO:TAG, got none"},
 		{[]string{"version", "now"}, "skiff version takes no arguments"},
-		{[]string{"nosuch"}, `unknown skiff command "nosuch" (want completion, gc, index, policy, retention, serve, user, version)`},
+		{[]string{"nosuch"}, `unknown skiff command "nosuch" (want completion, copy, gc, index, mirror, policy, retention, serve, user, version)`},
 		{[]string{"policy", "nosuch"}, `unknown policy command "nosuch" (want delete, get, history, list, set)`},
-		{nil, "skiff needs a command: completion, gc, index, policy, retention, serve, user, version (see skiff --help)"},
+		{nil, "skiff needs a command: completion, copy, gc, index, mirror, policy, retention, serve, user, version (see skiff --help)"},
 		{[]string{"user"}, "skiff user needs a command: add, delete, grant, list, passwd, revoke"},
 	}
 	for _, tc := range tests {

@@ -33,8 +33,8 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Options say what a Copier copies and how.
-type Options struct {
+// Selection says what a copy brings along with the image named.
+type Selection struct {
 	// Platforms selects the children of an index to copy (nil: all). The
 	// index itself is copied unchanged.
 	Platforms []ocispec.Platform
@@ -47,6 +47,11 @@ type Options struct {
 	// Tags, with a source repository (no tag), copies every tag whose
 	// whole name matches.
 	Tags *regexp.Regexp
+}
+
+// Options say what a Copier copies and how.
+type Options struct {
+	Selection
 	// Jobs bounds the blobs copied at once (default 4).
 	Jobs int
 	// Insecure allows plain HTTP and unverified TLS, to both registries.
@@ -142,6 +147,14 @@ type Copier struct {
 	jobs   chan struct{}
 }
 
+// Select returns a Copier that copies what s says, sharing c's
+// connections, tokens and bound on parallel blobs.
+func (c *Copier) Select(s Selection) *Copier {
+	cc := *c
+	cc.opts.Selection = s
+	return &cc
+}
+
 // New returns a Copier for opts.
 func New(opts Options) (*Copier, error) {
 	if opts.Jobs <= 0 {
@@ -216,60 +229,104 @@ type pair struct {
 
 // plan turns src and dst into the images to copy.
 func (c *Copier) plan(ctx context.Context, src, dst string) ([]pair, error) {
+	p, err := c.parse(src, dst)
+	if err != nil || c.opts.Tags == nil {
+		return []pair{{p.src, p.dst}}, err
+	}
+	tags, err := c.puller.List(ctx, p.srcRepo)
+	if err != nil {
+		return nil, fmt.Errorf("list the tags of %s: %w", p.srcRepo, err)
+	}
+	var out []pair
+	for _, t := range tags {
+		if c.opts.Tags.MatchString(t) {
+			out = append(out, pair{p.srcRepo.Tag(t), p.dstRepo.Tag(t)})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no tag of %s matches %s (it has %d tags)", p.srcRepo, c.opts.Tags, len(tags))
+	}
+	return out, nil
+}
+
+// Preflight checks, before anything is copied, that src can be read as
+// the copy would read it: its tags listed (with Tags) or its manifest
+// found, with the credentials it will use.
+func (c *Copier) Preflight(ctx context.Context, src, dst string) error {
+	pairs, err := c.plan(ctx, src, dst)
+	if err != nil || c.opts.Tags != nil {
+		return err
+	}
+	// A GET, not a HEAD: a refusal's body says why.
+	if _, err := c.puller.Get(ctx, pairs[0].src); err != nil {
+		return fmt.Errorf("read the source: %w", err)
+	}
+	return nil
+}
+
+// CompileTagPattern compiles a tag pattern, which matches whole tags.
+func CompileTagPattern(s string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile(`^(?:` + s + `)$`)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a regular expression: %w", s, err)
+	}
+	return re, nil
+}
+
+// Check reports what is wrong with a copy of src to dst that selects s,
+// without a request: the references, and a source that must be a
+// repository (with Tags) or an image (without).
+func Check(src, dst string, s Selection) error {
+	c := &Copier{opts: Options{Selection: s}}
+	_, err := c.parse(src, dst)
+	return err
+}
+
+// parsed is a copy's source and destination: repositories with Tags, else
+// references (a destination repository takes the source's tag or digest).
+type parsed struct {
+	srcRepo, dstRepo name.Repository
+	src, dst         name.Reference
+}
+
+func (c *Copier) parse(src, dst string) (parsed, error) {
+	var p parsed
+	var err error
 	if c.opts.Tags != nil {
-		srcRepo, err := c.repository(src, "source")
-		if err != nil {
-			return nil, err
+		if p.srcRepo, err = c.repository(src, "source"); err != nil {
+			return p, err
 		}
-		dstRepo, err := c.repository(dst, "destination")
-		if err != nil {
-			return nil, err
-		}
-		tags, err := c.puller.List(ctx, srcRepo)
-		if err != nil {
-			return nil, fmt.Errorf("list the tags of %s: %w", srcRepo, err)
-		}
-		var out []pair
-		for _, t := range tags {
-			if c.opts.Tags.MatchString(t) {
-				out = append(out, pair{srcRepo.Tag(t), dstRepo.Tag(t)})
-			}
-		}
-		if len(out) == 0 {
-			return nil, fmt.Errorf("no tag of %s matches %s (it has %d tags)", srcRepo, c.opts.Tags, len(tags))
-		}
-		return out, nil
+		p.dstRepo, err = c.repository(dst, "destination")
+		return p, err
 	}
-	sr, err := c.reference(src, "source")
-	if err != nil {
-		return nil, err
+	if p.src, err = c.reference(src, "source"); err != nil {
+		return p, err
 	}
-	if sr == nil {
-		return nil, fmt.Errorf("source %q names a repository, not an image: add :tag or @digest, or give --tags", src)
+	if p.src == nil {
+		return p, fmt.Errorf("source %q names a repository, not an image: add :tag or @digest, or select tags", src)
 	}
-	dr, err := c.reference(dst, "destination")
-	if err != nil {
-		return nil, err
+	if p.dst, err = c.reference(dst, "destination"); err != nil {
+		return p, err
 	}
-	if dr == nil {
+	if p.dst == nil {
 		repo, _ := c.repository(dst, "destination")
-		switch r := sr.(type) {
+		switch r := p.src.(type) {
 		case name.Tag:
-			dr = repo.Tag(r.TagStr())
+			p.dst = repo.Tag(r.TagStr())
 		case name.Digest:
-			dr = repo.Digest(r.DigestStr())
+			p.dst = repo.Digest(r.DigestStr())
 		}
 	}
-	return []pair{{sr, dr}}, nil
+	return p, nil
 }
 
 // reference parses s as an image reference; nil if s is a repository.
 func (c *Copier) reference(s, role string) (name.Reference, error) {
 	repo, ref := splitReference(s)
+	if _, err := c.repoOf(repo, s, role); err != nil {
+		return nil, err
+	}
 	if ref == "" {
-		if _, err := c.repository(repo, role); err != nil {
-			return nil, err
-		}
 		return nil, nil
 	}
 	r, err := name.ParseReference(s, append(slices.Clone(c.names), name.StrictValidation)...)
@@ -284,12 +341,17 @@ func (c *Copier) repository(s, role string) (name.Repository, error) {
 	if ref != "" {
 		return name.Repository{}, fmt.Errorf("%s %q must be a repository, without :tag or @digest", role, s)
 	}
+	return c.repoOf(repo, s, role)
+}
+
+// repoOf parses repo, the repository of whole.
+func (c *Copier) repoOf(repo, whole, role string) (name.Repository, error) {
 	if !strings.Contains(repo, "/") {
-		return name.Repository{}, fmt.Errorf("%s %q must name its registry: host[:port]/repository", role, s)
+		return name.Repository{}, fmt.Errorf("%s %q must name its registry: host[:port]/repository", role, whole)
 	}
 	r, err := name.NewRepository(repo, append(slices.Clone(c.names), name.StrictValidation)...)
 	if err != nil {
-		return name.Repository{}, fmt.Errorf("%s %q: %w", role, s, err)
+		return name.Repository{}, fmt.Errorf("%s %q: %w", role, whole, err)
 	}
 	return r, nil
 }

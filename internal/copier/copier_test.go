@@ -253,7 +253,7 @@ func digestOf(t *testing.T, x interface{ Digest() (v1.Hash, error) }) v1.Hash {
 func TestCopyPartialIndex(t *testing.T) {
 	t.Parallel()
 	up, dst := newUpstream(t), skiffServer(t)
-	c, events := newCopier(t, copier.Options{Platforms: platforms(t, "linux/amd64"), Referrers: true, DigestTags: true})
+	c, events := newCopier(t, copier.Options{Selection: copier.Selection{Platforms: platforms(t, "linux/amd64"), Referrers: true, DigestTags: true}})
 	ctx := t.Context()
 	sum, err := c.Copy(ctx, up.host+"/app:v1", dst+"/mirror/app")
 	if err != nil {
@@ -333,7 +333,7 @@ func TestCopyIntoStrict(t *testing.T) {
 	up, dst := newUpstream(t), skiffServer(t)
 	ctx := t.Context()
 	ct := &counter{next: http.DefaultTransport}
-	c, _ := newCopier(t, copier.Options{Platforms: platforms(t, "linux/amd64"), Transport: ct})
+	c, _ := newCopier(t, copier.Options{Selection: copier.Selection{Platforms: platforms(t, "linux/amd64")}, Transport: ct})
 	_, err := c.Copy(ctx, up.host+"/app:v1", dst+"/strict/app")
 	if err == nil || !strings.Contains(err.Error(), "MANIFEST_BLOB_UNKNOWN") || !strings.Contains(err.Error(), "refuses index") {
 		t.Fatalf("partial copy into a strict repository: %v, want the refusal with MANIFEST_BLOB_UNKNOWN", err)
@@ -420,7 +420,7 @@ func TestCopyTags(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, _ := newCopier(t, copier.Options{Tags: regexp.MustCompile(`^v[0-9]+$`)})
+	c, _ := newCopier(t, copier.Options{Selection: copier.Selection{Tags: regexp.MustCompile(`^v[0-9]+$`)}})
 	sum, err := c.Copy(t.Context(), up.host+"/app", dst+"/tags/app")
 	if err != nil {
 		t.Fatal(err)
@@ -448,12 +448,12 @@ func TestCopyErrors(t *testing.T) {
 		src, dst string
 		want     string
 	}{
-		{"no such platform", copier.Options{Platforms: platforms(t, "linux/riscv64")}, up.host + "/app:v1", dst + "/mirror/e1",
+		{"no such platform", copier.Options{Selection: copier.Selection{Platforms: platforms(t, "linux/riscv64")}}, up.host + "/app:v1", dst + "/mirror/e1",
 			"none of its 3 children is for linux/riscv64 (it has linux/amd64, linux/arm64/v8, linux/s390x)"},
 		{"no such tag", copier.Options{}, up.host + "/app:nope", dst + "/mirror/e2", "MANIFEST_UNKNOWN"},
 		{"repository source", copier.Options{}, up.host + "/app", dst + "/mirror/e3", "names a repository, not an image"},
-		{"tags from an image", copier.Options{Tags: regexp.MustCompile("v.*")}, up.host + "/app:v1", dst + "/mirror/e4", "must be a repository"},
-		{"no tag matches", copier.Options{Tags: regexp.MustCompile("^zzz$")}, up.host + "/app", dst + "/mirror/e5", "no tag of"},
+		{"tags from an image", copier.Options{Selection: copier.Selection{Tags: regexp.MustCompile("v.*")}}, up.host + "/app:v1", dst + "/mirror/e4", "must be a repository"},
+		{"no tag matches", copier.Options{Selection: copier.Selection{Tags: regexp.MustCompile("^zzz$")}}, up.host + "/app", dst + "/mirror/e5", "no tag of"},
 		{"unreachable", copier.Options{}, "127.0.0.1:1/app:v1", dst + "/mirror/e6", "connection refused"},
 		{"no registry", copier.Options{}, up.host + "/app:v1", "mirror", "must name its registry"},
 	} {
