@@ -46,6 +46,8 @@ type options struct {
 	maxSinglePut      int64
 	uploadTTL         time.Duration
 	claimLease        time.Duration
+	directStep        time.Duration
+	directPart        int64
 	exclusive         bool
 	uploadKey         []byte
 	policies          PolicySource
@@ -85,6 +87,30 @@ func WithPartSize(part, min int64) Option {
 
 // DefaultUploadTTL is how long an upload session lives from its start.
 const DefaultUploadTTL = 24 * time.Hour
+
+// WithDirectStep sets how long one request hashes a direct upload before
+// it answers with how far it got (default 10 s). Tests shrink it.
+func WithDirectStep(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("registry: direct step %v must be positive", d)
+		}
+		o.directStep = d
+		return nil
+	}
+}
+
+// WithDirectPart sets the smallest part of a direct upload (default
+// 64 MiB). Tests shrink it.
+func WithDirectPart(n int64) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("registry: direct part size %d must be positive", n)
+		}
+		o.directPart = n
+		return nil
+	}
+}
 
 // WithMaxSinglePut sets the largest blob written as one object (default
 // 5 GiB, S3's limit for one PUT); larger ones are written in parts. Tests
@@ -148,6 +174,9 @@ const (
 	// in shared mode; a live writer renews it after every part, so it need
 	// only cover reading one part from the client and storing it.
 	defaultClaimLease = time.Minute
+	// defaultDirectStep is how long one request hashes a direct upload:
+	// well within the front door's 30 s and the function's timeout.
+	defaultDirectStep = 10 * time.Second
 )
 
 // New returns a Registry over blobs and meta.
@@ -161,6 +190,8 @@ func New(blobs storage.BlobStore, meta storage.MetaStore, opts ...Option) (*Regi
 		maxSinglePut:      defaultMaxSinglePut,
 		uploadTTL:         DefaultUploadTTL,
 		claimLease:        defaultClaimLease,
+		directStep:        defaultDirectStep,
+		directPart:        defaultDirectPart,
 		policies:          strict{},
 		now:               time.Now,
 		linkWindow:        DefaultLinkWindow,

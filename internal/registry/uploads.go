@@ -150,6 +150,12 @@ func (r *Registry) discard(ctx context.Context, u storage.Upload) {
 }
 
 func (r *Registry) discardBytes(ctx context.Context, u storage.Upload) {
+	if u.Assembled {
+		if err := r.blobs.Delete(ctx, u.Key); err != nil {
+			r.opts.log.WarnContext(ctx, "delete direct upload", "upload", u.ID, "error", err.Error())
+		}
+		return
+	}
 	if u.MultipartID != "" {
 		if err := r.blobs.AbortMultipart(ctx, u.Key, u.MultipartID); err != nil {
 			r.opts.log.WarnContext(ctx, "abort multipart upload", "upload", u.ID, "error", err.Error())
@@ -215,6 +221,9 @@ func (r *Registry) CommitUpload(ctx context.Context, repo, id string, d digest.D
 	if err != nil {
 		return storage.Blob{}, err
 	}
+	if err := sessionKind(u, false); err != nil {
+		return storage.Blob{}, err
+	}
 	if start >= 0 && start != u.Offset {
 		return storage.Blob{}, rangeError(u, "chunk starts at %d but the upload has %d bytes", start, u.Offset)
 	}
@@ -254,6 +263,18 @@ func isClientError(err error) bool {
 	return errors.As(err, &oe)
 }
 
+// sessionKind refuses a request of one kind of upload (direct, or the
+// spec's) on a session of the other.
+func sessionKind(u storage.Upload, direct bool) error {
+	switch {
+	case u.DirectSize > 0 && !direct:
+		return oci.Errorf(oci.CodeBlobUploadInvalid, "upload session %s is a direct upload: PUT its parts to their URLs, then complete it with PUT ?skiff-direct=complete", u.ID)
+	case u.DirectSize == 0 && direct:
+		return oci.Errorf(oci.CodeBlobUploadInvalid, "upload session %s is not a direct upload: open one with POST ?skiff-direct=SIZE", u.ID)
+	}
+	return nil
+}
+
 // claimLive reports whether another request holds u. With an exclusive
 // store, a claim left by an earlier process (one killed mid-request) is
 // stale at once, so its client can resume right after a restart.
@@ -276,8 +297,17 @@ type writer struct {
 // claim takes session id for one writing request: a conditional write that
 // fails for everyone but one of several concurrent writers.
 func (r *Registry) claim(ctx context.Context, repo, id string, start int64) (*writer, error) {
+	return r.claimFor(ctx, repo, id, start, false)
+}
+
+// claimFor is claim for a direct upload (direct set) or one of the spec's:
+// neither kind of request writes to the other kind of session.
+func (r *Registry) claimFor(ctx context.Context, repo, id string, start int64, direct bool) (*writer, error) {
 	u, err := r.UploadStatus(ctx, repo, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := sessionKind(u, direct); err != nil {
 		return nil, err
 	}
 	if start >= 0 && start != u.Offset {

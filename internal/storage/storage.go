@@ -98,6 +98,13 @@ type Presigner interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
 }
 
+// PartPresigner is an optional BlobStore capability: a URL a client can
+// PUT part n of a multipart upload to directly (S3 presigned UploadPart),
+// so a large blob's bytes reach the store with no compute in their path.
+type PartPresigner interface {
+	PresignPart(ctx context.Context, key, uploadID string, n int, ttl time.Duration) (string, error)
+}
+
 // Blob is a blob linked into a repository: its digest, size and the object
 // key holding its bytes.
 type Blob struct {
@@ -228,6 +235,14 @@ type Upload struct {
 	// multipart object is completed, so a collection can tell what the
 	// object at Key is while the session lasts.
 	Digest digest.Digest `json:"digest,omitempty"`
+	// DirectSize marks a direct upload (Skiff's extension: the client
+	// PUTs the parts to presigned URLs) and is the blob's size; zero for
+	// the spec's uploads.
+	DirectSize int64 `json:"directSize,omitempty"`
+	// Assembled says the direct upload's parts are completed at Key; the
+	// object is then hashed from Offset (the bytes verified so far) on,
+	// and is no blob until every byte is.
+	Assembled bool `json:"assembled,omitempty"`
 }
 
 // Setting is a versioned per-key document (per-repository settings such as

@@ -16,10 +16,11 @@ import (
 // with temporary credentials (a Lambda role) also dies with them, sooner.
 const maxPresignTTL = 7 * 24 * time.Hour
 
-// S3Presigner is the presign call PresignGet makes; *s3.PresignClient
+// S3Presigner is the presign calls PresignGet and PresignPart make; *s3.PresignClient
 // implements it.
 type S3Presigner interface {
 	PresignGetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
+	PresignUploadPart(ctx context.Context, in *s3.UploadPartInput, optFns ...func(*s3.PresignOptions)) (*v4.PresignedHTTPRequest, error)
 }
 
 // PresignGet returns a URL that GETs the object at key for ttl, signed
@@ -37,6 +38,29 @@ func (s *BlobStore) PresignGet(ctx context.Context, key string, ttl time.Duratio
 		s3.WithPresignExpires(ttl))
 	if err != nil {
 		return "", s3Error("presign get", key, err)
+	}
+	return req.URL, nil
+}
+
+// PresignPart returns a URL that PUTs part n of multipart upload uploadID
+// at key for ttl, signed locally. The part's bytes then go from the client
+// to S3 with no compute between; what they hold is the caller's to verify.
+// Never log the URL.
+func (s *BlobStore) PresignPart(ctx context.Context, key, uploadID string, n int, ttl time.Duration) (string, error) {
+	if s.presigner == nil {
+		return "", fmt.Errorf("s3 presign part %d of %q: no presigner (the client is not an *s3.Client): %w", n, key, storage.ErrNoPresign)
+	}
+	if ttl <= 0 || ttl > maxPresignTTL {
+		return "", fmt.Errorf("s3 presign part %d of %q: ttl %v outside (0, %v]", n, key, ttl, maxPresignTTL)
+	}
+	if n < 1 || n > 10000 {
+		return "", fmt.Errorf("s3 presign part %d of %q: part numbers are 1 to 10000", n, key)
+	}
+	req, err := s.presigner.PresignUploadPart(ctx, &s3.UploadPartInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: aws.String(uploadID), PartNumber: aws.Int32(int32(n)),
+	}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", s3Error("presign part", key, err)
 	}
 	return req.URL, nil
 }

@@ -276,8 +276,10 @@ type uploadItem struct {
 	// TTL deletes lazily (typically within days), so readers must still
 	// check Expires; a zero Expires leaves the attribute out (no TTL).
 	ExpiresAt int64  `dynamodbav:"expiresAt,omitempty"`
-	Done      bool   `dynamodbav:"done,omitempty"`
-	Digest    string `dynamodbav:"digest,omitempty"`
+	Done       bool   `dynamodbav:"done,omitempty"`
+	Digest     string `dynamodbav:"digest,omitempty"`
+	DirectSize int64  `dynamodbav:"directSize,omitempty"`
+	Assembled  bool   `dynamodbav:"assembled,omitempty"`
 }
 
 func newUploadItem(u storage.Upload, version int64) uploadItem {
@@ -296,6 +298,8 @@ func newUploadItem(u storage.Upload, version int64) uploadItem {
 		Expires:     formatItemTime(u.Expires),
 		Done:        u.Done,
 		Digest:      string(u.Digest),
+		DirectSize:  u.DirectSize,
+		Assembled:   u.Assembled,
 	}
 	if !u.Expires.IsZero() {
 		it.ExpiresAt = u.Expires.Unix()
@@ -321,6 +325,8 @@ func (it uploadItem) upload() (storage.Upload, error) {
 		Claim:       it.Claim,
 		Done:        it.Done,
 		Digest:      digest.Digest(it.Digest),
+		DirectSize:  it.DirectSize,
+		Assembled:   it.Assembled,
 	}
 	for _, p := range it.Parts {
 		u.Parts = append(u.Parts, storage.Part(p))
