@@ -275,7 +275,7 @@ type uploadItem struct {
 	// ExpiresAt is Expires in epoch seconds, the form DynamoDB's TTL reads.
 	// TTL deletes lazily (typically within days), so readers must still
 	// check Expires; a zero Expires leaves the attribute out (no TTL).
-	ExpiresAt int64  `dynamodbav:"expiresAt,omitempty"`
+	ExpiresAt  int64  `dynamodbav:"expiresAt,omitempty"`
 	Done       bool   `dynamodbav:"done,omitempty"`
 	Digest     string `dynamodbav:"digest,omitempty"`
 	DirectSize int64  `dynamodbav:"directSize,omitempty"`
