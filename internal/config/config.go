@@ -71,6 +71,9 @@ type Config struct {
 	// it is the source address of the failed-login limit, instead of the
 	// last X-Forwarded-For entry.
 	ClientIPHeader string
+	// DirectPart is the smallest part of a direct upload (0: the
+	// registry's 64 MiB); tests shrink it.
+	DirectPart int64
 	// DefaultPolicies are index policies of the deployment (stack props);
 	// a stored policy for the same prefix replaces one.
 	DefaultPolicies []oci.Policy

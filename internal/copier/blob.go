@@ -22,6 +22,22 @@ func (t *task) blob(ctx context.Context, d v1.Descriptor) error {
 			return ctx.Err()
 		}
 		defer func() { <-t.c.jobs }()
+		if t.c.opts.DirectMin > 0 && d.Size >= t.c.opts.DirectMin && t.c.takesDirect(ctx, t.dst) {
+			copied, err := t.direct(ctx, d)
+			switch {
+			case err == nil && copied:
+				t.blobsC.Add(1)
+				t.bytes.Add(d.Size)
+				t.emit(Event{Kind: KindBlobCopied, Digest: d.Digest.String(), MediaType: string(d.MediaType), Size: d.Size, Note: "direct upload"})
+				return nil
+			case err == nil:
+				t.blobsS.Add(1)
+				t.emit(Event{Kind: KindBlobSkipped, Digest: d.Digest.String(), MediaType: string(d.MediaType), Size: d.Size})
+				return nil
+			case !errors.Is(err, errNoDirect):
+				return fmt.Errorf("copy blob %s (%d bytes) by direct upload: %w", d.Digest, d.Size, err)
+			}
+		}
 		src, err := t.c.puller.Layer(ctx, t.src.Digest(d.Digest.String()))
 		if err != nil {
 			return fmt.Errorf("blob %s: %w", d.Digest, err)

@@ -54,6 +54,9 @@ type Options struct {
 	Selection
 	// Jobs bounds the blobs copied at once (default 4).
 	Jobs int
+	// DirectMin is the smallest blob sent by direct upload to a registry
+	// that advertises it (default DefaultDirectMin; negative: never).
+	DirectMin int64
 	// Insecure allows plain HTTP and unverified TLS, to both registries.
 	Insecure bool
 	// Keychain finds credentials (default: authn.DefaultKeychain).
@@ -145,6 +148,7 @@ type Copier struct {
 	puller *remote.Puller
 	pusher *remote.Pusher
 	jobs   chan struct{}
+	http   *clients
 }
 
 // Select returns a Copier that copies what s says, sharing c's
@@ -159,6 +163,9 @@ func (c *Copier) Select(s Selection) *Copier {
 func New(opts Options) (*Copier, error) {
 	if opts.Jobs <= 0 {
 		opts.Jobs = 4
+	}
+	if opts.DirectMin == 0 {
+		opts.DirectMin = DefaultDirectMin
 	}
 	if opts.Keychain == nil {
 		opts.Keychain = authn.DefaultKeychain
@@ -194,7 +201,8 @@ func New(opts Options) (*Copier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Copier{opts: opts, names: names, puller: puller, pusher: pusher, jobs: make(chan struct{}, opts.Jobs)}, nil
+	return &Copier{opts: opts, names: names, puller: puller, pusher: pusher, jobs: make(chan struct{}, opts.Jobs),
+		http: &clients{byRepo: map[string]*http.Client{}, direct: map[string]bool{}}}, nil
 }
 
 // Copy copies src to dst and reports what it did. src is an image

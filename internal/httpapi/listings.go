@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/skiff-registry/skiff/internal/directapi"
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
@@ -16,6 +17,9 @@ import (
 // per repository, by index policy (internal/policy).
 func (a *API) base(w http.ResponseWriter, r *http.Request, _ route) error {
 	w.Header().Set("X-Sparse-Manifest-Support", "true")
+	if a.reg.DirectSupported() {
+		w.Header().Set(directapi.Header, directapi.Version) // Skiff's own: docs/mirror.md
+	}
 	writeJSON(w, r, http.StatusOK, "application/json", struct{}{})
 	return nil
 }

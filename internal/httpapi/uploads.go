@@ -7,6 +7,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/skiff-registry/skiff/internal/directapi"
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
@@ -16,6 +17,9 @@ import (
 // new session (202 with its Location).
 func (a *API) startUpload(w http.ResponseWriter, r *http.Request, rt route) error {
 	q := r.URL.Query()
+	if q.Has(directapi.Param) {
+		return a.startDirect(w, r, rt, q.Get(directapi.Param))
+	}
 	if m := q.Get("mount"); m != "" {
 		d, err := oci.ParseDigest(m)
 		if err != nil {
@@ -159,6 +163,9 @@ func (a *API) patchUpload(w http.ResponseWriter, r *http.Request, rt route) erro
 // putUpload answers PUT on a session (?digest=, optionally with the last
 // chunk): 201 with the blob's Location and digest.
 func (a *API) putUpload(w http.ResponseWriter, r *http.Request, rt route) error {
+	if step := r.URL.Query().Get(directapi.Param); step != "" {
+		return a.putDirect(w, r, rt, step)
+	}
 	ds := r.URL.Query().Get("digest")
 	if ds == "" {
 		return oci.Errorf(oci.CodeDigestInvalid, "the digest query parameter is required to finish an upload")

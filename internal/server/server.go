@@ -85,6 +85,9 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 	cache := policy.NewCache(policies, cfg.PolicyTTL, cfg.DefaultPolicies...)
 	policies.OnChange(cache.Invalidate)
 	regOpts := []registry.Option{registry.WithLogger(log), registry.WithUploadKey(key), registry.WithPolicies(cache)}
+	if cfg.DirectPart > 0 {
+		regOpts = append(regOpts, registry.WithDirectPart(cfg.DirectPart))
+	}
 	if cfg.GCGrace > 0 {
 		regOpts = append(regOpts, registry.WithGrace(cfg.GCGrace))
 	}
