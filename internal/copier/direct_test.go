@@ -51,10 +51,10 @@ func skiffOnAWS(t *testing.T) string {
 // tamper counts what goes where and, when on, flips a byte of every part
 // PUT to a presigned URL (a request carrying X-Amz-Signature).
 type tamper struct {
-	on           atomic.Bool
+	on    atomic.Bool
 	parts atomic.Int64
 	patch atomic.Int64 // bytes sent by PATCH
-	next         http.RoundTripper
+	next  http.RoundTripper
 }
 
 func (tp *tamper) RoundTrip(r *http.Request) (*http.Response, error) {
