@@ -140,10 +140,11 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 		done; \
 	done
 
-bench: $(TOOLS) ## AWS requests and store operations per operation, write and storage amplification, GC pass costs, peak heap (both backends); push speed vs distribution; push throughput through the ingest service
+bench: $(TOOLS) ## AWS requests and store operations per operation, write and storage amplification, GC pass costs, peak heap (both backends); push speed vs distribution; push throughput through the ingest service; a 1 GiB layer by direct upload vs regctl's chunks into the pure-Lambda stack
 	scripts/bench.sh
 	scripts/bench-push.sh
 	scripts/bench-ingest.sh
+	scripts/bench-direct.sh
 
 # The 1 GiB whole-layer client test through the stack with the ingest
 # service (about 12 GB of RAM: the S3 stand-in keeps objects in memory).

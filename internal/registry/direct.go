@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -191,33 +190,14 @@ func (w *writer) verify(ctx context.Context) (storage.Blob, DirectStatus, error)
 		until = dl.Add(-2 * time.Second)
 	}
 	if u.Offset < u.DirectSize {
-		rc, err := r.blobs.Open(ctx, u.Key, u.Offset, u.DirectSize-u.Offset)
+		n, err := r.hashRange(ctx, u.Key, u.Offset, u.DirectSize, w.hs, until)
 		if err != nil {
+			// What was hashed is not saved: the next call starts from the
+			// last saved offset.
 			w.abandon(ctx)
 			return storage.Blob{}, DirectStatus{}, fmt.Errorf("read direct upload %s: %w", u.ID, err)
 		}
-		buf := r.getBuffer()
-		start := u.Offset
-		var readErr error
-		// At least one buffer a call, however short the step.
-		for first := true; u.Offset < u.DirectSize && (first || r.opts.now().Before(until)); first = false {
-			var n int
-			n, readErr = io.ReadFull(rc, buf[:min(int64(len(buf)), u.DirectSize-u.Offset)])
-			w.hs.Write(buf[:n])
-			u.Offset += int64(n)
-			if readErr != nil {
-				break
-			}
-		}
-		rc.Close()
-		r.putBuffer(buf)
-		if readErr != nil {
-			// What was hashed is not saved: the next call starts from the
-			// last saved offset.
-			u.Offset = start
-			w.abandon(ctx)
-			return storage.Blob{}, DirectStatus{}, fmt.Errorf("read direct upload %s: %w", u.ID, readErr)
-		}
+		u.Offset += n
 		if err := w.saveHash(); err != nil {
 			w.abandon(ctx)
 			return storage.Blob{}, DirectStatus{}, err

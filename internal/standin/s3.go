@@ -13,11 +13,11 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
 
-// S3 is an in-memory S3 (gofakes3's s3mem backend), path-style, served on
-// a loopback port of this process. Objects live on the heap: a multipart
-// upload holds its parts, then the joined object, so completing an N-byte
-// upload peaks near 3N bytes (measured: 1 GiB of 16 MiB parts peaked at
-// 3.2 GB resident). Delete buckets when done.
+// S3 is an in-memory S3 (gofakes3 over its s3mem backend, with multipart
+// uploads of our own: multipart.go), path-style, served on a loopback port
+// of this process. Objects live on the heap: a multipart upload holds its
+// parts, then the object, so completing an N-byte upload peaks near 2N
+// bytes. Delete buckets when done.
 //
 // What gofakes3 v1.2.0 does and does not do is listed at the top of
 // internal/storage/awsstore/s3_test.go.
@@ -35,7 +35,7 @@ func S3Handler(logger *log.Logger, verbose bool) http.Handler {
 	if verbose {
 		levels = append(levels, gofakes3.LogWarn, gofakes3.LogInfo)
 	}
-	faker := gofakes3.New(s3mem.New(),
+	faker := gofakes3.New(newMultipart(s3mem.New()),
 		gofakes3.WithLogger(levelLog{logger, levels}),
 		gofakes3.WithAutoBucket(false),
 	)

@@ -20,21 +20,21 @@
 //   - PutObject If-None-Match: * answers 412 PreconditionFailed, after
 //     reading the whole body. CompleteMultipartUpload ignores If-None-Match
 //     (real S3 honours it).
-//   - Multipart: CompleteMultipartUpload checks each part's ETag (InvalidPart);
-//     a completed or aborted upload is gone (NoSuchUpload). It does NOT
-//     enforce the 5 MiB minimum for non-last parts (no EntityTooSmall), and
-//     it accepted parts listed out of order (joined as listed; S3 answers
-//     InvalidPartOrder). 0-byte parts are refused (411 MissingContentLength).
-//     Abort of an unknown upload is NoSuchUpload, as on S3.
-//     ListMultipartUploads on a bucket that never had an upload answers
-//     NoSuchUpload instead of an empty list. UploadPartCopy is missing.
+//   - Multipart (internal/standin's, over s3mem, in place of gofakes3's,
+//     which copies a completed upload twice): CompleteMultipartUpload checks
+//     each part's ETag (InvalidPart) and their order (InvalidPartOrder, as
+//     S3); a completed or aborted upload is gone (NoSuchUpload). It does
+//     NOT enforce the 5 MiB minimum for non-last parts (no EntityTooSmall).
+//     0-byte parts are refused (411 MissingContentLength). Abort of an
+//     unknown upload is NoSuchUpload, as on S3. ListMultipartUploads of a
+//     bucket without uploads is an empty list. UploadPartCopy is missing.
 //   - Range GET: single ranges, cut at the end; a start at or past the end
 //     (or any range of an empty object) is 416 InvalidRange, as on S3.
 //   - HEAD of a missing key, or in a missing bucket, is a bare 404 (the SDK's
 //     generic NotFound); GET of a missing key is NoSuchKey, in a missing
 //     bucket NoSuchBucket; DELETE of a missing key succeeds; as on S3.
 //   - Memory: objects and parts are []byte in memory; completing a multipart
-//     upload of N bytes peaks near 3N. Its disk backends need modules Skiff
+//     upload of N bytes peaks near 2N. Its disk backends need modules Skiff
 //     does not require (s3afero: spf13/afero; s3bolt: mgo bson).
 package awsstore
 
