@@ -139,9 +139,10 @@ func (r *Registry) CompleteDirectUpload(ctx context.Context, repo, id string, d 
 		}
 	}
 	// Say what the object will hold before it exists (the collector reads
-	// it there), and that it is to be hashed with d's algorithm alone.
+	// it there), and that it is hashed with sha256 (every session's saved
+	// state has it) and d's algorithm.
 	u.Parts, u.Digest, u.Offset, u.HashState = parts, d, 0, nil
-	w.hs = hashers{d.Algorithm(): newHash(d.Algorithm())}
+	w.hs = hashers{digest.SHA256: newHash(digest.SHA256), d.Algorithm(): newHash(d.Algorithm())}
 	if err := w.checkpoint(ctx, false); err != nil {
 		w.abandon(ctx)
 		return storage.Blob{}, DirectStatus{}, err

@@ -115,6 +115,17 @@ func TestDirectUpload(t *testing.T) {
 			t.Error("the blob reads back different")
 		}
 
+		// sha512, hashed over several requests too.
+		big := randomBytes(t, directPart+7)
+		d512 := digest.SHA512.FromBytes(big)
+		du512, err := reg.StartDirectUpload(ctx, repo, int64(len(big)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _, err := finishDirect(t, reg, repo, du512, d512, uploadParts(t, s, du512, big)); err != nil || b.Digest != d512 {
+			t.Fatalf("a sha512 direct upload: %+v %v", b, err)
+		}
+
 		// The same bytes again, into another repository: linked to the
 		// copy stored, the second object deleted.
 		du2, err := reg.StartDirectUpload(ctx, "direct/other", int64(len(data)))

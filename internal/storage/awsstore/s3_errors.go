@@ -17,8 +17,12 @@ var s3Sentinels = map[string]error{
 	"NoSuchKey":    storage.ErrNotFound,
 	"NotFound":     storage.ErrNotFound,
 	"NoSuchUpload": storage.ErrNotFound,
-	// CompleteMultipartUpload with a part (number, ETag) S3 does not hold.
-	"InvalidPart": storage.ErrConflict,
+	// CompleteMultipartUpload with a part (number, ETag) S3 does not hold,
+	// parts out of order, or a part but the last under 5 MiB: parts a
+	// client uploaded itself (a direct upload) can be any of them.
+	"InvalidPart":      storage.ErrConflict,
+	"InvalidPartOrder": storage.ErrConflict,
+	"EntityTooSmall":   storage.ErrConflict,
 	// If-None-Match: * found an object; a concurrent conditional write to the
 	// same key is in flight.
 	"PreconditionFailed":         storage.ErrExists,
