@@ -26,14 +26,16 @@ type reporter struct {
 }
 
 func newReporter(stdout, stderr io.Writer, forceJSON bool) *reporter {
-	r := &reporter{out: stdout, open: map[string]*mpb.Bar{}}
 	if f, ok := stderr.(*os.File); ok && !forceJSON && isTerminal(f) {
-		r.bars = mpb.New(mpb.WithOutput(f), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
-		r.out = stderr
-		return r
+		return newBarsReporter(f)
 	}
-	r.enc = json.NewEncoder(stdout)
-	return r
+	return &reporter{out: stdout, open: map[string]*mpb.Bar{}, enc: json.NewEncoder(stdout)}
+}
+
+// newBarsReporter draws bars and prints its lines and the summary on term.
+func newBarsReporter(term io.Writer) *reporter {
+	return &reporter{out: term, open: map[string]*mpb.Bar{},
+		bars: mpb.New(mpb.WithOutput(term), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond), mpb.ForceAutoRefresh())}
 }
 
 func isTerminal(f *os.File) bool {
