@@ -1,12 +1,10 @@
 package copier_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -25,11 +23,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/copier"
-	"github.com/skiff-registry/skiff/internal/httpapi"
-	"github.com/skiff-registry/skiff/internal/server"
+	"github.com/skiff-registry/skiff/internal/servertest"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
@@ -38,24 +34,13 @@ import (
 // everything else is strict.
 func skiffServer(t *testing.T) string {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Backend, cfg.DataDir = config.BackendLocal, t.TempDir()
+	cfg := servertest.Config(t, config.BackendLocal)
 	cfg.DefaultPolicies = []oci.Policy{
 		{Prefix: "mirror", IndexChildren: oci.IndexChildrenNone, ImageBlobs: oci.ImageBlobsRequired},
 		{Prefix: "required", IndexChildren: oci.IndexChildrenPlatforms, Platforms: []string{"linux/amd64"}, ImageBlobs: oci.ImageBlobsRequired},
 	}
-	stores, err := backend.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stores.Close() })
-	srv, err := server.New(context.Background(), cfg, stores, httpapi.GroupAll, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler)
-	t.Cleanup(ts.Close)
-	return strings.TrimPrefix(ts.URL, "http://")
+	host, _ := servertest.Start(t, cfg)
+	return host
 }
 
 // upstream is go-containerregistry's registry (with the referrers API) on

@@ -2,13 +2,8 @@ package copier_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,36 +11,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/copier"
-	"github.com/skiff-registry/skiff/internal/httpapi"
-	"github.com/skiff-registry/skiff/internal/server"
-	"github.com/skiff-registry/skiff/internal/testenv"
+	"github.com/skiff-registry/skiff/internal/servertest"
 )
 
 // skiffOnAWS is the whole registry on the S3 and DynamoDB stand-ins, whose
 // store presigns parts: it advertises direct uploads, with 5 MiB parts.
 func skiffOnAWS(t *testing.T) string {
 	t.Helper()
-	testenv.AWS(t)
-	cfg := config.Default()
-	cfg.Backend, cfg.DataDir, cfg.DirectPart = config.BackendAWS, t.TempDir(), 5<<20
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	cfg.Bucket, cfg.Table, cfg.CreateResources = "skiff-direct-"+hex.EncodeToString(b), "skiff-direct-"+hex.EncodeToString(b), true
-	stores, err := backend.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stores.Close() })
-	srv, err := server.New(context.Background(), cfg, stores, httpapi.GroupAll, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler)
-	t.Cleanup(ts.Close)
-	return strings.TrimPrefix(ts.URL, "http://")
+	cfg := servertest.Config(t, config.BackendAWS)
+	cfg.DirectPart = 5 << 20
+	host, _ := servertest.Start(t, cfg)
+	return host
 }
 
 // tamper counts what goes where and, when on, flips a byte of every part

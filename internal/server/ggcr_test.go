@@ -1,16 +1,10 @@
 package server_test
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -24,8 +18,7 @@ import (
 
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
-	"github.com/skiff-registry/skiff/internal/httpapi"
-	"github.com/skiff-registry/skiff/internal/server"
+	"github.com/skiff-registry/skiff/internal/servertest"
 	"github.com/skiff-registry/skiff/internal/testenv"
 )
 
@@ -41,27 +34,9 @@ func ggcrServer(t *testing.T, kind config.Backend) string {
 // returns the stores.
 func ggcrServerWith(t *testing.T, kind config.Backend, change func(*config.Config)) (string, backend.Stores) {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Backend, cfg.DataDir = kind, t.TempDir()
-	if kind == config.BackendAWS {
-		testenv.AWS(t)
-		b := make([]byte, 6)
-		_, _ = rand.Read(b)
-		cfg.Bucket, cfg.Table, cfg.CreateResources = "skiff-ggcr-"+hex.EncodeToString(b), "skiff-ggcr-"+hex.EncodeToString(b), true
-	}
+	cfg := servertest.Config(t, kind)
 	change(&cfg)
-	stores, err := backend.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stores.Close() })
-	srv, err := server.New(context.Background(), cfg, stores, httpapi.GroupAll, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler)
-	t.Cleanup(ts.Close)
-	return strings.TrimPrefix(ts.URL, "http://"), stores
+	return servertest.Start(t, cfg)
 }
 
 // TestGGCRRemote drives the API with go-containerregistry's remote package
