@@ -67,19 +67,29 @@ func (r *Registry) directPartSize(size int64) int64 {
 	return p
 }
 
-// DirectSupported reports whether the blob store can take direct uploads.
+// DirectSupported reports whether the blob store can take direct uploads:
+// it presigns parts (asked once, with a URL signed for nothing real).
 func (r *Registry) DirectSupported() bool {
-	_, ok := r.blobs.(storage.PartPresigner)
-	return ok
+	r.directOnce.Do(func() {
+		p, ok := r.blobs.(storage.PartPresigner)
+		if ok {
+			_, err := p.PresignPart(context.Background(), "blobs/uploaded/probe", "probe", 1, time.Minute)
+			ok = err == nil
+		}
+		r.directOK = ok
+	})
+	return r.directOK
 }
+
+var errNoDirect = oci.Errorf(oci.CodeUnsupported, "this registry's store takes no direct uploads; use the distribution API's uploads").WithStatus(http.StatusBadRequest)
 
 // StartDirectUpload opens a direct upload of a blob of size bytes in repo:
 // the multipart upload and the session item, then a presigned URL per
 // part, valid until the session expires (or the signing credentials do).
 func (r *Registry) StartDirectUpload(ctx context.Context, repo string, size int64) (DirectUpload, error) {
 	p, ok := r.blobs.(storage.PartPresigner)
-	if !ok {
-		return DirectUpload{}, oci.Errorf(oci.CodeUnsupported, "this registry's store takes no direct uploads; use the distribution API's uploads").WithStatus(http.StatusBadRequest)
+	if !ok || !r.DirectSupported() {
+		return DirectUpload{}, errNoDirect
 	}
 	if size < 1 || size > DirectMaxSize {
 		return DirectUpload{}, oci.Errorf(oci.CodeSizeInvalid, "a direct upload takes 1 to %d bytes, not %d", int64(DirectMaxSize), size)
@@ -89,16 +99,20 @@ func (r *Registry) StartDirectUpload(ctx context.Context, repo string, size int6
 	if err != nil {
 		return DirectUpload{}, fmt.Errorf("start direct upload %s: %w", u.ID, err)
 	}
-	u.MultipartID, u.DirectSize, u.Version = mid, size, 1
+	u.MultipartID, u.DirectSize, u.DirectPart, u.Version = mid, size, r.directPartSize(size), 1
 	if err := r.meta.CreateUpload(ctx, u); err != nil {
 		r.discardBytes(ctx, u)
 		return DirectUpload{}, fmt.Errorf("start direct upload %s: %w", u.ID, err)
 	}
-	du := DirectUpload{Upload: u, PartSize: r.directPartSize(size), URLsExpire: u.Expires}
+	du := DirectUpload{Upload: u, PartSize: u.DirectPart, URLsExpire: u.Expires}
 	ttl := u.Expires.Sub(r.opts.now())
 	for n, off := 1, int64(0); off < size; n, off = n+1, off+du.PartSize {
 		url, err := p.PresignPart(ctx, u.Key, mid, n, ttl)
 		if err != nil {
+			r.discard(ctx, u)
+			if errors.Is(err, storage.ErrNoPresign) {
+				return DirectUpload{}, errNoDirect
+			}
 			return DirectUpload{}, fmt.Errorf("direct upload %s: %w", u.ID, err)
 		}
 		du.Parts = append(du.Parts, DirectPart{Number: n, Size: min(du.PartSize, size-off), URL: url})
@@ -112,6 +126,8 @@ func (r *Registry) StartDirectUpload(ctx context.Context, repo string, size int6
 // request may. A blob is returned once every byte is verified; until then
 // the status says how far it is and the client calls VerifyDirectUpload.
 func (r *Registry) CompleteDirectUpload(ctx context.Context, repo, id string, d digest.Digest, parts []storage.Part) (storage.Blob, DirectStatus, error) {
+	// The request's whole time counts, the assembly's too.
+	until := r.stepEnd(ctx)
 	if !SupportedAlgorithm(d.Algorithm()) {
 		return storage.Blob{}, DirectStatus{}, oci.Errorf(oci.CodeDigestInvalid, "digest algorithm %s is not supported", quoteAlg(d.Algorithm()))
 	}
@@ -125,9 +141,13 @@ func (r *Registry) CompleteDirectUpload(ctx context.Context, repo, id string, d 
 			w.abandon(ctx)
 			return storage.Blob{}, DirectStatus{}, oci.Errorf(oci.CodeDigestInvalid, "direct upload %s was completed as %s, not %s", id, u.Digest, d)
 		}
-		return w.verify(ctx)
+		return w.verify(ctx, until)
 	}
-	want := int((u.DirectSize + r.directPartSize(u.DirectSize) - 1) / r.directPartSize(u.DirectSize))
+	part := u.DirectPart
+	if part <= 0 {
+		part = r.directPartSize(u.DirectSize)
+	}
+	want := int((u.DirectSize + part - 1) / part)
 	if len(parts) != want {
 		w.abandon(ctx)
 		return storage.Blob{}, DirectStatus{}, oci.Errorf(oci.CodeBlobUploadInvalid, "a direct upload of %d bytes has %d parts, and the completion names %d", u.DirectSize, want, len(parts))
@@ -141,22 +161,33 @@ func (r *Registry) CompleteDirectUpload(ctx context.Context, repo, id string, d 
 	// Say what the object will hold before it exists (the collector reads
 	// it there), and that it is hashed with sha256 (every session's saved
 	// state has it) and d's algorithm.
+	earlier := u.Digest == d // an earlier completion of d got this far
 	u.Parts, u.Digest, u.Offset, u.HashState = parts, d, 0, nil
 	w.hs = hashers{digest.SHA256: newHash(digest.SHA256), d.Algorithm(): newHash(d.Algorithm())}
 	if err := w.checkpoint(ctx, false); err != nil {
 		w.abandon(ctx)
 		return storage.Blob{}, DirectStatus{}, err
 	}
-	if err := r.blobs.CompleteMultipart(ctx, u.Key, u.MultipartID, parts); err != nil {
+	// Detached: S3 assembling the parts must not be cut by a client that
+	// leaves, and what it did is saved at once.
+	dctx, cancel := detached(ctx)
+	err = r.blobs.CompleteMultipart(dctx, u.Key, u.MultipartID, parts)
+	cancel()
+	if err != nil && !(earlier && errors.Is(err, storage.ErrNotFound)) {
+		// (An earlier request completed it and died before saving so: the
+		// object is there, whatever its parts were, and is hashed below.)
 		w.abandon(ctx)
 		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
-			return storage.Blob{}, DirectStatus{}, oci.Errorf(oci.CodeBlobUploadInvalid, "the store refused the parts: a part was not uploaded, or its ETag is not the one named: %v", err)
+			return storage.Blob{}, DirectStatus{}, oci.Errorf(oci.CodeBlobUploadInvalid, "the store refused the parts: a part was not uploaded, its ETag is not the one named, or a part but the last is under 5 MiB: %v", err)
 		}
 		return storage.Blob{}, DirectStatus{}, fmt.Errorf("complete direct upload %s: %w", id, err)
 	}
 	size, err := r.blobs.Stat(ctx, u.Key)
 	if err != nil {
 		w.abandon(ctx)
+		if errors.Is(err, storage.ErrNotFound) {
+			return storage.Blob{}, DirectStatus{}, oci.Errorf(oci.CodeBlobUploadInvalid, "the parts of direct upload %s are gone (the upload was completed or aborted without this session)", id)
+		}
 		return storage.Blob{}, DirectStatus{}, fmt.Errorf("complete direct upload %s: %w", id, err)
 	}
 	u.Assembled = true
@@ -164,11 +195,26 @@ func (r *Registry) CompleteDirectUpload(ctx context.Context, repo, id string, d 
 		w.discardDirect(ctx)
 		return storage.Blob{}, DirectStatus{}, oci.Errorf(oci.CodeSizeInvalid, "the parts hold %d bytes, not the %d the direct upload was opened for; the upload was discarded", size, u.DirectSize)
 	}
-	return w.verify(ctx)
+	if err := w.checkpoint(ctx, false); err != nil {
+		w.abandon(ctx)
+		return storage.Blob{}, DirectStatus{}, err
+	}
+	return w.verify(ctx, until)
+}
+
+// stepEnd is when a request's hashing stops: the step budget from now, and
+// never past the request's deadline.
+func (r *Registry) stepEnd(ctx context.Context) time.Time {
+	until := r.opts.now().Add(r.opts.directStep)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-2*time.Second).Before(until) {
+		until = dl.Add(-2 * time.Second)
+	}
+	return until
 }
 
 // VerifyDirectUpload goes on hashing an assembled direct upload.
 func (r *Registry) VerifyDirectUpload(ctx context.Context, repo, id string) (storage.Blob, DirectStatus, error) {
+	until := r.stepEnd(ctx)
 	w, err := r.claimFor(ctx, repo, id, -1, true)
 	if err != nil {
 		return storage.Blob{}, DirectStatus{}, err
@@ -177,19 +223,15 @@ func (r *Registry) VerifyDirectUpload(ctx context.Context, repo, id string) (sto
 		w.abandon(ctx)
 		return storage.Blob{}, DirectStatus{}, oci.Errorf(oci.CodeBlobUploadInvalid, "direct upload %s is not completed yet: PUT its parts' list first", id)
 	}
-	return w.verify(ctx)
+	return w.verify(ctx, until)
 }
 
-// verify hashes the assembled object from the offset verified so far, for
-// at most the step budget (and never past the request's deadline), saves
+// verify hashes the assembled object from the offset verified so far until
+// until (at least a chunk), saves
 // the hash state, and at the end commits the blob or, if the bytes hash to
 // another digest, discards the object.
-func (w *writer) verify(ctx context.Context) (storage.Blob, DirectStatus, error) {
+func (w *writer) verify(ctx context.Context, until time.Time) (storage.Blob, DirectStatus, error) {
 	r, u := w.r, &w.u
-	until := r.opts.now().Add(r.opts.directStep)
-	if dl, ok := ctx.Deadline(); ok && dl.Add(-2*time.Second).Before(until) {
-		until = dl.Add(-2 * time.Second)
-	}
 	if u.Offset < u.DirectSize {
 		n, err := r.hashRange(ctx, u.Key, u.Offset, u.DirectSize, w.hs, until)
 		if err != nil {
@@ -215,7 +257,17 @@ func (w *writer) verify(ctx context.Context) (storage.Blob, DirectStatus, error)
 		w.discardDirect(ctx)
 		return storage.Blob{}, st, oci.Errorf(oci.CodeDigestInvalid, "the %d bytes of the direct upload hash to %s, not %s; the upload was discarded", u.DirectSize, got, u.Digest)
 	}
+	// Saved (and the claim renewed) before the blob is made: a cancel that
+	// raced this request has either ended the session, and this fails, or
+	// finds it claimed and is refused.
+	if err := w.checkpoint(ctx, false); err != nil {
+		w.abandon(ctx)
+		return storage.Blob{}, st, err
+	}
 	b, err := w.complete(ctx, u.Digest)
+	if err != nil && !isClientError(err) {
+		w.abandon(ctx) // resumable: the next request commits again
+	}
 	return b, st, err
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,4 +225,97 @@ func TestDirectUploadKinds(t *testing.T) {
 	if _, _, err := reg.CompleteDirectUpload(ctx, "k/app", u.ID, digest.FromString("x"), nil); !isCode(err, oci.CodeBlobUploadInvalid) {
 		t.Errorf("a direct completion of a spec session: %v", err)
 	}
+}
+
+// statFails fails the first Stat after its countdown, as a request that
+// dies right after S3 assembled the parts (before the session says so).
+type statFails struct {
+	partURLs
+	fail *atomic.Int64
+}
+
+func (s statFails) Stat(ctx context.Context, key string) (int64, error) {
+	if s.fail.Add(-1) == 0 {
+		return 0, errors.New("the function died")
+	}
+	return s.partURLs.Stat(ctx, key)
+}
+
+// openGate holds every Open until released, and says when one waits.
+type openGate struct {
+	partURLs
+	waiting chan struct{}
+	release chan struct{}
+}
+
+func (g openGate) Open(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	select {
+	case g.waiting <- struct{}{}:
+	default:
+	}
+	<-g.release
+	return g.partURLs.Open(ctx, key, off, n)
+}
+
+// TestDirectUploadRecovers: a completion that died after S3 assembled the
+// parts is finished by the client's retry of it; a cancel while a request
+// hashes the upload is refused (it would delete what that request makes a
+// blob of), and the upload then ends as a blob.
+func TestDirectUploadRecovers(t *testing.T) {
+	t.Parallel()
+	onEachBackend(t, func(t *testing.T, s stores) {
+		ctx := context.Background()
+		data := randomBytes(t, directPart+directPart/2)
+		d := digest.FromBytes(data)
+
+		fail := &atomic.Int64{}
+		s1 := s
+		s1.blobs = statFails{partURLs{s.blobs}, fail}
+		reg := newRegistryOn(t, s1, registry.WithDirectPart(directPart))
+		du, err := reg.StartDirectUpload(ctx, "rec/app", int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := uploadParts(t, s, du, data)
+		fail.Store(1)
+		if _, _, err := reg.CompleteDirectUpload(ctx, "rec/app", du.Upload.ID, d, parts); err == nil {
+			t.Fatal("the completion that died succeeded")
+		}
+		b, _, err := finishDirect(t, reg, "rec/app", du, d, parts)
+		if err != nil || b.Digest != d {
+			t.Fatalf("the retry after the dead completion: %+v %v", b, err)
+		}
+		if got := readBlob(t, reg, "rec/app", d); !bytes.Equal(got, data) {
+			t.Error("the blob differs")
+		}
+
+		gate := openGate{partURLs{s.blobs}, make(chan struct{}, 1), make(chan struct{})}
+		s2 := s
+		s2.blobs = gate
+		reg2 := newRegistryOn(t, s2, registry.WithDirectPart(directPart))
+		other := randomBytes(t, directPart+3)
+		d2 := digest.FromBytes(other)
+		du2, err := reg2.StartDirectUpload(ctx, "rec/app", int64(len(other)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts2 := uploadParts(t, s, du2, other)
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := finishDirect(t, reg2, "rec/app", du2, d2, parts2)
+			done <- err
+		}()
+		<-gate.waiting
+		var re *registry.RangeError
+		if err := reg2.CancelUpload(ctx, "rec/app", du2.Upload.ID); !errors.As(err, &re) {
+			t.Errorf("a cancel while the upload is hashed: %v, want a 416", err)
+		}
+		close(gate.release)
+		if err := <-done; err != nil {
+			t.Fatalf("the upload after the refused cancel: %v", err)
+		}
+		if got := readBlob(t, reg2, "rec/app", d2); !bytes.Equal(got, other) {
+			t.Error("the second blob differs")
+		}
+	})
 }

@@ -34,6 +34,9 @@ type Registry struct {
 	repos, linked knownRepos
 	// refreshed are links this process refreshed on a HEAD.
 	refreshed refreshes
+	// directOnce asks once whether the store presigns parts (directOK).
+	directOnce sync.Once
+	directOK   bool
 }
 
 type options struct {

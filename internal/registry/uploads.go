@@ -108,6 +108,11 @@ func (r *Registry) CancelUpload(ctx context.Context, repo, id string) error {
 	if err != nil {
 		return err
 	}
+	if r.claimLive(u) {
+		// A request is writing (or committing) it: cancelling now could
+		// delete bytes that request is about to make a blob of.
+		return rangeError(u, "another request is writing to upload session %s; cancel it when that request has ended", id)
+	}
 	if err := r.end(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrExists) {
 			return rangeError(u, "upload session %s changed while it was being cancelled; retry", id)
@@ -674,7 +679,7 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 		if err != nil {
 			return b, err
 		}
-		if u.MultipartID != "" {
+		if u.MultipartID != "" && !u.Assembled {
 			if err := r.blobs.AbortMultipart(ctx, u.Key, u.MultipartID); err != nil {
 				r.opts.log.WarnContext(ctx, "abort duplicate multipart upload", "upload", u.ID, "error", err.Error())
 			}
@@ -715,12 +720,8 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 			}
 			u = w.u
 		}
-		if err := r.blobs.CompleteMultipart(ctx, u.Key, u.MultipartID, u.Parts); err != nil {
-			// A retry after a crash finds the upload already completed.
-			size, serr := r.blobs.Stat(ctx, u.Key)
-			if !errors.Is(err, storage.ErrNotFound) || serr != nil || size != u.Offset {
-				return storage.Blob{}, fmt.Errorf("complete multipart upload %s: %w", u.ID, err)
-			}
+		if err := w.completeParts(ctx); err != nil {
+			return storage.Blob{}, err
 		}
 	}
 	c, since, err := r.adopt(ctx, d, u.Offset, key)
@@ -733,6 +734,23 @@ func (w *writer) complete(ctx context.Context, d digest.Digest) (storage.Blob, e
 	}
 	w.finish(ctx, u)
 	return b, nil
+}
+
+// completeParts completes the session's multipart object, unless it is a
+// direct upload's, completed before it was hashed. A retry after a crash
+// finds the upload already completed.
+func (w *writer) completeParts(ctx context.Context) error {
+	r, u := w.r, w.u
+	if u.Assembled {
+		return nil
+	}
+	if err := r.blobs.CompleteMultipart(ctx, u.Key, u.MultipartID, u.Parts); err != nil {
+		size, serr := r.blobs.Stat(ctx, u.Key)
+		if !errors.Is(err, storage.ErrNotFound) || serr != nil || size != u.Offset {
+			return fmt.Errorf("complete multipart upload %s: %w", u.ID, err)
+		}
+	}
+	return nil
 }
 
 // finish ends a committed session and deletes its scratch segments. The

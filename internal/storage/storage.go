@@ -239,6 +239,8 @@ type Upload struct {
 	// PUTs the parts to presigned URLs) and is the blob's size; zero for
 	// the spec's uploads.
 	DirectSize int64 `json:"directSize,omitempty"`
+	// DirectPart is the part size the direct upload was opened with.
+	DirectPart int64 `json:"directPart,omitempty"`
 	// Assembled says the direct upload's parts are completed at Key; the
 	// object is then hashed from Offset (the bytes verified so far) on,
 	// and is no blob until every byte is.

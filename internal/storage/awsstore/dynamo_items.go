@@ -279,6 +279,7 @@ type uploadItem struct {
 	Done       bool   `dynamodbav:"done,omitempty"`
 	Digest     string `dynamodbav:"digest,omitempty"`
 	DirectSize int64  `dynamodbav:"directSize,omitempty"`
+	DirectPart int64  `dynamodbav:"directPart,omitempty"`
 	Assembled  bool   `dynamodbav:"assembled,omitempty"`
 }
 
@@ -299,6 +300,7 @@ func newUploadItem(u storage.Upload, version int64) uploadItem {
 		Done:        u.Done,
 		Digest:      string(u.Digest),
 		DirectSize:  u.DirectSize,
+		DirectPart:  u.DirectPart,
 		Assembled:   u.Assembled,
 	}
 	if !u.Expires.IsZero() {
@@ -326,6 +328,7 @@ func (it uploadItem) upload() (storage.Upload, error) {
 		Done:        it.Done,
 		Digest:      digest.Digest(it.Digest),
 		DirectSize:  it.DirectSize,
+		DirectPart:  it.DirectPart,
 		Assembled:   it.Assembled,
 	}
 	for _, p := range it.Parts {
