@@ -69,7 +69,10 @@ func (r *reporter) event(e copier.Event) {
 		}
 	case copier.KindBlobCopied:
 		if b := r.open[key]; b != nil {
+			// Complete it whatever its size (a bar of 0 bytes never
+			// completes by its count).
 			b.SetCurrent(e.Size)
+			b.SetTotal(-1, true)
 			delete(r.open, key)
 		}
 	case copier.KindImage:

@@ -44,6 +44,8 @@ func TestBarsReporter(t *testing.T) {
 	ev(copier.KindBlobStart, "up/a:v1", "sha256:1", 100, 0) // a retry
 	ev(copier.KindBlobProgress, "up/a:v1", "sha256:1", 100, 100)
 	ev(copier.KindBlobCopied, "up/a:v1", "sha256:1", 100, 0)
+	ev(copier.KindBlobStart, "up/a:v1", "sha256:0", 0, 0) // an empty blob
+	ev(copier.KindBlobCopied, "up/a:v1", "sha256:0", 0, 0)
 	ev(copier.KindImageDone, "up/a:v1", "", 0, 0)
 	ev(copier.KindImage, "up/b:v1", "", 0, 0)
 	ev(copier.KindBlobStart, "up/b:v1", "sha256:2", 100, 0)

@@ -516,26 +516,34 @@ func (t *task) imageManifest(ctx context.Context, d v1.Descriptor, raw []byte) e
 	if err != nil {
 		return fmt.Errorf("parse manifest %s: %w", d.Digest, err)
 	}
-	blobs := append([]v1.Descriptor{m.Config}, m.Layers...)
+	// Foreign layers (non-distributable) stay where they are, as crane and
+	// the destination's check have it.
+	blobs := []v1.Descriptor{m.Config}
+	for _, l := range m.Layers {
+		if l.MediaType.IsDistributable() {
+			blobs = append(blobs, l)
+		}
+	}
 	have, err := t.exists(ctx, d)
 	if err != nil {
 		return err
 	}
-	if have {
-		// A registry takes an image manifest only once it has its blobs.
-		t.manifestsS.Add(1)
-		t.blobsS.Add(int64(len(blobs)))
-		t.emit(Event{Kind: KindManifestSkipped, Digest: d.Digest.String(), MediaType: string(d.MediaType), Size: d.Size})
-		return nil
-	}
-	// A failed blob does not stop the others: what is stored stays, and a
-	// rerun sends only what is missing.
+	// The blobs are checked even when the manifest is there: a destination
+	// may hold manifests without their blobs (a skiff repository whose
+	// policy makes them optional). Each check is a HEAD.
 	var g errgroup.Group
 	for _, b := range blobs {
+		// A failed blob does not stop the others: what is stored stays,
+		// and a rerun sends only what is missing.
 		g.Go(func() error { return t.blob(ctx, b) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	if have {
+		t.manifestsS.Add(1)
+		t.emit(Event{Kind: KindManifestSkipped, Digest: d.Digest.String(), MediaType: string(d.MediaType), Size: d.Size})
+		return nil
 	}
 	return t.put(ctx, d, raw, t.dst.Digest(d.Digest.String()))
 }

@@ -31,13 +31,14 @@ import (
 
 // skiffServer is the whole registry on an httptest server (embedded
 // store): mirror/ takes sparse indexes, required/ requires linux/amd64,
-// everything else is strict.
+// manifests/ takes manifests without their blobs; everything else is strict.
 func skiffServer(t *testing.T) string {
 	t.Helper()
 	cfg := servertest.Config(t, config.BackendLocal)
 	cfg.DefaultPolicies = []oci.Policy{
 		{Prefix: "mirror", IndexChildren: oci.IndexChildrenNone, ImageBlobs: oci.ImageBlobsRequired},
 		{Prefix: "required", IndexChildren: oci.IndexChildrenPlatforms, Platforms: []string{"linux/amd64"}, ImageBlobs: oci.ImageBlobsRequired},
+		{Prefix: "manifests", IndexChildren: oci.IndexChildrenNone, ImageBlobs: oci.ImageBlobsOptional},
 	}
 	host, _ := servertest.Start(t, cfg)
 	return host
@@ -454,3 +455,41 @@ func TestCopyErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestCopyFillsBlobs: a destination that holds an image's manifest without
+// its blobs (a repository whose policy makes blobs optional) gets the blobs
+// from a copy: a manifest there is no proof of its blobs.
+func TestCopyFillsBlobs(t *testing.T) {
+	t.Parallel()
+	up, dst := newUpstream(t), skiffServer(t)
+	img := up.images["linux/s390x"]
+	raw, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := digestOf(t, img)
+	if err := remote.Put(mustRef(t, dst+"/manifests/app@"+d.String()), rawTaggable{raw, types.OCIManifestSchema1}); err != nil {
+		t.Fatalf("the manifest alone: %v", err)
+	}
+	c, _ := newCopier(t, copier.Options{})
+	sum, err := c.Copy(t.Context(), up.host+"/app@"+d.String(), dst+"/manifests/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.BlobsCopied != 3 || sum.ManifestsSkipped != 1 {
+		t.Errorf("summary %+v, want the 3 blobs copied and the manifest skipped", sum)
+	}
+	for _, b := range imageBlobs(t, img) {
+		if s := status(t, dst, "manifests/app", "blobs", b); s != http.StatusOK {
+			t.Errorf("blob %s: HEAD %d", b, s)
+		}
+	}
+}
+
+type rawTaggable struct {
+	raw []byte
+	mt  types.MediaType
+}
+
+func (r rawTaggable) RawManifest() ([]byte, error)        { return r.raw, nil }
+func (r rawTaggable) MediaType() (types.MediaType, error) { return r.mt, nil }

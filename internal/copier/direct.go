@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -117,6 +118,16 @@ func (t *task) direct(ctx context.Context, d v1.Descriptor) (copied bool, err er
 			return false, nil
 		}
 	}
+	src, err := c.client(ctx, t.src, false)
+	if err != nil {
+		return false, err
+	}
+	srcURL := t.src.Registry.Scheme() + "://" + t.src.RegistryStr() + "/v2/" + t.src.RepositoryStr() + "/blobs/" + d.Digest.String()
+	if !ranges(ctx, src, srcURL) {
+		// Parts read whole from a source without ranges would read the
+		// blob once per part: the distribution API reads it once.
+		return false, errNoDirect
+	}
 	resp, err := do(ctx, dst, http.MethodPost, base+"/v2/"+t.dst.RepositoryStr()+"/blobs/uploads/?"+directapi.Param+"="+strconv.FormatInt(d.Size, 10), nil, 0)
 	if err != nil {
 		return false, err
@@ -135,11 +146,6 @@ func (t *task) direct(ctx context.Context, d v1.Descriptor) (copied bool, err er
 		return false, errNoDirect
 	}
 	t.emit(Event{Kind: KindBlobStart, Digest: d.Digest.String(), MediaType: string(d.MediaType), Size: d.Size, Note: fmt.Sprintf("direct upload, %d parts", len(start.Parts))})
-	src, err := c.client(ctx, t.src, false)
-	if err != nil {
-		return false, err
-	}
-	srcURL := t.src.Registry.Scheme() + "://" + t.src.RegistryStr() + "/v2/" + t.src.RepositoryStr() + "/blobs/" + d.Digest.String()
 	var sent atomic.Int64
 	progress := func(n int) {
 		t.emit(Event{Kind: KindBlobProgress, Digest: d.Digest.String(), Size: d.Size, Done: sent.Add(int64(n))})
@@ -164,24 +170,63 @@ func (t *task) direct(ctx context.Context, d v1.Descriptor) (copied bool, err er
 		return false, err
 	}
 	body, _ := json.Marshal(directapi.CompleteBody{Parts: etags})
-	next := base + start.Location + "?" + directapi.Param + "=" + directapi.Complete + "&digest=" + d.Digest.String()
-	for range 100000 {
-		resp, err := do(ctx, dst, http.MethodPut, next, body, int64(len(body)))
-		if err != nil {
-			return false, err
+	complete := base + start.Location + "?" + directapi.Param + "=" + directapi.Complete + "&digest=" + d.Digest.String()
+	verify := base + start.Location + "?" + directapi.Param + "=" + directapi.Verify
+	// Until 201. A request that failed on the way (a timeout, a 5xx), or
+	// found the session held by one that did (416, until its lease ends),
+	// is sent again: the registry takes a completion twice, and goes on
+	// verifying from where it saved.
+	next, payload := complete, body
+	backoff := time.Second
+	for waited := time.Duration(0); ; {
+		resp, err := do(ctx, dst, http.MethodPut, next, payload, int64(len(payload)))
+		var status int
+		var msg []byte
+		if err == nil {
+			status = resp.StatusCode
+			msg, _ = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
 		}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		switch resp.StatusCode {
-		case http.StatusCreated:
+		switch {
+		case status == http.StatusCreated:
 			return true, nil
-		case http.StatusAccepted:
-			next, body = base+start.Location+"?"+directapi.Param+"="+directapi.Verify, nil
+		case status == http.StatusAccepted:
+			next, payload, backoff = verify, nil, time.Second
 			continue
+		case err != nil && ctx.Err() != nil:
+			return false, err
+		case err == nil && status != http.StatusRequestedRangeNotSatisfiable && status < 500:
+			return false, fmt.Errorf("PUT %s: %s", next, registryError(status, msg))
+		case waited > 2*time.Minute:
+			if err != nil {
+				return false, err
+			}
+			return false, fmt.Errorf("PUT %s: %s (for %s)", next, registryError(status, msg), waited.Round(time.Second))
 		}
-		return false, fmt.Errorf("PUT %s: %s", next, registryError(resp.StatusCode, msg))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		waited += backoff
+		backoff = min(2*backoff, 10*time.Second)
 	}
-	return false, errors.New("the destination never finished verifying")
+}
+
+// ranges reports whether the source answers a range of the blob at url.
+func ranges(ctx context.Context, hc *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Range", "bytes=0-0")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
+	return resp.StatusCode == http.StatusPartialContent
 }
 
 // putPart reads bytes [from, from+p.Size) of the source blob and PUTs them
@@ -203,12 +248,6 @@ func putPart(ctx context.Context, src *http.Client, srcURL string, from int64, p
 			var body io.Reader = resp.Body
 			switch resp.StatusCode {
 			case http.StatusPartialContent:
-			case http.StatusOK:
-				// No range support: skip to the part (bounded memory, more
-				// bytes read).
-				if _, err := io.CopyN(io.Discard, resp.Body, from); err != nil {
-					return "", err
-				}
 			default:
 				msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 				return "", fmt.Errorf("read the source blob: %s", registryError(resp.StatusCode, msg))

@@ -139,11 +139,15 @@ func (m *multipart) CompleteMultipartUpload(bucket, object string, id gofakes3.U
 		readers = append(readers, bytes.NewReader(got.body))
 		size += int64(len(got.body))
 	}
-	// The upload is taken now: a second completion finds none.
+	// The upload is taken now: a second completion finds none (and it is
+	// put back if the object cannot be stored).
 	delete(m.uploads, id)
 	m.mu.Unlock()
 	res, err := m.PutObject(bucket, object, u.meta, io.MultiReader(readers...), size, nil)
 	if err != nil {
+		m.mu.Lock()
+		m.uploads[id] = u
+		m.mu.Unlock()
 		return "", "", err
 	}
 	return res.VersionID, fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(etags.Sum(nil)), len(in.Parts)), nil
@@ -155,6 +159,9 @@ func (m *multipart) ListParts(bucket, object string, id gofakes3.UploadID, marke
 	u, err := m.get(bucket, object, id)
 	if err != nil {
 		return nil, err
+	}
+	if limit <= 0 {
+		limit = 1000 // S3's default and most
 	}
 	out := &gofakes3.ListMultipartUploadPartsResult{Bucket: bucket, Key: object, UploadID: id, MaxParts: limit, PartNumberMarker: marker, StorageClass: "STANDARD"}
 	var nums []int
@@ -195,14 +202,20 @@ func (m *multipart) ListMultipartUploads(bucket string, marker *gofakes3.UploadL
 		if c := strings.Compare(a.key, b.key); c != 0 {
 			return c
 		}
-		return a.initiated.Compare(b.initiated)
+		if c := a.initiated.Compare(b.initiated); c != 0 {
+			return c
+		}
+		if idLess(a.id, b.id) {
+			return -1
+		}
+		return 1
 	})
 	out := &gofakes3.ListMultipartUploadsResult{Bucket: bucket, MaxUploads: limit, Prefix: prefix.Prefix}
 	if marker != nil {
 		out.KeyMarker, out.UploadIDMarker = marker.Object, marker.UploadID
 	}
 	for _, u := range ups {
-		if marker != nil && marker.Object != "" && (u.key < marker.Object || u.key == marker.Object && (marker.UploadID == "" || u.id <= marker.UploadID)) {
+		if marker != nil && marker.Object != "" && (u.key < marker.Object || u.key == marker.Object && (marker.UploadID == "" || idLess(u.id, marker.UploadID) || u.id == marker.UploadID)) {
 			continue
 		}
 		if limit > 0 && int64(len(out.Uploads)) >= limit {
@@ -213,4 +226,12 @@ func (m *multipart) ListMultipartUploads(bucket string, marker *gofakes3.UploadL
 		out.Uploads = append(out.Uploads, gofakes3.ListMultipartUploadItem{Key: u.key, UploadID: u.id, StorageClass: "STANDARD", Initiated: gofakes3.NewContentTime(u.initiated)})
 	}
 	return out, nil
+}
+
+// idLess orders upload ids (decimal counts) by number.
+func idLess(a, b gofakes3.UploadID) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
 }
