@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiff-registry/skiff/internal/copier"
+	"github.com/skiff-registry/skiff/internal/imageref"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
@@ -82,7 +83,7 @@ func (ca copyArgs) options() (copier.Options, error) {
 	}
 	opts.Platforms = ps
 	if ca.tags != "" {
-		re, err := copier.CompileTagPattern(ca.tags)
+		re, err := imageref.CompileTagPattern(ca.tags)
 		if err != nil {
 			return opts, fmt.Errorf("--tags: %w", err)
 		}

@@ -109,7 +109,7 @@ func runMirrorSet(ctx context.Context, stdout, stderr io.Writer, file string, ma
 	copiers := make([]*copier.Copier, len(set.Entries))
 	var unreadable []string
 	for i, e := range set.Entries {
-		sel, err := e.Selection()
+		sel, err := copier.RuleSelection(e.Rule)
 		if err != nil {
 			return fmt.Errorf("%s: %w", e.Name(), err) // ParseSet checked it
 		}

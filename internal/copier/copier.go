@@ -31,6 +31,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/skiff-registry/skiff/internal/imageref"
+	"github.com/skiff-registry/skiff/internal/mirror"
+	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
 // Selection says what a copy brings along with the image named.
@@ -151,6 +155,30 @@ type Copier struct {
 	http   *clients
 }
 
+// RuleSelection is what mirror rule r asks a copier to bring, checked.
+func RuleSelection(r mirror.Rule) (Selection, error) {
+	var s Selection
+	if err := r.Check(); err != nil {
+		return s, err
+	}
+	for _, p := range r.Platforms {
+		pl, err := oci.ParseKnownPlatform(p)
+		if err != nil {
+			return s, err
+		}
+		s.Platforms = append(s.Platforms, pl)
+	}
+	if r.Tags != "" {
+		re, err := imageref.CompileTagPattern(r.Tags)
+		if err != nil {
+			return s, err
+		}
+		s.Tags = re
+	}
+	s.Referrers, s.DigestTags = r.Referrers, r.DigestTags
+	return s, nil
+}
+
 // Select returns a Copier that copies what s says, sharing c's
 // connections, tokens and bound on parallel blobs.
 func (c *Copier) Select(s Selection) *Copier {
@@ -239,20 +267,20 @@ type pair struct {
 func (c *Copier) plan(ctx context.Context, src, dst string) ([]pair, error) {
 	p, err := c.parse(src, dst)
 	if err != nil || c.opts.Tags == nil {
-		return []pair{{p.src, p.dst}}, err
+		return []pair{{p.Src, p.Dst}}, err
 	}
-	tags, err := c.puller.List(ctx, p.srcRepo)
+	tags, err := c.puller.List(ctx, p.SrcRepo)
 	if err != nil {
-		return nil, fmt.Errorf("list the tags of %s: %w", p.srcRepo, err)
+		return nil, fmt.Errorf("list the tags of %s: %w", p.SrcRepo, err)
 	}
 	var out []pair
 	for _, t := range tags {
 		if c.opts.Tags.MatchString(t) {
-			out = append(out, pair{p.srcRepo.Tag(t), p.dstRepo.Tag(t)})
+			out = append(out, pair{p.SrcRepo.Tag(t), p.DstRepo.Tag(t)})
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("no tag of %s matches %s (it has %d tags)", p.srcRepo, c.opts.Tags, len(tags))
+		return nil, fmt.Errorf("no tag of %s matches %s (it has %d tags)", p.SrcRepo, c.opts.Tags, len(tags))
 	}
 	return out, nil
 }
@@ -272,109 +300,8 @@ func (c *Copier) Preflight(ctx context.Context, src, dst string) error {
 	return nil
 }
 
-// CompileTagPattern compiles a tag pattern, which matches whole tags.
-func CompileTagPattern(s string) (*regexp.Regexp, error) {
-	re, err := regexp.Compile(`^(?:` + s + `)$`)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a regular expression: %w", s, err)
-	}
-	return re, nil
-}
-
-// Check reports what is wrong with a copy of src to dst that selects s,
-// without a request: the references, and a source that must be a
-// repository (with Tags) or an image (without).
-func Check(src, dst string, s Selection) error {
-	c := &Copier{opts: Options{Selection: s}}
-	_, err := c.parse(src, dst)
-	return err
-}
-
-// parsed is a copy's source and destination: repositories with Tags, else
-// references (a destination repository takes the source's tag or digest).
-type parsed struct {
-	srcRepo, dstRepo name.Repository
-	src, dst         name.Reference
-}
-
-func (c *Copier) parse(src, dst string) (parsed, error) {
-	var p parsed
-	var err error
-	if c.opts.Tags != nil {
-		if p.srcRepo, err = c.repository(src, "source"); err != nil {
-			return p, err
-		}
-		p.dstRepo, err = c.repository(dst, "destination")
-		return p, err
-	}
-	if p.src, err = c.reference(src, "source"); err != nil {
-		return p, err
-	}
-	if p.src == nil {
-		return p, fmt.Errorf("source %q names a repository, not an image: add :tag or @digest, or select tags", src)
-	}
-	if p.dst, err = c.reference(dst, "destination"); err != nil {
-		return p, err
-	}
-	if p.dst == nil {
-		repo, _ := c.repository(dst, "destination")
-		switch r := p.src.(type) {
-		case name.Tag:
-			p.dst = repo.Tag(r.TagStr())
-		case name.Digest:
-			p.dst = repo.Digest(r.DigestStr())
-		}
-	}
-	return p, nil
-}
-
-// reference parses s as an image reference; nil if s is a repository.
-func (c *Copier) reference(s, role string) (name.Reference, error) {
-	repo, ref := splitReference(s)
-	if _, err := c.repoOf(repo, s, role); err != nil {
-		return nil, err
-	}
-	if ref == "" {
-		return nil, nil
-	}
-	r, err := name.ParseReference(s, append(slices.Clone(c.names), name.StrictValidation)...)
-	if err != nil {
-		return nil, fmt.Errorf("%s %q: %w", role, s, err)
-	}
-	return r, nil
-}
-
-func (c *Copier) repository(s, role string) (name.Repository, error) {
-	repo, ref := splitReference(s)
-	if ref != "" {
-		return name.Repository{}, fmt.Errorf("%s %q must be a repository, without :tag or @digest", role, s)
-	}
-	return c.repoOf(repo, s, role)
-}
-
-// repoOf parses repo, the repository of whole.
-func (c *Copier) repoOf(repo, whole, role string) (name.Repository, error) {
-	if !strings.Contains(repo, "/") {
-		return name.Repository{}, fmt.Errorf("%s %q must name its registry: host[:port]/repository", role, whole)
-	}
-	r, err := name.NewRepository(repo, append(slices.Clone(c.names), name.StrictValidation)...)
-	if err != nil {
-		return name.Repository{}, fmt.Errorf("%s %q: %w", role, whole, err)
-	}
-	return r, nil
-}
-
-// splitReference splits s into its repository and its ":tag" or
-// "@digest" (empty if none).
-func splitReference(s string) (repo, ref string) {
-	if i := strings.Index(s, "@"); i >= 0 {
-		return s[:i], s[i:]
-	}
-	slash := strings.LastIndex(s, "/")
-	if i := strings.LastIndex(s, ":"); i > slash {
-		return s[:i], s[i:]
-	}
-	return s, ""
+func (c *Copier) parse(src, dst string) (imageref.Pair, error) {
+	return imageref.Parse(src, dst, c.opts.Tags != nil, c.names...)
 }
 
 // copyImage copies one image (or index) with what the options bring along.

@@ -28,7 +28,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/skiff-registry/skiff/internal/copier"
+	"github.com/skiff-registry/skiff/internal/imageref"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
 
@@ -50,34 +50,29 @@ type Rule struct {
 	DigestTags bool `json:"digestTags,omitempty"`
 }
 
-// Selection returns what the rule asks the copier to bring, checked.
-func (r Rule) Selection() (copier.Selection, error) {
-	var s copier.Selection
+// Check reports what is wrong with the rule, with no request: a missing
+// source or target, a source that must be a repository (with tags) or an
+// image (without), a tag pattern that does not compile, a platform the
+// image spec does not know.
+func (r Rule) Check() error {
 	if strings.TrimSpace(r.Source) == "" {
-		return s, errors.New("no source")
+		return errors.New("no source")
 	}
 	if strings.TrimSpace(r.Target) == "" {
-		return s, errors.New("no target")
+		return errors.New("no target")
 	}
 	for _, p := range r.Platforms {
-		pl, err := oci.ParseKnownPlatform(p)
-		if err != nil {
-			return s, err
+		if _, err := oci.ParseKnownPlatform(p); err != nil {
+			return err
 		}
-		s.Platforms = append(s.Platforms, pl)
 	}
 	if r.Tags != "" {
-		re, err := copier.CompileTagPattern(r.Tags)
-		if err != nil {
-			return s, fmt.Errorf("tags: %w", err)
+		if _, err := imageref.CompileTagPattern(r.Tags); err != nil {
+			return fmt.Errorf("tags: %w", err)
 		}
-		s.Tags = re
 	}
-	s.Referrers, s.DigestTags = r.Referrers, r.DigestTags
-	if err := copier.Check(r.Source, r.Target, s); err != nil {
-		return s, err
-	}
-	return s, nil
+	_, err := imageref.Parse(r.Source, r.Target, r.Tags != "")
+	return err
 }
 
 // Entry is a rule of a set file, with the line it starts on.
@@ -136,7 +131,7 @@ func ParseSet(b []byte) (Set, error) {
 			if !p.rule(n, "mirrors["+strconv.Itoa(i)+"]", ruleFields, &e.Rule) {
 				continue
 			}
-			if _, err := e.Selection(); err != nil {
+			if err := e.Check(); err != nil {
 				p.errs = append(p.errs, fmt.Errorf("%s: %w", e.Name(), err))
 				continue
 			}
