@@ -14,6 +14,7 @@ import (
 
 	"github.com/skiff-registry/skiff/internal/gc"
 	"github.com/skiff-registry/skiff/internal/httpapi"
+	"github.com/skiff-registry/skiff/internal/mirror"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/pkg/oci"
 )
@@ -194,38 +195,58 @@ func remoteError(method, url, status string, body []byte) error {
 	return errors.Join(msgs...)
 }
 
-// retentionClient is the operator API's retention policies, a
-// RetentionStore like policy.RetentionStore.
-type retentionClient struct{ c *operatorClient }
-
-var _ httpapi.RetentionStore = retentionClient{}
-
-func (rc retentionClient) Get(ctx context.Context, prefix string) (policy.RetentionRecord, error) {
-	var rec policy.RetentionRecord
-	return rec, rc.c.do(ctx, http.MethodGet, "/v2/_skiff/retention/"+prefix, "", nil, &rec)
+// ruleClient is one kind of rule behind the operator API (retention
+// policies, mirror rules), a RuleStore like internal/policy's: list at
+// root, one rule at root/<key>, its changes at history<key>.
+type ruleClient[P policy.Rule[P]] struct {
+	c             *operatorClient
+	root, history string
 }
 
-func (rc retentionClient) List(ctx context.Context) ([]policy.RetentionRecord, error) {
-	var out httpapi.RetentionList
-	err := rc.c.do(ctx, http.MethodGet, "/v2/_skiff/retention", "", nil, &out)
+var (
+	_ httpapi.RetentionStore = ruleClient[oci.Retention]{}
+	_ httpapi.MirrorStore    = ruleClient[mirror.Rule]{}
+)
+
+func retentionClient(c *operatorClient) ruleClient[oci.Retention] {
+	return ruleClient[oci.Retention]{c, "/v2/_skiff/retention", "/v2/_skiff/retention-history/"}
+}
+
+func mirrorClient(c *operatorClient) ruleClient[mirror.Rule] {
+	return ruleClient[mirror.Rule]{c, "/v2/_skiff/mirror-rules", "/v2/_skiff/mirror-rule-history/"}
+}
+
+func (rc ruleClient[P]) Get(ctx context.Context, key string) (policy.RecordOf[P], error) {
+	var rec policy.RecordOf[P]
+	return rec, rc.c.do(ctx, http.MethodGet, rc.root+"/"+key, "", nil, &rec)
+}
+
+func (rc ruleClient[P]) List(ctx context.Context) ([]policy.RecordOf[P], error) {
+	var out httpapi.RuleList[P]
+	err := rc.c.do(ctx, http.MethodGet, rc.root, "", nil, &out)
 	return out.Policies, err
 }
 
-// Set stores r, its prefix in the path.
-func (rc retentionClient) Set(ctx context.Context, r oci.Retention, who string) (policy.RetentionRecord, error) {
-	prefix := r.Prefix
-	r.Prefix = ""
-	var rec policy.RetentionRecord
-	return rec, rc.c.do(ctx, http.MethodPut, "/v2/_skiff/retention/"+prefix, who, r, &rec)
+// Set stores r, its key in the path.
+func (rc ruleClient[P]) Set(ctx context.Context, r P, who string) (policy.RecordOf[P], error) {
+	var rec policy.RecordOf[P]
+	return rec, rc.c.do(ctx, http.MethodPut, rc.root+"/"+r.RulePrefix(), who, r.WithPrefix(""), &rec)
 }
 
-func (rc retentionClient) Delete(ctx context.Context, prefix, who string) (policy.RetentionRecord, error) {
-	var rec policy.RetentionRecord
-	return rec, rc.c.do(ctx, http.MethodDelete, "/v2/_skiff/retention/"+prefix, who, nil, &rec)
+func (rc ruleClient[P]) Delete(ctx context.Context, key, who string) (policy.RecordOf[P], error) {
+	var rec policy.RecordOf[P]
+	return rec, rc.c.do(ctx, http.MethodDelete, rc.root+"/"+key, who, nil, &rec)
 }
 
-func (rc retentionClient) History(ctx context.Context, prefix string) ([]policy.RetentionChange, error) {
-	var out httpapi.RetentionHistory
-	err := rc.c.do(ctx, http.MethodGet, "/v2/_skiff/retention-history/"+prefix, "", nil, &out)
+func (rc ruleClient[P]) History(ctx context.Context, key string) ([]policy.ChangeOf[P], error) {
+	var out httpapi.RuleHistory[P]
+	err := rc.c.do(ctx, http.MethodGet, rc.history+key, "", nil, &out)
 	return out.Changes, err
+}
+
+// MirrorRuns returns each mirror rule's last run.
+func (c *operatorClient) MirrorRuns(ctx context.Context) (map[string]mirror.Run, error) {
+	var out httpapi.MirrorRuns
+	err := c.do(ctx, http.MethodGet, "/v2/_skiff/mirror-runs", "", nil, &out)
+	return out.Runs, err
 }

@@ -56,7 +56,7 @@ their signatures); gc, policy, retention, index and user are the operator's tool
 		newServeCommand(getenv),
 		newGCCommand(getenv),
 		newCopyCommand(),
-		newMirrorCommand(),
+		newMirrorCommand(getenv),
 		newPolicyCommand(getenv, func(cmd *cobra.Command, pa policyArgs) error { return runPolicy(cmd, pa, getenv) }),
 		newRetentionCommand(getenv, func(cmd *cobra.Command, ra retentionArgs) error { return runRetention(cmd, ra, getenv) }),
 		newIndexCommand(getenv, func(cmd *cobra.Command, ia indexArgs) error { return runIndex(cmd, ia, getenv) }),

@@ -15,18 +15,20 @@ import (
 	"github.com/skiff-registry/skiff/internal/mirror"
 )
 
-func newMirrorCommand() *cobra.Command {
+func newMirrorCommand(getenv func(string) string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mirror",
-		Short: "Mirror lists of images: run a mirror set file",
+		Short: "Mirror lists of images: run a mirror set file, or keep rules for the registry's sync",
 		Long: `A mirror set is a YAML file of rules, each a source (an image, or a repository
 with a tags pattern), a target, and what to bring: the platforms of an index,
-referrers, cosign's digest tags. skiff mirror run copies every rule with skiff copy.`,
+referrers, cosign's digest tags. skiff mirror run copies every rule with skiff copy
+(push mode, from where you run it); skiff mirror rule keeps named rules in the
+registry for its scheduled sync (pull mode).`,
 		Args:               cobra.ArbitraryArgs,
 		RunE:               needCommand,
 		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 	}
-	cmd.AddCommand(newMirrorRunCommand())
+	cmd.AddCommand(newMirrorRunCommand(), newMirrorRuleCommand(getenv, func(cmd *cobra.Command, ma mirrorRuleArgs) error { return runMirrorRule(cmd, ma, getenv) }))
 	return cmd
 }
 

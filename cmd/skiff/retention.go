@@ -142,7 +142,7 @@ func runRetention(cmd *cobra.Command, ra retentionArgs, getenv func(string) stri
 		if err != nil {
 			return err
 		}
-		store, who = retentionClient{newOperatorClient(ra.where.registry, cred)}, localOperator(getenv)
+		store, who = retentionClient(newOperatorClient(ra.where.registry, cred)), localOperator(getenv)
 	}
 	v, err := ra.do(ctx, store, who)
 	if errors.Is(err, policy.ErrNotFound) {

@@ -10,12 +10,14 @@
 package httpapi
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/skiff-registry/skiff/internal/mirror"
 	"github.com/skiff-registry/skiff/internal/registry"
 )
 
@@ -49,6 +51,8 @@ type options struct {
 	redirectMin     int64
 	operator        PolicyStore
 	retention       RetentionStore
+	mirror          MirrorStore
+	mirrorRuns      func(context.Context) (map[string]mirror.Run, error)
 	collect         Collect
 	auth            *AuthConfig
 	bodyTimeout     time.Duration

@@ -43,6 +43,15 @@ func (a *API) handlers(kind string) map[string]handlerFunc {
 		return map[string]handlerFunc{"GET": h.get, "PUT": h.put(a), "DELETE": h.del(a)}
 	case routeRetentionHist:
 		return map[string]handlerFunc{"GET": a.retentions().history}
+	case routeMirrorRules:
+		return map[string]handlerFunc{"GET": a.mirrorRules().list}
+	case routeMirrorRule:
+		h := a.mirrorRules()
+		return map[string]handlerFunc{"GET": h.get, "PUT": h.put(a), "DELETE": h.del(a)}
+	case routeMirrorHistory:
+		return map[string]handlerFunc{"GET": a.mirrorRules().history}
+	case routeMirrorRuns:
+		return map[string]handlerFunc{"GET": a.mirrorRuns}
 	case routeIndexStatus:
 		return map[string]handlerFunc{"GET": a.indexStatus}
 	case routeGC:
@@ -85,6 +94,9 @@ func (a *API) route(w http.ResponseWriter, r *http.Request) {
 			return
 		case isRetentionRoute(rt.kind) && a.opts.retention == nil:
 			a.writeError(w, r, oci.Errorf(oci.CodeUnsupported, "this server keeps no retention policies").WithStatus(http.StatusNotFound))
+			return
+		case isMirrorRoute(rt.kind) && a.opts.mirror == nil:
+			a.writeError(w, r, oci.Errorf(oci.CodeUnsupported, "this server keeps no mirror rules").WithStatus(http.StatusNotFound))
 			return
 		case isUserRoute(rt.kind) && a.opts.auth == nil:
 			a.writeError(w, r, usersOff())

@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/skiff-registry/skiff/internal/gc"
+	"github.com/skiff-registry/skiff/internal/mirror"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/internal/registry"
 	"github.com/skiff-registry/skiff/pkg/oci"
@@ -32,6 +33,10 @@ import (
 //	GET    /v2/_skiff/retention                       {"policies":[RetentionRecord...]}
 //	GET|PUT|DELETE /v2/_skiff/retention/<prefix>      RetentionRecord (PUT body: the retention policy)
 //	GET    /v2/_skiff/retention-history/<prefix>      {"changes":[RetentionChange...]}
+//	GET    /v2/_skiff/mirror-rules                    {"policies":[MirrorRecord...]}
+//	GET|PUT|DELETE /v2/_skiff/mirror-rules/<name>     MirrorRecord (PUT body: the rule)
+//	GET    /v2/_skiff/mirror-rule-history/<name>      {"changes":[MirrorChange...]}
+//	GET    /v2/_skiff/mirror-runs                     {"runs":{"<name>":mirror.Run...}}: each rule's last sync
 //	GET    /v2/_skiff/index/<repo>/<reference>        IndexReport
 //	POST   /v2/_skiff/gc[?dryRun=true][&grace=24h]     gc.Report: one collection pass
 //	...    /v2/_skiff/users[/<name>[/password|/grants]]  users (users.go)
@@ -51,6 +56,10 @@ const (
 	routeRetentions     = "operator-retentions"
 	routeRetention      = "operator-retention"
 	routeRetentionHist  = "operator-retention-history"
+	routeMirrorRules    = "operator-mirror-rules"
+	routeMirrorRule     = "operator-mirror-rule"
+	routeMirrorHistory  = "operator-mirror-history"
+	routeMirrorRuns     = "operator-mirror-runs"
 	routeIndexStatus    = "operator-index"
 	routeGC             = "operator-gc"
 	routeOperatorNoSuch = "operator-unknown"
@@ -86,10 +95,11 @@ type RuleStore[P any] interface {
 	History(ctx context.Context, prefix string) ([]policy.ChangeOf[P], error)
 }
 
-// The stores of index policies and of retention policies.
+// The stores of index policies, retention policies and mirror rules.
 type (
 	PolicyStore    = RuleStore[oci.Policy]
 	RetentionStore = RuleStore[oci.Retention]
+	MirrorStore    = RuleStore[mirror.Rule]
 )
 
 var (
@@ -106,6 +116,18 @@ func WithOperator(store PolicyStore) Option { return func(o *options) { o.operat
 // WithRetention serves the retention policies under /v2/_skiff/retention
 // over store (with WithOperator; default: 404).
 func WithRetention(store RetentionStore) Option { return func(o *options) { o.retention = store } }
+
+// WithMirrorRules serves the sync's mirror rules under
+// /v2/_skiff/mirror-rules over store, and their last runs, which runs
+// reads (with WithOperator; default: 404).
+func WithMirrorRules(store MirrorStore, runs func(context.Context) (map[string]mirror.Run, error)) Option {
+	return func(o *options) { o.mirror, o.mirrorRuns = store, runs }
+}
+
+// MirrorRuns is the body of GET /v2/_skiff/mirror-runs.
+type MirrorRuns struct {
+	Runs map[string]mirror.Run `json:"runs"`
+}
 
 // RuleList is the body of GET /v2/_skiff/policies and /v2/_skiff/retention.
 type RuleList[P any] struct {
@@ -125,6 +147,8 @@ type (
 	PolicyHistory    = RuleHistory[oci.Policy]
 	RetentionList    = RuleList[oci.Retention]
 	RetentionHistory = RuleHistory[oci.Retention]
+	MirrorList       = RuleList[mirror.Rule]
+	MirrorHistory    = RuleHistory[mirror.Rule]
 )
 
 // IndexReport is the body of GET /v2/_skiff/index/<repo>/<reference>.
@@ -158,6 +182,22 @@ func parseOperatorRoute(rest string) route {
 	}
 	if p, ok := strings.CutPrefix(rest, "retention-history/"); ok {
 		rt.kind, rt.arg = routeRetentionHist, p
+		return rt
+	}
+	if rest == "mirror-rules" {
+		rt.kind = routeMirrorRules
+		return rt
+	}
+	if p, ok := strings.CutPrefix(rest, "mirror-rules/"); ok {
+		rt.kind, rt.arg = routeMirrorRule, p
+		return rt
+	}
+	if p, ok := strings.CutPrefix(rest, "mirror-rule-history/"); ok {
+		rt.kind, rt.arg = routeMirrorHistory, p
+		return rt
+	}
+	if rest == "mirror-runs" {
+		rt.kind = routeMirrorRuns
 		return rt
 	}
 	if rest == "users" {
@@ -195,7 +235,7 @@ func operatorOff() error {
 
 func noOperatorEndpoint(path string) error {
 	return oci.Errorf(oci.CodeUnsupported,
-		"no operator API endpoint at %s; there are /v2/_skiff/policies[/<prefix>], /v2/_skiff/history/<prefix>, /v2/_skiff/retention[/<prefix>], /v2/_skiff/retention-history/<prefix>, /v2/_skiff/index/<repo>/<reference>, "+
+		"no operator API endpoint at %s; there are /v2/_skiff/policies[/<prefix>], /v2/_skiff/history/<prefix>, /v2/_skiff/retention[/<prefix>], /v2/_skiff/retention-history/<prefix>, /v2/_skiff/mirror-rules[/<name>], /v2/_skiff/mirror-rule-history/<name>, /v2/_skiff/mirror-runs, /v2/_skiff/index/<repo>/<reference>, "+
 			"/v2/_skiff/gc and /v2/_skiff/users[/<name>[/password|/grants]]",
 		path).WithStatus(http.StatusNotFound)
 }
@@ -221,6 +261,7 @@ type ruleAPI[P policy.Rule[P]] struct {
 	// unset says what a prefix without a rule gets.
 	unset   string
 	example string // a body to send
+	key     string // what the route's argument is: "prefix" (default) or "name"
 }
 
 func (a *API) policies() ruleAPI[oci.Policy] {
@@ -235,11 +276,31 @@ func (a *API) retentions() ruleAPI[oci.Retention] {
 		example: `{"untaggedAfter":"30d","keepTags":[{"pattern":"v.*","last":10}]}`}
 }
 
+func (a *API) mirrorRules() ruleAPI[mirror.Rule] {
+	return ruleAPI[mirror.Rule]{store: a.opts.mirror, what: "mirror rule", key: "name",
+		unset:   "the scheduled sync runs the other rules",
+		example: `{"source":"quay.io/org/app","target":"mirror/app","tags":"v1\\.[0-9]+","platforms":["linux/amd64"],"referrers":true}`}
+}
+
+// mirrorRuns answers GET /v2/_skiff/mirror-runs.
+func (a *API) mirrorRuns(w http.ResponseWriter, r *http.Request, _ route) error {
+	runs, err := a.opts.mirrorRuns(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, r, http.StatusOK, "application/json", MirrorRuns{Runs: runs})
+	return nil
+}
+
 // storeError maps the store's not-found to POLICY_UNKNOWN; anything else
 // is internal.
 func (h ruleAPI[P]) storeError(prefix string, err error) error {
 	if errors.Is(err, policy.ErrNotFound) {
-		return oci.Errorf(CodePolicyUnknown, "no %s is set for prefix %s; %s", h.what, prefix, h.unset).WithStatus(http.StatusNotFound)
+		key := h.key
+		if key == "" {
+			key = "prefix"
+		}
+		return oci.Errorf(CodePolicyUnknown, "no %s is set for %s %s; %s", h.what, key, prefix, h.unset).WithStatus(http.StatusNotFound)
 	}
 	return err
 }
@@ -481,4 +542,8 @@ func (a *API) operatorName(r *http.Request) (string, error) {
 
 func isRetentionRoute(kind string) bool {
 	return kind == routeRetentions || kind == routeRetention || kind == routeRetentionHist
+}
+
+func isMirrorRoute(kind string) bool {
+	return kind == routeMirrorRules || kind == routeMirrorRule || kind == routeMirrorHistory || kind == routeMirrorRuns
 }

@@ -34,6 +34,9 @@ import (
 
 // Rule is what to mirror from where to where.
 type Rule struct {
+	// Name names a rule stored in the registry (the sync's rules); a set
+	// file's rules have none.
+	Name string `json:"name,omitempty"`
 	// Source is an image (host/repo:tag or @digest) or, with Tags, a
 	// repository.
 	Source string `json:"source"`
@@ -48,6 +51,10 @@ type Rule struct {
 	// Referrers and DigestTags bring signatures, SBOMs and attestations.
 	Referrers  bool `json:"referrers,omitempty"`
 	DigestTags bool `json:"digestTags,omitempty"`
+	// Credentials names the AWS Secrets Manager secret holding the
+	// source's {"username": ..., "password": ...} (a stored rule; none:
+	// anonymous).
+	Credentials string `json:"credentials,omitempty"`
 }
 
 // Check reports what is wrong with the rule, with no request: a missing

@@ -87,6 +87,12 @@ type (
 // server invalidates its Cache so its own changes apply at once).
 func (st *StoreOf[P]) OnChange(fn func()) { st.onChange = fn }
 
+// NewStoreOf returns the rules of another kind over settings, kept under
+// <kind>/ and audit/<kind>/ (internal/mirror's rules are one).
+func NewStoreOf[P Rule[P]](kind string, settings storage.Settings) *StoreOf[P] {
+	return &StoreOf[P]{kind: kind, settings: settings, now: time.Now}
+}
+
 // NewStore returns the index policies over settings.
 func NewStore(settings storage.Settings) *Store {
 	return &Store{kind: "policy", settings: settings, now: time.Now}

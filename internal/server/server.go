@@ -17,6 +17,7 @@ import (
 	"github.com/skiff-registry/skiff/internal/config"
 	"github.com/skiff-registry/skiff/internal/gc"
 	"github.com/skiff-registry/skiff/internal/httpapi"
+	"github.com/skiff-registry/skiff/internal/mirror"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/internal/registry"
 	"github.com/skiff-registry/skiff/pkg/oci"
@@ -110,7 +111,8 @@ func New(ctx context.Context, cfg config.Config, stores backend.Stores, groups h
 		httpapi.WithRedirectMin(cfg.RedirectMin),
 	}
 	if cfg.OperatorAPI {
-		apiOpts = append(apiOpts, httpapi.WithOperator(policies), httpapi.WithRetention(policy.NewRetentionStore(stores.Meta)))
+		apiOpts = append(apiOpts, httpapi.WithOperator(policies), httpapi.WithRetention(policy.NewRetentionStore(stores.Meta)),
+			httpapi.WithMirrorRules(mirror.NewStore(stores.Meta), func(ctx context.Context) (map[string]mirror.Run, error) { return mirror.Runs(ctx, stores.Meta) }))
 	}
 	if cfg.OperatorAPI && !cfg.ScheduledGC {
 		apiOpts = append(apiOpts, httpapi.WithCollector(func(ctx context.Context, dry bool, grace time.Duration) (gc.Report, error) {
