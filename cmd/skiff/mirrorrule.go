@@ -76,7 +76,7 @@ The rules are (one of):
 		fs.BoolVar(&ma.json, "json", false, "print JSON instead of text")
 		if cmd.Name() == "add" {
 			fs.StringVar(&ma.rule.Source, "source", "", "the upstream image (host/repo:tag or @digest), or with --tags its repository")
-			fs.StringVar(&ma.rule.Target, "target", "", "the repository (or image) in this registry, host included as skiff copy takes it")
+			fs.StringVar(&ma.rule.Target, "target", "", "the repository of this registry to copy into, without its host (mirror/alpine)")
 			fs.StringVar(&ma.rule.Tags, "tags", "", "copy every tag of the source repository matching this regular expression (whole)")
 			fs.StringSliceVar(&ma.rule.Platforms, "platforms", nil, "copy only these platforms of an index, os/arch[/variant]")
 			fs.BoolVar(&ma.rule.Referrers, "referrers", false, "copy the referrers (signatures, SBOMs, attestations)")

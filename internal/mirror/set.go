@@ -41,7 +41,8 @@ type Rule struct {
 	// repository.
 	Source string `json:"source"`
 	// Target is a repository (the source's tags kept) or, for one image, a
-	// reference of its own.
+	// reference of its own; a stored rule's names one of this registry,
+	// without its host (mirror/alpine).
 	Target string `json:"target"`
 	// Tags selects, by a regular expression over the whole tag, the tags
 	// of a source repository.
@@ -78,9 +79,17 @@ func (r Rule) Check() error {
 			return fmt.Errorf("tags: %w", err)
 		}
 	}
-	_, err := imageref.Parse(r.Source, r.Target, r.Tags != "")
+	target := r.Target
+	if r.Name != "" {
+		target = LocalHost + "/" + target
+	}
+	_, err := imageref.Parse(r.Source, target, r.Tags != "")
 	return err
 }
+
+// LocalHost stands for this registry in a stored rule's target, which
+// names a repository of the registry the sync writes into, without host.
+const LocalHost = "skiff.local"
 
 // Entry is a rule of a set file, with the line it starts on.
 type Entry struct {

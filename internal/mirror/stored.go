@@ -31,6 +31,9 @@ func (r Rule) Validate() (Rule, error) {
 	if r.Credentials != "" && !secretName.MatchString(r.Credentials) {
 		return r, fmt.Errorf("credentials %q: want the name or ARN of a Secrets Manager secret", r.Credentials)
 	}
+	if first, _, _ := strings.Cut(r.Target, "/"); strings.ContainsAny(first, ".:") || first == "localhost" {
+		return r, fmt.Errorf("rule %s: target %q: a stored rule's target is a repository of this registry, without a host (such as mirror/alpine)", name, r.Target)
+	}
 	if err := r.Check(); err != nil {
 		return r, fmt.Errorf("rule %s: %w", name, err)
 	}

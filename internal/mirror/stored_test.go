@@ -12,7 +12,7 @@ import (
 
 func TestRuleValidate(t *testing.T) {
 	t.Parallel()
-	ok := mirror.Rule{Name: "weekly/alpine/", Source: " up.example/library/alpine ", Target: "reg.example/mirror/alpine", Tags: `3\.2[0-9]`, Credentials: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:skiff/mirror/hub-AbCdEf"}
+	ok := mirror.Rule{Name: "weekly/alpine/", Source: " up.example/library/alpine ", Target: "mirror/alpine", Tags: `3\.2[0-9]`, Credentials: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:skiff/mirror/hub-AbCdEf"}
 	r, err := ok.Validate()
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +28,7 @@ func TestRuleValidate(t *testing.T) {
 		{func(r *mirror.Rule) { r.Name = "Weekly" }, "rule name"},
 		{func(r *mirror.Rule) { r.Credentials = "two words" }, "credentials"},
 		{func(r *mirror.Rule) { r.Source = "" }, "no source"},
+		{func(r *mirror.Rule) { r.Target = "reg.example/mirror/alpine" }, "without a host"},
 		{func(r *mirror.Rule) { r.Platforms = []string{"linux/amd46"} }, "unknown architecture"},
 		{func(r *mirror.Rule) { r.Tags = "" }, "names a repository"},
 		{func(r *mirror.Rule) { r.Tags = "(" }, "not a regular expression"},
@@ -47,7 +48,7 @@ func TestRuns(t *testing.T) {
 	s := teststores.Local(t, 5<<20)
 	ctx := context.Background()
 	store := mirror.NewStore(s.Meta)
-	if _, err := store.Set(ctx, mirror.Rule{Name: "a", Source: "up.example/a:v1", Target: "reg.example/m/a"}, "test"); err != nil {
+	if _, err := store.Set(ctx, mirror.Rule{Name: "a", Source: "up.example/a:v1", Target: "m/a"}, "test"); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
