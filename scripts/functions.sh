@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds Skiff's Lambda functions (functions/manifest, functions/blob,
-# functions/catalog, and the scheduled collector functions/gc) as `bootstrap` binaries for the provided.al2023 runtime.
+# functions/catalog, the scheduled collector functions/gc and the sync functions/sync) as `bootstrap` binaries for the provided.al2023 runtime.
 #
 #   scripts/functions.sh                        arm64 (the stack's architecture):
 #                                               build/functions/<fn>.zip, each with
@@ -52,7 +52,7 @@ fi
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
-fns=(manifest blob catalog gc)
+fns=(manifest blob catalog gc sync)
 work="$(mktemp -d "${TMPDIR:-/tmp}/skiff-functions.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 

@@ -43,23 +43,30 @@ func collectorSpec() fnSpec {
 
 // newCollector adds the gc function and its schedule.
 func newCollector(scope constructs.Construct, s settings, st storage, sec secrets) awslambda.Function {
-	spec := collectorSpec()
 	env := serverEnv(s, st, sec)
 	env[deploy.EnvGCInterval] = jsii.String(s.GCInterval.String())
+	return newScheduled(scope, s, st, sec, collectorSpec(), env, "Gc",
+		"Skiff garbage collection: goes on with the pass in progress, or starts one every GCInterval")
+}
+
+// newScheduled adds a function EventBridge Scheduler invokes every
+// collectorEvery minutes (the collector, the sync), one at a time, with a
+// schedule role that may invoke it alone.
+func newScheduled(scope constructs.Construct, s settings, st storage, sec secrets, spec fnSpec, env map[string]*string, id, description string) awslambda.Function {
 	// One at a time: the checkpoint's claim already says so; this keeps a
 	// backlog of invocations from costing anything.
 	fn := newLambda(scope, s, st, sec, spec, env, jsii.Number(1))
 	// A role of its own rather than the stack-wide one CDK would make: it
 	// may invoke this function only.
-	invoker := awsiam.NewRole(scope, jsii.String("GcScheduleRole"), &awsiam.RoleProps{
+	invoker := awsiam.NewRole(scope, jsii.String(id+"ScheduleRole"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
-		Description: jsii.String("Skiff gc schedule: invokes the gc function"),
+		Description: jsii.String("Skiff " + spec.name + " schedule: invokes the " + spec.name + " function"),
 	})
-	awsscheduler.NewSchedule(scope, jsii.String("GcSchedule"), &awsscheduler.ScheduleProps{
-		Description: jsii.String("Skiff garbage collection: goes on with the pass in progress, or starts one every GCInterval"),
+	awsscheduler.NewSchedule(scope, jsii.String(id+"Schedule"), &awsscheduler.ScheduleProps{
+		Description: jsii.String(description),
 		Schedule:    awsscheduler.ScheduleExpression_Rate(awscdk.Duration_Minutes(jsii.Number(collectorEvery))),
 		Target: awsschedulertargets.NewLambdaInvoke(fn, &awsschedulertargets.ScheduleTargetBaseProps{
-			Input: awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"source": "skiff-gc-schedule"}),
+			Input: awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"source": "skiff-" + spec.name + "-schedule"}),
 			// The next tick retries: a failed invocation left a valid
 			// checkpoint.
 			RetryAttempts: jsii.Number(0),

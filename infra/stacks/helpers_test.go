@@ -163,18 +163,23 @@ func (tj *tmpl) namer(t *testing.T) namer {
 		n[refID(lc["LogGroup"], "")] = "logs:" + fn
 		n[refID(tj.Resources[id].Properties["Role"], "Arn")] = "role:" + fn
 	}
-	gc := tj.only(t, "AWS::Lambda::Function", func(r resource) bool {
-		d, _ := r.Properties["Description"].(string)
-		return strings.HasPrefix(d, "Skiff garbage collector")
-	})
-	n[gc] = "function:gc"
-	lc, _ := tj.Resources[gc].Properties["LoggingConfig"].(map[string]any)
-	n[refID(lc["LogGroup"], "")] = "logs:gc"
-	n[refID(tj.Resources[gc].Properties["Role"], "Arn")] = "role:gc"
-	for _, id := range tj.ofType("AWS::Scheduler::Schedule") {
-		n[id] = "schedule:gc"
-		target, _ := tj.Resources[id].Properties["Target"].(map[string]any)
-		n[refID(target["RoleArn"], "Arn")] = "role:gc-schedule"
+	// The scheduled functions, by their description, and their schedules.
+	for name, desc := range map[string]string{"gc": "Skiff garbage collector", "sync": "Skiff sync:"} {
+		id := tj.only(t, "AWS::Lambda::Function", func(r resource) bool {
+			d, _ := r.Properties["Description"].(string)
+			return strings.HasPrefix(d, desc)
+		})
+		n[id] = "function:" + name
+		lc, _ := tj.Resources[id].Properties["LoggingConfig"].(map[string]any)
+		n[refID(lc["LogGroup"], "")] = "logs:" + name
+		n[refID(tj.Resources[id].Properties["Role"], "Arn")] = "role:" + name
+		for _, sid := range tj.ofType("AWS::Scheduler::Schedule") {
+			target, _ := tj.Resources[sid].Properties["Target"].(map[string]any)
+			if refID(target["Arn"], "Arn") == id {
+				n[sid] = "schedule:" + name
+				n[refID(target["RoleArn"], "Arn")] = "role:" + name + "-schedule"
+			}
+		}
 	}
 	for _, id := range tj.ofType("AWS::DynamoDB::Table") {
 		n[id] = "table"

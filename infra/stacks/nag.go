@@ -68,12 +68,20 @@ func suppress(stack awscdk.Stack, s settings) {
 	}
 
 	on(child("GcRole"), true, prefixes[blobsPrefix])
-	on(child("GcScheduleRole"), true, suppression{
+	on(child("SyncRole"), true, prefixes[blobsPrefix], prefixes[uploadsPrefix], suppression{
 		id: "AwsSolutions-IAM5",
-		reason: "CDK's Lambda target grants lambda:InvokeFunction on the gc function and its versions (<arn>:*); " +
-			"the role is the schedule's own and may invoke nothing else",
-		appliesTo: []any{&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<GcFunction[0-9A-F]+\.Arn>:\*$/`)}},
+		reason: "The upstream registries' credentials are secrets the operator creates per mirror rule, named under " +
+			MirrorSecretsPrefix + "; the sync reads those alone (GetSecretValue), never the origin secret or the token key",
+		appliesTo: []any{&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:skiff\/mirror\/\*$/`)}},
 	})
+	for _, fn := range []string{"Gc", "Sync"} {
+		on(child(fn+"ScheduleRole"), true, suppression{
+			id: "AwsSolutions-IAM5",
+			reason: "CDK's Lambda target grants lambda:InvokeFunction on the function and its versions (<arn>:*); " +
+				"the role is the schedule's own and may invoke nothing else",
+			appliesTo: []any{&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<` + fn + `Function[0-9A-F]+\.Arn>:\*$/`)}},
+		})
+	}
 
 	if s.Ingest {
 		// The ingest task role holds the blob function's grants.

@@ -37,8 +37,8 @@ const (
 var FunctionNames = deploy.Functions()
 
 // Zips are the function zips a deployment needs: the route groups' and
-// the scheduled collector's.
-var Zips = append(slices.Clone(FunctionNames), deploy.FunctionGC)
+// the scheduled collector's and sync's.
+var Zips = append(slices.Clone(FunctionNames), deploy.FunctionGC, deploy.FunctionSync)
 
 // Lambda's whole environment (keys and values) must fit in 4 KB. The
 // values Skiff controls (ARNs and names are ~100 bytes each) get this
@@ -74,7 +74,7 @@ type SkiffStackProps struct {
 	// distribution with its ACM certificate (which must be in us-east-1).
 	CustomDomain *CustomDomain
 
-	// FunctionsDir holds manifest.zip, blob.zip, catalog.zip and gc.zip, each with a
+	// FunctionsDir holds manifest.zip, blob.zip, catalog.zip, gc.zip and sync.zip, each with a
 	// `bootstrap` at its root. Default DefaultFunctionsDir.
 	FunctionsDir string
 
@@ -97,6 +97,12 @@ type SkiffStackProps struct {
 	// start (SKIFF_GC_INTERVAL, default 24h, at least 1h). The gc function
 	// runs every 15 minutes, going on with the pass in progress.
 	GCInterval time.Duration
+
+	// SyncInterval is the time from one run of the stored mirror rules to
+	// the next (SKIFF_SYNC_INTERVAL, default 24h, at least 15m). The sync
+	// function runs every 15 minutes, going on with the run in progress.
+	// Upstream credentials: Secrets Manager secrets under skiff/mirror/.
+	SyncInterval time.Duration
 
 	// PriceClass of the distribution. Default PRICE_CLASS_100 (North
 	// America and Europe edges: the cheapest).
@@ -246,6 +252,13 @@ func resolve(p *SkiffStackProps) (settings, error) {
 		s.GCInterval = 24 * time.Hour
 	case s.GCInterval < time.Hour:
 		errs = append(errs, fmt.Errorf("gc interval %s: at least 1h", s.GCInterval))
+	}
+
+	switch {
+	case s.SyncInterval == 0:
+		s.SyncInterval = 24 * time.Hour
+	case s.SyncInterval < 15*time.Minute:
+		errs = append(errs, fmt.Errorf("sync interval %s: at least 15m", s.SyncInterval))
 	}
 
 	if s.PriceClass == "" {

@@ -47,7 +47,7 @@ func TestResolveDefaults(t *testing.T) {
 			"price":     awscloudfront.PriceClass_PRICE_CLASS_100,
 			"policies":  "[]",
 			"anonymous": "",
-			"zips":      4,
+			"zips":      5,
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("defaults (-want +got):\n%s", diff)

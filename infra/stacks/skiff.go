@@ -28,6 +28,7 @@ func NewSkiffStack(scope constructs.Construct, id string, props *SkiffStackProps
 	sec := newSecrets(stack, s)
 	fns := newFunctions(stack, s, st, sec)
 	newCollector(stack, s, st, sec)
+	newSync(stack, s, st, sec)
 	var ing *ingest
 	if s.Ingest {
 		ing = newIngest(stack, s, st, sec)

@@ -39,11 +39,11 @@ func TestSkiffStack(t *testing.T) {
 	// THEN
 	t.Run("resource counts", func(t *testing.T) {
 		for typ, want := range map[string]int{
-			"AWS::Lambda::Function":         4, // the route groups' and the collector
+			"AWS::Lambda::Function":         5, // the route groups', the collector and the sync
 			"AWS::Lambda::Url":              3,
-			"AWS::Logs::LogGroup":           4,
-			"AWS::IAM::Role":                5, // the functions' and the schedule's
-			"AWS::Scheduler::Schedule":      1,
+			"AWS::Logs::LogGroup":           5,
+			"AWS::IAM::Role":                7, // the functions' and the schedules'
+			"AWS::Scheduler::Schedule":      2,
 			"AWS::DynamoDB::Table":          1,
 			"AWS::S3::Bucket":               2, // blobs + access logs
 			"AWS::S3::BucketPolicy":         2,
@@ -271,7 +271,7 @@ func TestSkiffStack(t *testing.T) {
 		// EventBridge Scheduler only.
 		for _, id := range tj.ofType("AWS::IAM::Role") {
 			service := "lambda.amazonaws.com"
-			if n[id] == "role:gc-schedule" {
+			if strings.HasSuffix(n[id], "-schedule") {
 				service = "scheduler.amazonaws.com"
 			}
 			want := map[string]any{"Statement": []any{
@@ -720,5 +720,54 @@ func TestCollectorFunction(t *testing.T) {
 	}
 	if g := tj.grants(t, n, key(n, "role:gc-schedule")); len(g) != 2 || !strings.HasPrefix(g[0], "lambda:InvokeFunction on function:gc") {
 		t.Errorf("schedule role grants: %v, want lambda:InvokeFunction on the gc function (and its versions) only", g)
+	}
+}
+
+// TestSyncFunction: the scheduled sync is one function at a time, 15
+// minutes an invocation, without a URL, with the interval in its
+// environment, a push's grants and the secrets under skiff/mirror/ alone,
+// and a schedule every 15 minutes whose role may invoke it only.
+func TestSyncFunction(t *testing.T) {
+	_, _, tj := synth(t, &SkiffStackProps{FunctionsDir: functionsDir(t), SyncInterval: 7 * 24 * time.Hour})
+	n := tj.namer(t)
+	fn, schedule := key(n, "function:sync"), key(n, "schedule:sync")
+	p := tj.Resources[fn].Properties
+	if p["Timeout"] != 900.0 || p["ReservedConcurrentExecutions"] != 1.0 || p["MemorySize"] != 2048.0 {
+		t.Errorf("sync function: timeout %v, reserved concurrency %v, memory %v; want 900, 1, 2048", p["Timeout"], p["ReservedConcurrentExecutions"], p["MemorySize"])
+	}
+	env, _ := p["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	if vars["SKIFF_SYNC_INTERVAL"] != "168h0m0s" {
+		t.Errorf("sync function environment: %v", vars)
+	}
+	for _, id := range tj.ofType("AWS::Lambda::Url") {
+		if refID(tj.Resources[id].Properties["TargetFunctionArn"], "Arn") == fn {
+			t.Error("the sync function has a URL")
+		}
+	}
+	grants := tj.grants(t, n, key(n, "role:sync"))
+	var secrets []string
+	for _, g := range grants {
+		if strings.HasPrefix(g, "secretsmanager:") {
+			secrets = append(secrets, g)
+		}
+	}
+	if len(secrets) != 1 || !strings.Contains(secrets[0], "secretsmanager:GetSecretValue on ") || !strings.Contains(secrets[0], ":secret:skiff/mirror/*") {
+		t.Errorf("sync function's secrets grants: %v, want GetSecretValue on skiff/mirror/* alone", secrets)
+	}
+	for _, want := range []string{"s3:PutObject on bucket/blobs/*", "s3:PutObject on bucket/uploads/*", "dynamodb:PutItem on table"} {
+		if !slices.Contains(grants, want) {
+			t.Errorf("sync function grants %v lack %s", grants, want)
+		}
+	}
+	sp := tj.Resources[schedule].Properties
+	if sp["ScheduleExpression"] != "rate(15 minutes)" {
+		t.Errorf("sync schedule: %v", sp)
+	}
+	if g := tj.grants(t, n, key(n, "role:sync-schedule")); len(g) != 2 || !strings.HasPrefix(g[0], "lambda:InvokeFunction on function:sync") {
+		t.Errorf("sync schedule role grants: %v, want lambda:InvokeFunction on the sync function (and its versions) only", g)
+	}
+	if _, err := resolve(&SkiffStackProps{FunctionsDir: functionsDir(t), SyncInterval: time.Minute}); err == nil || !strings.Contains(err.Error(), "sync interval 1m0s: at least 15m") {
+		t.Errorf("a 1m sync interval: %v", err)
 	}
 }

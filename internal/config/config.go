@@ -92,6 +92,9 @@ type Config struct {
 	// start). LinkWindow is the registry's link window (0: its default),
 	// which collector and functions must share.
 	GCGrace, GCInterval, LinkWindow time.Duration
+	// SyncInterval is the time from one sync of the stored mirror rules to
+	// the next (0: the sync function's default).
+	SyncInterval time.Duration
 	// ScheduledGC says a scheduled function collects (the AWS deployment):
 	// the operator API runs no pass on request.
 	ScheduledGC bool

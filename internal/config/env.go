@@ -78,28 +78,30 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.DefaultPolicies = rulesFromEnv[oci.Policy](getenv, deploy.EnvDefaultPolicies, "policies", &errs)
 	c.DefaultRetention = rulesFromEnv[oci.Retention](getenv, deploy.EnvDefaultRetention, "retention policies", &errs)
-	if v := getenv(deploy.EnvGCInterval); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q is not a positive duration such as 24h", deploy.EnvGCInterval, v))
-		} else {
-			c.GCInterval = d
-		}
-	}
-	if v := getenv(deploy.EnvGCGrace); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q is not a positive duration such as 24h", deploy.EnvGCGrace, v))
-		} else {
-			c.GCGrace = d
-		}
-	}
+	durationFromEnv(getenv, deploy.EnvGCInterval, &c.GCInterval, &errs)
+	durationFromEnv(getenv, deploy.EnvGCGrace, &c.GCGrace, &errs)
+	durationFromEnv(getenv, deploy.EnvSyncInterval, &c.SyncInterval, &errs)
 	if v := getenv(deploy.EnvLogLevel); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", deploy.EnvLogLevel, v, err))
 		}
 	}
 	return c, errors.Join(append(errs, c.Validate())...)
+}
+
+// durationFromEnv sets *d from variable name if it is set, to a positive
+// Go duration; problems go to errs.
+func durationFromEnv(getenv func(string) string, name string, d *time.Duration, errs *[]error) {
+	v := getenv(name)
+	if v == "" {
+		return
+	}
+	x, err := time.ParseDuration(v)
+	if err != nil || x <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s=%q is not a positive duration such as 24h", name, v))
+		return
+	}
+	*d = x
 }
 
 // rulesFromEnv decodes the JSON list of rules in variable name, each

@@ -27,6 +27,10 @@ const (
 // route group, no URL.
 const FunctionGC = "gc"
 
+// FunctionSync is the sync of the stored mirror rules EventBridge
+// Scheduler invokes: no route group, no URL.
+const FunctionSync = "sync"
+
 // Functions returns the function names, in the order they are started.
 func Functions() []string { return []string{FunctionManifest, FunctionBlob, FunctionCatalog} }
 
@@ -163,11 +167,14 @@ const (
 	// EnvGCInterval is the time from one collection's end to the next
 	// one's start (a Go duration; the scheduled collector reads it).
 	EnvGCInterval = "SKIFF_GC_INTERVAL"
+	// EnvSyncInterval is the time from one sync run's start to the next
+	// one's (a Go duration; the scheduled sync reads it).
+	EnvSyncInterval = "SKIFF_SYNC_INTERVAL"
 )
 
 // Env returns every variable above, for checks that a deployment sets
 // only variables the server reads.
 func Env() []string {
 	return []string{EnvBucket, EnvTable, EnvMaxBody, EnvRedirectMin, EnvAuth, EnvOperatorAPI, EnvTrustForwarded,
-		EnvAnonymousPull, EnvDefaultPolicies, EnvTokenKeySecret, EnvTokenKeyFile, EnvRealm, EnvOriginSecret, EnvOriginSecretARN, EnvLogLevel, EnvGCGrace, EnvDefaultRetention, EnvGCInterval}
+		EnvAnonymousPull, EnvDefaultPolicies, EnvTokenKeySecret, EnvTokenKeyFile, EnvRealm, EnvOriginSecret, EnvOriginSecretARN, EnvLogLevel, EnvGCGrace, EnvDefaultRetention, EnvGCInterval, EnvSyncInterval}
 }
