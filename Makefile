@@ -162,7 +162,7 @@ functions: ## the Lambda zips (provided.al2023, arm64) in build/functions/: the 
 # report: results/e2e-lambda/summary.txt.
 e2e-lambda: $(TOOLS)
 	@mkdir -p results/gotest
-	@rc=0; SKIFF_REQUIRE_TOOLS=1 $(WITH_STANDINS) $(GOTEST) -tags e2e -count=1 -timeout 30m -run '^TestLambdaStack$$' ./test/lambda/ || rc=$$?; \
+	@rc=0; SKIFF_REQUIRE_TOOLS=1 $(WITH_STANDINS) $(GOTEST) -tags e2e -count=1 -timeout 30m -run '^(TestLambdaStack|TestSyncFunction)$$' ./test/lambda/ || rc=$$?; \
 	cat results/e2e-lambda/summary.txt 2>/dev/null || echo "e2e-lambda: no report"; exit $$rc
 
 # The whole AWS-shaped stack in the foreground (stand-ins, the functions

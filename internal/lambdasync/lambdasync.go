@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -41,7 +42,9 @@ func Main() {
 	// loopback alone: no credentials, no body limit, no operator API.
 	local := cfg
 	local.Auth, local.MaxBody, local.OperatorAPI = false, 0, false
-	srv, err := server.New(ctx, local, stores, httpapi.GroupAll, log)
+	// Its requests are the sync's own: logged when they fail, not each.
+	quiet := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := server.New(ctx, local, stores, httpapi.GroupAll, quiet)
 	must("registry", err)
 	awsCfg, err := awsconf.Load(ctx)
 	must("AWS configuration", err)
