@@ -11,9 +11,8 @@ import (
 )
 
 // MirrorSecretsPrefix is where the sync's upstream credentials live in
-// Secrets Manager: a rule's secret must be named under it (the function
-// may read those alone).
-const MirrorSecretsPrefix = "skiff/mirror/"
+// Secrets Manager (internal/mirror refuses a rule naming another).
+const MirrorSecretsPrefix = deploy.MirrorSecretsPrefix
 
 // syncSpec is what the scheduled sync may do: what a push does (links,
 // manifests, tags, uploads and their multipart objects, content records),

@@ -173,7 +173,8 @@ func (t *task) direct(ctx context.Context, d v1.Descriptor) (copied bool, err er
 	complete := base + start.Location + "?" + directapi.Param + "=" + directapi.Complete + "&digest=" + d.Digest.String()
 	verify := base + start.Location + "?" + directapi.Param + "=" + directapi.Verify
 	// Until 201. A request that failed on the way (a timeout, a 5xx), or
-	// found the session held by one that did (416, until its lease ends),
+	// found the session held by one that did (416, until its lease ends), or
+	// was throttled (429),
 	// is sent again: the registry takes a completion twice, and goes on
 	// verifying from where it saved.
 	next, payload := complete, body
@@ -191,11 +192,12 @@ func (t *task) direct(ctx context.Context, d v1.Descriptor) (copied bool, err er
 		case status == http.StatusCreated:
 			return true, nil
 		case status == http.StatusAccepted:
-			next, payload, backoff = verify, nil, time.Second
+			// Progress: the budget for failures starts again.
+			next, payload, backoff, waited = verify, nil, time.Second, 0
 			continue
 		case err != nil && ctx.Err() != nil:
 			return false, err
-		case err == nil && status != http.StatusRequestedRangeNotSatisfiable && status < 500:
+		case err == nil && status != http.StatusRequestedRangeNotSatisfiable && status != http.StatusTooManyRequests && status < 500:
 			return false, fmt.Errorf("PUT %s: %s", next, registryError(status, msg))
 		case waited > 2*time.Minute:
 			if err != nil {

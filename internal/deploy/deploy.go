@@ -31,6 +31,11 @@ const FunctionGC = "gc"
 // Scheduler invokes: no route group, no URL.
 const FunctionSync = "sync"
 
+// MirrorSecretsPrefix is where the sync's upstream credentials live in
+// Secrets Manager: its role may read the secrets named under it alone, and
+// a stored mirror rule may name no other.
+const MirrorSecretsPrefix = "skiff/mirror/"
+
 // Functions returns the function names, in the order they are started.
 func Functions() []string { return []string{FunctionManifest, FunctionBlob, FunctionCatalog} }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skiff-registry/skiff/internal/deploy"
 	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/internal/storage"
 	"github.com/skiff-registry/skiff/pkg/oci"
@@ -18,6 +19,10 @@ import (
 // with - . _ and / between), so that it is a key of the policy store; its
 // secret like a Secrets Manager name or ARN.
 var secretName = regexp.MustCompile(`^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$`)
+
+// SecretsPrefix is where a stored rule's credentials live in Secrets
+// Manager: the sync function may read the secrets under it alone.
+const SecretsPrefix = deploy.MirrorSecretsPrefix
 
 // Validate checks a stored rule and returns it in canonical form (the
 // policy store's Rule).
@@ -33,6 +38,16 @@ func (r Rule) Validate() (Rule, error) {
 	}
 	if first, _, _ := strings.Cut(r.Target, "/"); strings.ContainsAny(first, ".:") || first == "localhost" {
 		return r, fmt.Errorf("rule %s: target %q: a stored rule's target is a repository of this registry, without a host (such as mirror/alpine)", name, r.Target)
+	}
+	repo, _, _ := strings.Cut(r.Target, "@")
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	if err := oci.ValidateRepository(repo); err != nil {
+		return r, fmt.Errorf("rule %s: target %q: %w", name, r.Target, err)
+	}
+	if r.Credentials != "" && !strings.HasPrefix(r.Credentials, SecretsPrefix) && !strings.Contains(r.Credentials, ":secret:"+SecretsPrefix) {
+		return r, fmt.Errorf("rule %s: credentials %q: the sync reads the secrets named under %s alone", name, r.Credentials, SecretsPrefix)
 	}
 	if err := r.Check(); err != nil {
 		return r, fmt.Errorf("rule %s: %w", name, err)

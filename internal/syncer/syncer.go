@@ -10,6 +10,8 @@ package syncer
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,17 +19,30 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/skiff-registry/skiff/internal/copier"
+	"github.com/skiff-registry/skiff/internal/imageref"
 	"github.com/skiff-registry/skiff/internal/mirror"
+	"github.com/skiff-registry/skiff/internal/policy"
 	"github.com/skiff-registry/skiff/internal/storage"
 )
 
 // checkpointKey holds the run in progress.
 const checkpointKey = "sync/checkpoint"
+
+// maxAttempts bounds the invocations one rule may take in a run: a rule
+// that never finishes in one (a layer too large to copy in 15 minutes)
+// must not hold back the rules after it for ever.
+const maxAttempts = 3
+
+// tokenHeader carries the secret that the registry's loopback server asks
+// of every request: only the copier's requests to it carry it, never one a
+// redirect of an upstream sends there.
+const tokenHeader = "X-Skiff-Sync-Token"
 
 // Syncer runs the stored rules.
 type Syncer struct {
@@ -57,8 +72,12 @@ type state struct {
 	// Rules are the rule names the run takes, in order; Next the first
 	// not yet run. A rule an invocation cut off is run again, skipping
 	// what it had copied.
-	Rules    []string  `json:"rules"`
-	Next     int       `json:"next"`
+	Rules []string `json:"rules"`
+	Next  int      `json:"next"`
+	// Attempts counts the invocations that began the rule at Next (one
+	// that died, out of memory, counts too): past maxAttempts it is
+	// recorded as failed and the run goes on without it.
+	Attempts int       `json:"attempts,omitempty"`
 	Finished time.Time `json:"finished,omitzero"`
 	Holder   string    `json:"holder,omitempty"`
 	Until    time.Time `json:"until,omitzero"`
@@ -114,7 +133,8 @@ func (s *Syncer) Invoke(ctx context.Context, deadline time.Time, holder string) 
 	} else if err != nil {
 		return inv, err
 	}
-	dst, stop, err := serve(s.Handler)
+	token := rand.Text()
+	dst, stop, err := serve(s.Handler, token)
 	if err != nil {
 		return inv, err
 	}
@@ -124,14 +144,27 @@ func (s *Syncer) Invoke(ctx context.Context, deadline time.Time, holder string) 
 	// after deadline - margin.
 	runCtx, cancel := context.WithDeadline(ctx, deadline.Add(-margin/2))
 	defer cancel()
+	saveCtx, cancelSave := context.WithTimeout(context.WithoutCancel(ctx), time.Until(deadline))
+	defer cancelSave()
 	for st.Next < len(st.Rules) && s.now().Before(deadline.Add(-margin)) {
 		name := st.Rules[st.Next]
-		if err := s.runRule(runCtx, dst, name); err != nil {
-			break // cut off: this rule again next time
+		if st.Attempts >= maxAttempts {
+			s.record(saveCtx, mirror.Run{Rule: name, Started: s.now(), Finished: s.now(), Errors: []string{
+				fmt.Sprintf("not finished in %d invocations of the sync (each at most its 15 minutes): skipped in this run", maxAttempts)}})
+		} else {
+			// Counted before the rule runs, so an invocation that dies in
+			// it counts too.
+			st.Attempts++
+			if version, err = s.save(saveCtx, st, version); err != nil {
+				return inv, err
+			}
+			if s.runRule(runCtx, dst, token, name, st.Attempts) != nil {
+				break // cut off: this rule again next time
+			}
+			inv.Ran = append(inv.Ran, name)
 		}
-		inv.Ran = append(inv.Ran, name)
-		st.Next++
-		if version, err = s.save(runCtx, st, version); err != nil {
+		st.Next, st.Attempts = st.Next+1, 0
+		if version, err = s.save(saveCtx, st, version); err != nil {
 			return inv, err
 		}
 	}
@@ -139,8 +172,6 @@ func (s *Syncer) Invoke(ctx context.Context, deadline time.Time, holder string) 
 	if st.Next >= len(st.Rules) {
 		st.Finished = s.now()
 	}
-	saveCtx, cancelSave := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancelSave()
 	if _, err := s.save(saveCtx, st, version); err != nil {
 		return inv, err
 	}
@@ -155,26 +186,32 @@ func (s *Syncer) Invoke(ctx context.Context, deadline time.Time, holder string) 
 // runRule copies one rule into the registry and records its run; the error
 // is only a cut-off (the context ended): a rule that fails is recorded as
 // failed, and the run goes on to the next.
-func (s *Syncer) runRule(ctx context.Context, dst, name string) error {
+func (s *Syncer) runRule(ctx context.Context, dst, token, name string, attempt int) error {
+	rec, err := s.Rules.Get(ctx, name)
+	if errors.Is(err, policy.ErrNotFound) {
+		return nil // deleted since the run began: nothing to run or record
+	}
 	run := mirror.Run{Rule: name, Started: s.now()}
 	defer func() {
-		if ctx.Err() == nil {
-			run.Finished = s.now()
+		if ctx.Err() != nil {
+			run.Errors = append(run.Errors, fmt.Sprintf("cut off at the end of an invocation (attempt %d of %d); the next invocation goes on, skipping what is copied", attempt, maxAttempts))
+		}
+		run.Finished = s.now()
+		// The loopback address means nothing to whoever reads this.
+		for i, e := range run.Errors {
+			run.Errors[i] = strings.ReplaceAll(e, dst, mirror.LocalHost)
 		}
 		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := mirror.SaveRun(saveCtx, s.Settings, run); err != nil {
-			s.log().ErrorContext(ctx, "record a mirror run", "rule", name, "error", err.Error())
-		}
+		s.record(saveCtx, run)
 	}()
 	fail := func(err error) error {
 		run.Errors = append(run.Errors, err.Error())
-		s.log().WarnContext(ctx, "mirror rule", "rule", name, "error", err.Error())
+		s.log().WarnContext(ctx, "mirror rule", "rule", name, "error", strings.ReplaceAll(err.Error(), dst, mirror.LocalHost))
 		return ctx.Err()
 	}
-	rec, err := s.Rules.Get(ctx, name)
 	if err != nil {
-		return fail(fmt.Errorf("read the rule: %w", err)) // deleted since the run began
+		return fail(fmt.Errorf("read the rule: %w", err))
 	}
 	rule := rec.Policy
 	sel, err := copier.RuleSelection(rule)
@@ -185,7 +222,11 @@ func (s *Syncer) runRule(ctx context.Context, dst, name string) error {
 	if err != nil {
 		return fail(err)
 	}
-	c, err := copier.New(copier.Options{Selection: sel, Keychain: keychain, Transport: s.Transport, DirectMin: -1, UserAgent: "skiff-sync"})
+	base := s.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c, err := copier.New(copier.Options{Selection: sel, Keychain: keychain, Transport: tokenTransport{base, dst, token}, DirectMin: -1, UserAgent: "skiff-sync"})
 	if err != nil {
 		return fail(err)
 	}
@@ -205,8 +246,34 @@ func (s *Syncer) runRule(ctx context.Context, dst, name string) error {
 	return ctx.Err()
 }
 
-// keychain gives the rule's source the credentials of its secret, and
-// every other registry (this one's loopback server) none.
+// record saves a rule's run; a failure is logged (the run's counts are in
+// the log line too).
+func (s *Syncer) record(ctx context.Context, run mirror.Run) {
+	if err := mirror.SaveRun(ctx, s.Settings, run); err != nil {
+		s.log().ErrorContext(ctx, "record a mirror run", "rule", run.Rule, "error", err.Error())
+	}
+}
+
+// tokenTransport adds the loopback server's token to the copier's own
+// requests to it, and to no other: not to an upstream, and not to a
+// request that follows a redirect (an upstream's answer could point one at
+// the loopback server).
+type tokenTransport struct {
+	next  http.RoundTripper
+	host  string
+	token string
+}
+
+func (t tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == t.host && r.Response == nil {
+		r = r.Clone(r.Context())
+		r.Header.Set(tokenHeader, t.token)
+	}
+	return t.next.RoundTrip(r)
+}
+
+// keychain gives the rule's source registry the credentials of its
+// secret, and every other registry (this one's loopback server) none.
 func (s *Syncer) keychain(ctx context.Context, r mirror.Rule) (authn.Keychain, error) {
 	if r.Credentials == "" {
 		return authn.NewMultiKeychain(), nil
@@ -214,12 +281,21 @@ func (s *Syncer) keychain(ctx context.Context, r mirror.Rule) (authn.Keychain, e
 	if s.Secret == nil {
 		return nil, fmt.Errorf("the rule's credentials are in secret %s, and this sync reads no secrets", r.Credentials)
 	}
+	p, err := imageref.Parse(r.Source, mirror.LocalHost+"/"+r.Target, r.Tags != "")
+	if err != nil {
+		return nil, err
+	}
+	src := p.SrcRepo
+	if p.Src != nil {
+		src = p.Src.Context()
+	}
 	user, password, err := s.Secret(ctx, r.Credentials)
 	if err != nil {
 		return nil, fmt.Errorf("read secret %s: %w", r.Credentials, err)
 	}
-	host := sourceHost(r.Source)
-	return hostKeychain{host: host, auth: &authn.Basic{Username: user, Password: password}}, nil
+	// The registry's canonical name, as go-containerregistry asks the
+	// keychain with it (docker.io is index.docker.io).
+	return hostKeychain{host: src.RegistryStr(), auth: &authn.Basic{Username: user, Password: password}}, nil
 }
 
 // hostKeychain has credentials for one registry.
@@ -235,24 +311,28 @@ func (k hostKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 	return authn.Anonymous, nil
 }
 
-func sourceHost(src string) string {
-	for i := range len(src) {
-		if src[i] == '/' {
-			return src[:i]
-		}
-	}
-	return src
-}
-
-// serve serves h on a loopback port of this process for the copier.
-func serve(h http.Handler) (string, func(), error) {
+// serve serves h on a loopback port of this process for the copier, to
+// requests that carry token alone.
+func serve(h http.Handler, token string) (string, func(), error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, fmt.Errorf("serve the registry to the sync: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	guarded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get(tokenHeader)), []byte(token)) != 1 {
+			http.Error(w, "this server serves the sync alone", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: guarded, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return ln.Addr().String(), func() { _ = srv.Close() }, nil
+	return ln.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx) // no handler lives on into a frozen sandbox
+		_ = srv.Close()
+	}, nil
 }
 
 func (s *Syncer) load(ctx context.Context) (state, int64, error) {

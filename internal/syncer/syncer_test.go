@@ -3,6 +3,7 @@ package syncer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -226,5 +227,62 @@ func TestSyncBadUpstream(t *testing.T) {
 		if _, err := digestAt(t, reg, "m/"+rule+":v1"); err == nil {
 			t.Errorf("rule %s wrote its target", rule)
 		}
+	}
+}
+
+// TestSyncCutOff: a rule whose copy never fits in an invocation is cut off
+// each time, recorded so, and after three invocations skipped for the run,
+// so that the rule after it runs.
+func TestSyncCutOff(t *testing.T) {
+	t.Parallel()
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/slow/blobs/") && r.Method == http.MethodGet {
+			select {
+			case <-time.After(10 * time.Second):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	up := strings.TrimPrefix(ts.URL, "http://")
+	for _, ref := range []string{"slow:v1", "fast:v1"} {
+		img, _ := random.Image(1024, 1)
+		r, _ := name.ParseReference(up+"/"+ref, name.Insecure)
+		if err := remote.Write(r, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, dst := registryUnder(t, "")
+	s.Margin = time.Second
+	addRules(t, s,
+		mirror.Rule{Name: "a-slow", Source: up + "/slow:v1", Target: "m/slow"},
+		mirror.Rule{Name: "b-fast", Source: up + "/fast:v1", Target: "m/fast"})
+	ctx := context.Background()
+	var last syncer.Invocation
+	for i := range 4 {
+		inv, err := s.Invoke(ctx, time.Now().Add(2500*time.Millisecond), fmt.Sprintf("inv-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 3 && (len(inv.Ran) != 0 || inv.Outcome != "progress") {
+			t.Fatalf("invocation %d: %+v, want the slow rule cut off", i, inv)
+		}
+		last = inv
+	}
+	if last.Outcome != "finished" || !slices.Equal(last.Ran, []string{"b-fast"}) {
+		t.Errorf("the fourth invocation: %+v, want the slow rule skipped and the fast one run", last)
+	}
+	runs, _ := mirror.Runs(ctx, s.Settings)
+	if r := runs["a-slow"]; len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "not finished in 3 invocations") {
+		t.Errorf("a-slow's run: %+v", r)
+	}
+	if r := runs["b-fast"]; r.Images != 1 || len(r.Errors) != 0 {
+		t.Errorf("b-fast's run: %+v", r)
+	}
+	if _, err := digestAt(t, dst, "m/fast:v1"); err != nil {
+		t.Errorf("m/fast:v1: %v", err)
 	}
 }
