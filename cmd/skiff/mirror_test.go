@@ -2,51 +2,20 @@ package main
 
 import (
 	"encoding/base64"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/skiff-registry/skiff/internal/servertest"
 )
 
 // basicAuthUpstream is go-containerregistry's registry behind HTTP Basic
 // auth (user:secret), holding app:v1, app:v2, app:dev and tools:v1.
 func basicAuthUpstream(t *testing.T) string {
 	t.Helper()
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "user" || p != "secret" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="upstream"`)
-			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ts.Close)
-	host := strings.TrimPrefix(ts.URL, "http://")
-	auth := remote.WithAuth(&authn.Basic{Username: "user", Password: "secret"})
-	for _, ref := range []string{"app:v1", "app:v2", "app:dev", "tools:v1"} {
-		img, err := random.Image(1024, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := name.ParseReference(host+"/"+ref, name.Insecure)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(r, img, auth); err != nil {
-			t.Fatal(err)
-		}
-	}
+	host, _ := servertest.Upstream(t, "user", "secret", "app:v1", "app:v2", "app:dev", "tools:v1")
 	return host
 }
 

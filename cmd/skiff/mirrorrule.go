@@ -52,39 +52,30 @@ The rules are (one of):
 		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 	}
 	name := "one NAME (lower-case letters, digits, - . _ /)"
-	for _, c := range []struct {
-		use, short string
-		n          int
-		what       string
-	}{
+	addRuleCommands(group, []ruleCommand{
 		{"add NAME --source=SRC --target=DST [--tags=REGEX] [--platforms=...] [--referrers] [--digest-tags] [--credentials=SECRET]", "Add (or replace) the mirror rule NAME", 1, name},
 		{"get NAME", "Print the mirror rule NAME", 1, name},
 		{"list", "List every mirror rule with its last run", 0, "no arguments"},
 		{"delete NAME", "Delete the mirror rule NAME: the sync runs it no more (what it copied stays)", 1, name},
 		{"history NAME", "Print the changes of the mirror rule NAME, oldest first", 1, name},
-	} {
-		cmd := &cobra.Command{Use: c.use, Short: c.short, Args: wantArgs(c.n, c.what), RunE: func(cmd *cobra.Command, args []string) error {
-			ma.action = cmd.Name()
-			if err := ma.check(args, getenv); err != nil {
-				return err
-			}
-			return do(cmd, ma)
-		}}
-		fs := cmd.Flags()
-		fs.StringVar(&ma.where.registry, "registry", "", "URL of a server with the operator API on (default $SKIFF_REGISTRY)")
-		fs.StringVar(&ma.where.table, "table", "", "DynamoDB table to change directly, with your AWS credentials")
-		fs.BoolVar(&ma.json, "json", false, "print JSON instead of text")
+	}, &ma.where.registry, &ma.where.table, &ma.json, func(cmd *cobra.Command) {
 		if cmd.Name() == "add" {
+			fs := cmd.Flags()
 			fs.StringVar(&ma.rule.Source, "source", "", "the upstream image (host/repo:tag or @digest), or with --tags its repository")
 			fs.StringVar(&ma.rule.Target, "target", "", "the repository of this registry to copy into, without its host (mirror/alpine)")
 			fs.StringVar(&ma.rule.Tags, "tags", "", "copy every tag of the source repository matching this regular expression (whole)")
 			fs.StringSliceVar(&ma.rule.Platforms, "platforms", nil, "copy only these platforms of an index, os/arch[/variant]")
 			fs.BoolVar(&ma.rule.Referrers, "referrers", false, "copy the referrers (signatures, SBOMs, attestations)")
 			fs.BoolVar(&ma.rule.DigestTags, "digest-tags", false, "copy cosign's sha256-<hex>.sig/.att/.sbom tags")
-			fs.StringVar(&ma.rule.Credentials, "credentials", "", "the Secrets Manager secret (name or ARN) with the upstream's username and password")
+			fs.StringVar(&ma.rule.Credentials, "credentials", "", "the Secrets Manager secret (name or ARN, under skiff/mirror/) with the upstream's username and password")
 		}
-		group.AddCommand(cmd)
-	}
+	}, func(cmd *cobra.Command, args []string) error {
+		ma.action = cmd.Name()
+		if err := ma.check(args, getenv); err != nil {
+			return err
+		}
+		return do(cmd, ma)
+	})
 	return group
 }
 

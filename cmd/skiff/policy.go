@@ -52,36 +52,50 @@ The policies are (one of):
 		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 	}
 	prefix := "one PREFIX (a repository or a namespace such as mirror/)"
-	for _, c := range []struct {
-		use, short string
-		n          int
-		what       string
-	}{
+	addRuleCommands(group, []ruleCommand{
 		{"set PREFIX --index-children=all|none|platforms", "Set the policy of the repositories under PREFIX", 1, prefix},
 		{"get PREFIX", "Print the policy set for PREFIX", 1, prefix},
 		{"list", "List every policy", 0, "no arguments"},
 		{"delete PREFIX", "Delete the policy of PREFIX: its repositories get a shorter prefix's or the default", 1, prefix},
 		{"history PREFIX", "Print the changes of PREFIX's policy, oldest first", 1, prefix},
-	} {
-		cmd := &cobra.Command{Use: c.use, Short: c.short, Args: wantArgs(c.n, c.what), RunE: func(cmd *cobra.Command, args []string) error {
-			pa.action = cmd.Name()
-			if err := pa.check(args, children, platforms, blobs, getenv); err != nil {
-				return err
-			}
-			return do(cmd, pa)
-		}}
-		fs := cmd.Flags()
-		fs.StringVar(&pa.registry, "registry", "", "URL of a server with the operator API on (default $SKIFF_REGISTRY)")
-		fs.StringVar(&pa.table, "table", "", "DynamoDB table to change directly, with your AWS credentials")
-		fs.BoolVar(&pa.json, "json", false, "print JSON instead of text")
+	}, &pa.registry, &pa.table, &pa.json, func(cmd *cobra.Command) {
 		if cmd.Name() == "set" {
+			fs := cmd.Flags()
 			fs.StringVar(&children, "index-children", "", "which index children must be present: all, none or platforms")
 			fs.StringVar(&platforms, "platforms", "", "with --index-children=platforms: the required platforms, comma-separated os/arch[/variant][:os.version]")
 			fs.StringVar(&blobs, "image-blobs", "", "whether an image's config and layers must be present: required (default) or optional")
 		}
+	}, func(cmd *cobra.Command, args []string) error {
+		pa.action = cmd.Name()
+		if err := pa.check(args, children, platforms, blobs, getenv); err != nil {
+			return err
+		}
+		return do(cmd, pa)
+	})
+	return group
+}
+
+// ruleCommand is one command of a group of rules (policy, retention,
+// mirror rule): its use line, what it does, and its arguments.
+type ruleCommand struct {
+	use, short string
+	n          int
+	what       string
+}
+
+// addRuleCommands adds cmds to group, each with the flags of where the
+// rules are (--registry, --table) and --json, and those flags adds; each
+// runs run.
+func addRuleCommands(group *cobra.Command, cmds []ruleCommand, registry, table *string, json *bool, flags func(*cobra.Command), run func(*cobra.Command, []string) error) {
+	for _, c := range cmds {
+		cmd := &cobra.Command{Use: c.use, Short: c.short, Args: wantArgs(c.n, c.what), RunE: run}
+		fs := cmd.Flags()
+		fs.StringVar(registry, "registry", "", "URL of a server with the operator API on (default $SKIFF_REGISTRY)")
+		fs.StringVar(table, "table", "", "DynamoDB table to change directly, with your AWS credentials")
+		fs.BoolVar(json, "json", false, "print JSON instead of text")
+		flags(cmd)
 		group.AddCommand(cmd)
 	}
-	return group
 }
 
 // check validates the command line: pos are the positional arguments,

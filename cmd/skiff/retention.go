@@ -56,34 +56,25 @@ The policies are (one of):
 		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 	}
 	prefix := "one PREFIX (a repository or a namespace such as mirror/)"
-	for _, c := range []struct {
-		use, short string
-		n          int
-		what       string
-	}{
+	addRuleCommands(group, []ruleCommand{
 		{"set PREFIX [--untagged-after=DURATION] [--keep-tags=PATTERN=N]...", "Set the retention policy of the repositories under PREFIX", 1, prefix},
 		{"get PREFIX", "Print the retention policy set for PREFIX", 1, prefix},
 		{"list", "List every retention policy", 0, "no arguments"},
 		{"delete PREFIX", "Delete the retention policy of PREFIX: its repositories get a shorter prefix's, or keep everything", 1, prefix},
 		{"history PREFIX", "Print the changes of PREFIX's retention policy, oldest first", 1, prefix},
-	} {
-		cmd := &cobra.Command{Use: c.use, Short: c.short, Args: wantArgs(c.n, c.what), RunE: func(cmd *cobra.Command, args []string) error {
-			ra.action = cmd.Name()
-			if err := ra.check(args, untagged, keep, getenv); err != nil {
-				return err
-			}
-			return do(cmd, ra)
-		}}
-		fs := cmd.Flags()
-		fs.StringVar(&ra.where.registry, "registry", "", "URL of a server with the operator API on (default $SKIFF_REGISTRY)")
-		fs.StringVar(&ra.where.table, "table", "", "DynamoDB table to change directly, with your AWS credentials")
-		fs.BoolVar(&ra.json, "json", false, "print JSON instead of text")
+	}, &ra.where.registry, &ra.where.table, &ra.json, func(cmd *cobra.Command) {
 		if cmd.Name() == "set" {
+			fs := cmd.Flags()
 			fs.StringVar(&untagged, "untagged-after", "", "delete untagged manifests not pushed or used for this long (30d, 12h)")
 			fs.StringArrayVar(&keep, "keep-tags", nil, "PATTERN=N: of the tags the regular expression PATTERN matches (whole), keep the N most recently pushed and delete the others; repeatable")
 		}
-		group.AddCommand(cmd)
-	}
+	}, func(cmd *cobra.Command, args []string) error {
+		ra.action = cmd.Name()
+		if err := ra.check(args, untagged, keep, getenv); err != nil {
+			return err
+		}
+		return do(cmd, ra)
+	})
 	return group
 }
 

@@ -10,13 +10,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/skiff-registry/skiff/internal/gc"
 	"github.com/skiff-registry/skiff/internal/lambdaweb"
@@ -52,13 +50,9 @@ func Main() {
 // context's.
 func Handler(s *gc.Scheduled, log *slog.Logger) func(ctx context.Context, event json.RawMessage) (gc.Invocation, error) {
 	return func(ctx context.Context, _ json.RawMessage) (gc.Invocation, error) {
-		deadline, ok := ctx.Deadline()
-		if !ok {
-			return gc.Invocation{}, errors.New("the invocation has no deadline: run this under Lambda")
-		}
-		holder := "unknown"
-		if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-			holder = lc.AwsRequestID
+		deadline, holder, err := lambdaweb.Scheduled(ctx)
+		if err != nil {
+			return gc.Invocation{}, err
 		}
 		inv, err := s.Invoke(ctx, deadline, holder)
 		attrs := []any{"outcome", inv.Outcome, "phase", inv.Phase, "steps", inv.Steps, "bytesReclaimed", inv.Report.BytesReclaimed,

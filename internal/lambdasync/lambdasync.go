@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/skiff-registry/skiff/internal/awsconf"
@@ -89,13 +88,9 @@ func SecretReader(sm SecretsAPI) func(ctx context.Context, id string) (string, s
 // is ignored, the invocation's deadline and request id are the context's.
 func Handler(s *syncer.Syncer, log *slog.Logger) func(ctx context.Context, event json.RawMessage) (syncer.Invocation, error) {
 	return func(ctx context.Context, _ json.RawMessage) (syncer.Invocation, error) {
-		deadline, ok := ctx.Deadline()
-		if !ok {
-			return syncer.Invocation{}, errors.New("the invocation has no deadline: run this under Lambda")
-		}
-		holder := "unknown"
-		if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-			holder = lc.AwsRequestID
+		deadline, holder, err := lambdaweb.Scheduled(ctx)
+		if err != nil {
+			return syncer.Invocation{}, err
 		}
 		inv, err := s.Invoke(ctx, deadline, holder)
 		attrs := []any{"outcome", inv.Outcome, "ran", inv.Ran, "left", inv.Left}

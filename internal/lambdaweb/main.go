@@ -2,11 +2,13 @@ package lambdaweb
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
@@ -49,4 +51,19 @@ func Setup(ctx context.Context) (cfg config.Config, log *slog.Logger, stores bac
 	stores, err = backend.Open(ctx, cfg)
 	must("open stores", err)
 	return cfg, log, stores, must
+}
+
+// Scheduled reads what a scheduled function's invocation gives: its
+// deadline, and its request id, which names it as the holder of the work
+// it claims ("unknown" outside Lambda's context).
+func Scheduled(ctx context.Context) (deadline time.Time, holder string, err error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return deadline, "", errors.New("the invocation has no deadline: run this under Lambda")
+	}
+	holder = "unknown"
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		holder = lc.AwsRequestID
+	}
+	return deadline, holder, nil
 }

@@ -15,18 +15,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/skiff-registry/skiff/internal/backend"
 	"github.com/skiff-registry/skiff/internal/config"
-	"github.com/skiff-registry/skiff/internal/httpapi"
 	"github.com/skiff-registry/skiff/internal/mirror"
-	"github.com/skiff-registry/skiff/internal/server"
+	"github.com/skiff-registry/skiff/internal/servertest"
 	"github.com/skiff-registry/skiff/internal/syncer"
 )
 
@@ -34,47 +31,15 @@ import (
 // (user:secret) with app:v1, app:v2, app:dev and tools:v1.
 func upstream(t *testing.T) (string, map[string]v1.Image) {
 	t.Helper()
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "user" || p != "secret" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="upstream"`)
-			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	t.Cleanup(ts.Close)
-	host := strings.TrimPrefix(ts.URL, "http://")
-	images := map[string]v1.Image{}
-	for _, ref := range []string{"app:v1", "app:v2", "app:dev", "tools:v1"} {
-		img, err := random.Image(1024, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, _ := name.ParseReference(host+"/"+ref, name.Insecure)
-		if err := remote.Write(r, img, remote.WithAuth(&authn.Basic{Username: "user", Password: "secret"})); err != nil {
-			t.Fatal(err)
-		}
-		images[ref] = img
-	}
-	return host, images
+	return servertest.Upstream(t, "user", "secret", "app:v1", "app:v2", "app:dev", "tools:v1")
 }
 
 // registryUnder is skiff (embedded) with a syncer over its stores, and the
 // server a client reads it through.
 func registryUnder(t *testing.T, password string) (*syncer.Syncer, string) {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	stores, err := backend.Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stores.Close() })
-	srv, err := server.New(context.Background(), cfg, stores, httpapi.GroupAll, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := servertest.Config(t, config.BackendLocal)
+	srv, stores := servertest.New(t, cfg)
 	ts := httptest.NewServer(srv.Handler)
 	t.Cleanup(ts.Close)
 	s := &syncer.Syncer{
