@@ -29,7 +29,13 @@ const SecretsPrefix = deploy.MirrorSecretsPrefix
 func (r Rule) Validate() (Rule, error) {
 	name, err := oci.NormalizePrefix(r.Name)
 	if err != nil || name == "" {
-		return r, fmt.Errorf("rule name %q: want a name like a repository's (lower-case letters, digits, - . _ /): %v", r.Name, err)
+		// The name's own check says what is wrong, in a repository's terms.
+		why := "it is empty"
+		var oe *oci.Error
+		if err := oci.ValidateRepository(strings.TrimSuffix(r.Name, "/")); errors.As(err, &oe) {
+			why = oe.Message
+		}
+		return r, fmt.Errorf("rule name %q: want a name like a repository's (lower-case letters, digits, - . _ /): %s", r.Name, strings.Replace(why, "repository name", "name", 1))
 	}
 	r.Name = name
 	r.Source, r.Target, r.Tags = strings.TrimSpace(r.Source), strings.TrimSpace(r.Target), strings.TrimSpace(r.Tags)
