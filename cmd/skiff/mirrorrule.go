@@ -108,25 +108,19 @@ func (ma *mirrorRuleArgs) check(pos []string, getenv func(string) string) error 
 // the result.
 func runMirrorRule(cmd *cobra.Command, ma mirrorRuleArgs, getenv func(string) string) error {
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+	meta, client, who, err := ruleTarget(ctx, ma.where, getenv)
+	if err != nil {
+		return err
+	}
 	var (
 		store httpapi.MirrorStore
 		runs  func(context.Context) (map[string]mirror.Run, error)
-		who   string
 	)
-	if ma.where.table != "" {
-		meta, w, err := openTableMeta(ctx, ma.where.table, getenv)
-		if err != nil {
-			return err
-		}
-		store, who = mirror.NewStore(meta), w
+	if meta != nil {
+		store = mirror.NewStore(meta)
 		runs = func(ctx context.Context) (map[string]mirror.Run, error) { return mirror.Runs(ctx, meta) }
 	} else {
-		cred, err := envCredentials(getenv)
-		if err != nil {
-			return err
-		}
-		c := newOperatorClient(ma.where.registry, cred)
-		store, who, runs = mirrorClient(c), localOperator(getenv), c.MirrorRuns
+		store, runs = mirrorClient(client), client.MirrorRuns
 	}
 	action := ma.action
 	if action == "add" {

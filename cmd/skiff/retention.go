@@ -118,22 +118,13 @@ func (ra *retentionArgs) check(pos []string, untagged string, keep []string, get
 // prints the result.
 func runRetention(cmd *cobra.Command, ra retentionArgs, getenv func(string) string) error {
 	ctx, stdout := cmd.Context(), cmd.OutOrStdout()
-	var (
-		store httpapi.RetentionStore
-		who   string
-	)
-	if ra.where.table != "" {
-		meta, w, err := openTableMeta(ctx, ra.where.table, getenv)
-		if err != nil {
-			return err
-		}
-		store, who = policy.NewRetentionStore(meta), w
-	} else {
-		cred, err := envCredentials(getenv)
-		if err != nil {
-			return err
-		}
-		store, who = retentionClient(newOperatorClient(ra.where.registry, cred)), localOperator(getenv)
+	meta, client, who, err := ruleTarget(ctx, ra.where, getenv)
+	if err != nil {
+		return err
+	}
+	var store httpapi.RetentionStore = retentionClient(client)
+	if meta != nil {
+		store = policy.NewRetentionStore(meta)
 	}
 	v, err := ra.do(ctx, store, who)
 	if errors.Is(err, policy.ErrNotFound) {

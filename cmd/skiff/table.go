@@ -46,3 +46,17 @@ func openTableMeta(ctx context.Context, table string, getenv func(string) string
 	}
 	return store, who, nil
 }
+
+// ruleTarget opens where a rule command works: the table (meta) or a
+// server's operator API (client), and who the change is by.
+func ruleTarget(ctx context.Context, where policyArgs, getenv func(string) string) (meta *awsstore.MetaStore, client *operatorClient, who string, err error) {
+	if where.table != "" {
+		meta, who, err = openTableMeta(ctx, where.table, getenv)
+		return meta, nil, who, err
+	}
+	cred, err := envCredentials(getenv)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return nil, newOperatorClient(where.registry, cred), localOperator(getenv), nil
+}

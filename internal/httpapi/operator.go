@@ -161,65 +161,47 @@ type IndexReport struct {
 	Absent     int                    `json:"absent"`
 }
 
+// The operator routes without an argument, by path, and those with one,
+// by the path's first part (the rest is the argument: a prefix or a name).
+var (
+	operatorExact = map[string]string{
+		"policies": routePolicies, "retention": routeRetentions, "mirror-rules": routeMirrorRules,
+		"mirror-runs": routeMirrorRuns, "gc": routeGC,
+	}
+	operatorWithArg = map[string]string{
+		"policies": routePolicy, "history": routePolicyHistory,
+		"retention": routeRetention, "retention-history": routeRetentionHist,
+		"mirror-rules": routeMirrorRule, "mirror-rule-history": routeMirrorHistory,
+	}
+)
+
 // parseOperatorRoute matches the path after /v2/_skiff/.
 func parseOperatorRoute(rest string) route {
 	rt := route{kind: routeOperatorNoSuch, group: GroupCatalog}
-	if rest == "policies" {
-		rt.kind = routePolicies
-		return rt
-	}
-	if p, ok := strings.CutPrefix(rest, "policies/"); ok {
-		rt.kind, rt.arg = routePolicy, p
-		return rt
-	}
-	if rest == "retention" {
-		rt.kind = routeRetentions
-		return rt
-	}
-	if p, ok := strings.CutPrefix(rest, "retention/"); ok {
-		rt.kind, rt.arg = routeRetention, p
-		return rt
-	}
-	if p, ok := strings.CutPrefix(rest, "retention-history/"); ok {
-		rt.kind, rt.arg = routeRetentionHist, p
-		return rt
-	}
-	if rest == "mirror-rules" {
-		rt.kind = routeMirrorRules
-		return rt
-	}
-	if p, ok := strings.CutPrefix(rest, "mirror-rules/"); ok {
-		rt.kind, rt.arg = routeMirrorRule, p
-		return rt
-	}
-	if p, ok := strings.CutPrefix(rest, "mirror-rule-history/"); ok {
-		rt.kind, rt.arg = routeMirrorHistory, p
-		return rt
-	}
-	if rest == "mirror-runs" {
-		rt.kind = routeMirrorRuns
+	if kind, ok := operatorExact[rest]; ok {
+		rt.kind = kind
 		return rt
 	}
 	if rest == "users" {
 		return parseUserRoute("")
 	}
-	if rest == "gc" {
-		rt.kind = routeGC
+	first, arg, ok := strings.Cut(rest, "/")
+	if !ok {
 		return rt
 	}
-	if p, ok := strings.CutPrefix(rest, "users/"); ok {
-		return parseUserRoute(p)
-	}
-	if p, ok := strings.CutPrefix(rest, "history/"); ok {
-		rt.kind, rt.arg = routePolicyHistory, p
+	if kind, ok := operatorWithArg[first]; ok {
+		rt.kind, rt.arg = kind, arg
 		return rt
 	}
-	if p, ok := strings.CutPrefix(rest, "index/"); ok {
-		i := strings.LastIndex(p, "/")
-		if i <= 0 || i == len(p)-1 {
+	switch first {
+	case "users":
+		return parseUserRoute(arg)
+	case "index":
+		i := strings.LastIndex(arg, "/")
+		if i <= 0 || i == len(arg)-1 {
 			return rt
 		}
-		rt.kind, rt.repo, rt.arg = routeIndexStatus, p[:i], p[i+1:]
+		rt.kind, rt.repo, rt.arg = routeIndexStatus, arg[:i], arg[i+1:]
 	}
 	return rt
 }
