@@ -12,27 +12,16 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-log() { printf 'bench-direct: %s\n' "$*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
+bench_name=bench-direct
 
 if [[ -z "${AWS_ENDPOINT_URL_S3:-}" || -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]]; then
 	exec "$root/scripts/with-standins.sh" "$0" "$@"
 fi
 mib="${BENCH_DIRECT_MIB:-1024}"
-out_dir="${BENCH_OUT:-$root/results/bench}"
-export PATH="${TOOLS_DIR:-$root/.tools}/bin:$PATH"
-work="$(mktemp -d "${TMPDIR:-/tmp}/skiff-bench-direct.XXXXXX")"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-export GOMODCACHE="$(go env GOMODCACHE)" GOCACHE="$(go env GOCACHE)"
-export HOME="$work/home" DOCKER_CONFIG="$work/home/.docker"
-mkdir -p "$HOME" "$out_dir" "$work/bin"
+bench_setup bench-direct
+mkdir -p "$work/bin"
 GOFLAGS='' go build -o "$work/bin/skiff" ./cmd/skiff
 
 # The upstream: CNCF distribution on the file system.

@@ -13,29 +13,16 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-log() { printf 'bench-ingest: %s\n' "$*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
+bench_name=bench-ingest
 
 if [[ -z "${AWS_ENDPOINT_URL_S3:-}" || -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]]; then
 	exec "$root/scripts/with-standins.sh" "$0" "$@"
 fi
 mib="${BENCH_LAYER_MIB:-300}"
 runs="${BENCH_INGEST_RUNS:-3}"
-out_dir="${BENCH_OUT:-$root/results/bench}"
-export PATH="${TOOLS_DIR:-$root/.tools}/bin:$PATH"
-work="$(mktemp -d "${TMPDIR:-/tmp}/skiff-bench-ingest.XXXXXX")"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-# The clients' settings stay here; Go's caches stay where they are.
-export GOMODCACHE="$(go env GOMODCACHE)" GOCACHE="$(go env GOCACHE)"
-export HOME="$work/home" DOCKER_CONFIG="$work/home/.docker"
-mkdir -p "$HOME" "$out_dir"
+bench_setup bench-ingest
 
 # The direct server: skiff serve --backend aws on a bucket and table of its own.
 mkdir -p "$work/bin"

@@ -13,28 +13,15 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-log() { printf 'bench-push: %s\n' "$*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
+bench_setup bench-push
 
 mib="${BENCH_LAYER_MIB:-300}"
 runs="${BENCH_PUSH_RUNS:-3}"
-out_dir="${BENCH_OUT:-$root/results/bench}"
-export PATH="${TOOLS_DIR:-$root/.tools}/bin:$PATH"
 for t in crane skopeo registry; do
 	command -v "$t" >/dev/null || { log "$t is missing: make tools installs it"; exit 1; }
 done
-work="$(mktemp -d "${TMPDIR:-/tmp}/skiff-bench-push.XXXXXX")"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-export GOMODCACHE="$(go env GOMODCACHE)" GOCACHE="$(go env GOCACHE)"
-export HOME="$work/home" DOCKER_CONFIG="$work/home/.docker"
-mkdir -p "$HOME" "$out_dir"
 
 wait_port() { # NAME PORT LOG
 	for _ in $(seq 1 300); do
