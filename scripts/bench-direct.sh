@@ -38,17 +38,7 @@ pids+=($!)
 for _ in $(seq 1 100); do curl -sf "http://$up/v2/" >/dev/null && break; sleep 0.1; done
 
 # The stack, pure Lambda.
-GOFLAGS='' go build -o .tools/bin/stack ./tools/stack
-STACK_INGEST=0 SKIFF_AUTH=false STACK_LOGS="$out_dir/direct-stack" SKIFF_STACK_ENV="$work/stack.env" .tools/bin/stack >"$work/stack.out" 2>&1 &
-pids=("$!" "${pids[@]}")
-for _ in $(seq 1 1200); do
-	[[ -s "$work/stack.env" ]] && break
-	kill -0 "${pids[0]}" 2>/dev/null || { log "the stack did not start:"; cat "$work/stack.out" >&2; exit 1; }
-	sleep 0.1
-done
-# shellcheck disable=SC1091
-. "$work/stack.env"
-front="$REGISTRY"
+bench_stack 0 direct-stack
 
 # Two images in the upstream, one for each path, each one layer of random
 # bytes (one copy per digest: the second path would find the first's).

@@ -40,17 +40,7 @@ done
 [[ -n "$direct" ]] || { log "skiff serve did not start:"; cat "$work/direct.log" >&2; exit 1; }
 
 # The stack, with the ingest service.
-GOFLAGS='' go build -o .tools/bin/stack ./tools/stack
-STACK_INGEST=1 SKIFF_AUTH=false STACK_LOGS="$out_dir/ingest-stack" SKIFF_STACK_ENV="$work/stack.env" .tools/bin/stack >"$work/stack.out" 2>&1 &
-pids=("$!" "${pids[@]}")
-for _ in $(seq 1 1200); do
-	[[ -s "$work/stack.env" ]] && break
-	kill -0 "${pids[0]}" 2>/dev/null || { log "the stack did not start:"; cat "$work/stack.out" >&2; exit 1; }
-	sleep 0.1
-done
-# shellcheck disable=SC1091
-. "$work/stack.env"
-front="$REGISTRY"
+bench_stack 1 ingest-stack
 
 # The image, once, as an OCI layout both clients push from as it is (no
 # registry involved, so no client knows its blobs anywhere yet).

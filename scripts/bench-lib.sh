@@ -25,3 +25,20 @@ bench_setup() {
 	export GOMODCACHE GOCACHE HOME="$work/home" DOCKER_CONFIG="$work/home/.docker"
 	mkdir -p "$HOME" "$out_dir"
 }
+
+# bench_stack INGEST LOGS starts the AWS-shaped stack (tools/stack, without
+# authentication; INGEST 1 with the ingest service, 0 pure Lambda), its
+# logs in $out_dir/LOGS, and sets $front to its front door once it is up.
+bench_stack() {
+	GOFLAGS='' go build -o .tools/bin/stack ./tools/stack
+	STACK_INGEST="$1" SKIFF_AUTH=false STACK_LOGS="$out_dir/$2" SKIFF_STACK_ENV="$work/stack.env" .tools/bin/stack >"$work/stack.out" 2>&1 &
+	pids=("$!" "${pids[@]}")
+	for _ in $(seq 1 1200); do
+		[[ -s "$work/stack.env" ]] && break
+		kill -0 "${pids[0]}" 2>/dev/null || { log "the stack did not start:"; cat "$work/stack.out" >&2; exit 1; }
+		sleep 0.1
+	done
+	# shellcheck disable=SC1091
+	. "$work/stack.env"
+	front="$REGISTRY"
+}
