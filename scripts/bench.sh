@@ -86,6 +86,7 @@ ManifestPut10Layers|req|image manifest PUT, 10 layers (policy cache warm)|<=|5
 ManifestPut10Layers|req|image manifest PUT, 10 layers (policy cache cold: first PUT per instance and per 10 s)|<=|5|cold-
 ManifestPut100Layers|req|image manifest PUT, 100 layers (policy cache warm)|<=|5
 ManifestPut100Layers|req|image manifest PUT, 100 layers (policy cache cold: first PUT per instance and per 10 s)|<=|5|cold-
+ManifestPutFirst100Layers|req|first image manifest PUT into a repository, 100 layers (records the repository; policy cache warm)|<=|5
 IndexPut20Children|req|index PUT, 20 children (policy cache warm)||
 IndexPut20Children|req|index PUT, 20 children (policy cache cold)|||cold-
 TagList1000|req|tag list, 1,000 tags (default paging, every page)||

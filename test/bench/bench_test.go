@@ -52,9 +52,13 @@ func BenchmarkBlobPushSmall(b *testing.B) {
 }
 
 // BenchmarkBlobPushSingleRequest: a 1 KiB blob in one request, POST
-// ?digest= with the body.
+// ?digest= with the body, into a repository the process has recorded
+// already (as BenchmarkBlobPushSmall).
 func BenchmarkBlobPushSingleRequest(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, e *env) {
+		if p, d := newBlob(smallBlobSize); e.postBlob("bench/single", p, d) != nil {
+			b.Fatal("first push")
+		}
 		t := newTally()
 		for b.Loop() {
 			p, d := newBlob(smallBlobSize)
@@ -155,7 +159,9 @@ func measurePut(b *testing.B, e *env, repo string, warm, cold *tally, put func()
 }
 
 // benchManifestPut measures PUT by tag of an image manifest naming layers
-// layers (plus a config), all pushed beforehand.
+// layers (plus a config), all pushed beforehand, into a repository that
+// has a manifest already: the first one into a repository also records
+// the repository (one more request, once; BenchmarkManifestPutFirst).
 func benchManifestPut(b *testing.B, layers int) {
 	forEachBackend(b, func(b *testing.B, e *env) {
 		repo := fmt.Sprintf("bench/manifest%d", layers)
@@ -168,6 +174,9 @@ func benchManifestPut(b *testing.B, layers int) {
 		put := func() error {
 			i++
 			return e.putManifest(repo, fmt.Sprintf("v%d", i), v1.MediaTypeImageManifest, img.manifest(fmt.Sprint(i)))
+		}
+		if err := put(); err != nil {
+			b.Fatalf("first manifest: %v", err)
 		}
 		for b.Loop() {
 			measurePut(b, e, repo, warm, cold, put)
@@ -183,6 +192,37 @@ func BenchmarkManifestPut10Layers(b *testing.B) { benchManifestPut(b, 10) }
 
 // BenchmarkManifestPut100Layers: PUT of an image manifest with 100 layers.
 func BenchmarkManifestPut100Layers(b *testing.B) { benchManifestPut(b, 100) }
+
+// BenchmarkManifestPutFirst100Layers: the first manifest PUT into a
+// repository (its 100 layers pushed beforehand), which also records the
+// repository in the catalog; the policy cache warm.
+func BenchmarkManifestPutFirst100Layers(b *testing.B) {
+	forEachBackend(b, func(b *testing.B, e *env) {
+		t := newTally()
+		i := 0
+		for b.Loop() {
+			b.StopTimer()
+			i++
+			repo := fmt.Sprintf("bench/first%d", i)
+			img, err := e.pushImageBlobs(repo, 100, 512)
+			if err != nil {
+				b.Fatalf("push layers: %v", err)
+			}
+			if _, err := e.policies.PolicyFor(b.Context(), repo); err != nil {
+				b.Fatalf("warm the policy cache: %v", err)
+			}
+			b.StartTimer()
+			e.reset()
+			body := img.manifest("0")
+			if err := e.putManifest(repo, "v1", v1.MediaTypeImageManifest, body); err != nil {
+				b.Fatal(err)
+			}
+			t.add(e, 0)
+			b.ReportMetric(float64(len(body)), "manifest-bytes")
+		}
+		t.report(b, e.kind, "")
+	})
+}
 
 // BenchmarkIndexPut20Children: PUT by tag of an image index naming 20
 // platform manifests, all pushed beforehand.
